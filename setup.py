@@ -1,0 +1,41 @@
+"""Packaging for sippy, the SIP B2BUA on Twisted."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="sippy",
+    version="0.1.0",
+    description="SIP Back-to-Back User Agent (B2BUA) on Twisted, a port of the Sippy B2BUA design",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    license="BSD-2-Clause",
+    packages=find_packages(include=["sippy", "sippy.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "Twisted>=22.10",
+        "pyrad>=2.4",
+        "python-daemon>=2.3",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6",
+            "ruff>=0.5",
+            "rtp.io>=1.1",
+            "autobahn>=23",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "b2bua_simple=sippy.b2bua_simple:main",
+            "b2bua_radius=sippy.b2bua_radius:main",
+        ],
+    },
+    scripts=[],
+    data_files=[("share/sippy", ["dictionary"])],
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Twisted",
+        "Topic :: Communications :: Internet Phone",
+    ],
+)
