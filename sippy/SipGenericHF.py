@@ -1,0 +1,48 @@
+"""Base class of every header-field body: raw text kept until first access."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class SipGenericHF:
+    """A header-field body that is parsed lazily.
+
+    Subclasses set `hf_names` (lower-case full name first, then the compact form if any) and
+    `can_name` (canonical spelling on the wire), override `parse()` to fill their fields from
+    `self.body` and set `self.parsed = True`, and `__str__()` to rebuild the text once parsed.
+    Until `parse()` runs, the header serialises exactly as it arrived.
+    """
+
+    hf_names: tuple[str, ...] = ()
+    can_name: Optional[str] = None
+    compact_name: Optional[str] = None
+    # Several values may share one line, separated by top-level commas (Via, Contact, Route...).
+    isMulti: bool = False
+
+    def __init__(self, body: Optional[str] = None) -> None:
+        self.body = body
+        self.parsed = False
+
+    def parse(self) -> None:
+        self.parsed = True
+
+    def __str__(self) -> str:
+        return self.body if self.body is not None else ""
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        return str(self)
+
+    def getCopy(self) -> SipGenericHF:
+        """Shallow copy; subclasses with mutable parsed state copy that state too."""
+        cls = self.__class__
+        new = cls.__new__(cls)
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def getCanName(self, name: str, compact: bool = False) -> str:
+        if compact and self.compact_name is not None:
+            return self.compact_name
+        if self.can_name is not None:
+            return self.can_name
+        return name
