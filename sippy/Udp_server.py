@@ -1,0 +1,186 @@
+"""SIP over UDP on the Twisted reactor: the transport behind `SipTransactionManager`.
+
+Implements the Transport contract of docs/internals.md (`send_to`, `getSIPaddr`, `transport`,
+`shutdown`, `data_callback(data, address, server, rtime)`). It knows nothing of SIP: errors on
+either direction are counted and logged, never raised into the reactor, so one bad datagram or
+one unreachable peer cannot stop the server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+import traceback
+from typing import Any, Callable, Optional, Union
+
+from twisted.internet.error import MessageLengthError
+from twisted.internet.protocol import DatagramProtocol
+
+from sippy.Time.MonoTime import MonoTime
+from sippy.Time.Timeout import _default_reactor
+
+DataCallback = Callable[[bytes, tuple[str, int], "Udp_server", MonoTime], Any]
+
+# How long a name resolved for send_to() is reused before asking the resolver again.
+RESOLVE_CACHE_TTL = 30.0
+
+
+def _strip_brackets(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class Udp_server_opts:
+    """Where to listen and whom to hand datagrams to.
+
+    `laddress` is `(host, port)`; port 0 picks a free port. `family` is inferred from the host
+    when not given. `flags` is kept for Sippy compatibility (socket options are left at Twisted's
+    defaults).
+    """
+
+    def __init__(
+        self,
+        laddress: tuple[Optional[str], int],
+        data_callback: DataCallback,
+        family: Optional[int] = None,
+        flags: int = 0,
+    ) -> None:
+        host = _strip_brackets(laddress[0] or "0.0.0.0")
+        self.laddress: tuple[str, int] = (host, int(laddress[1]))
+        self.data_callback = data_callback
+        if family is None:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.family = family
+        self.flags = flags
+
+    def getCopy(self) -> Udp_server_opts:
+        return Udp_server_opts(self.laddress, self.data_callback, self.family, self.flags)
+
+
+class Udp_server_stats:
+    """Counters for the control socket."""
+
+    __slots__ = ("dgrams_in", "dgrams_out", "errors")
+
+    def __init__(self) -> None:
+        self.dgrams_in = 0
+        self.dgrams_out = 0
+        self.errors = 0
+
+
+class _UdpProtocol(DatagramProtocol):
+    # A separate protocol object: DatagramProtocol owns `.transport` (the Twisted port), while
+    # the SIP layer expects `server.transport == 'udp'`.
+    def __init__(self, server: Udp_server) -> None:
+        self.server = server
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.server._received(datagram, addr)
+
+
+class Udp_server:
+    """One listening UDP socket (IPv4 or IPv6)."""
+
+    transport = "udp"
+
+    def __init__(self, global_config: Any, uopts: Udp_server_opts, reactor: Any = None) -> None:
+        self.global_config = global_config if global_config is not None else {}
+        self.uopts = uopts.getCopy()
+        self.reactor = reactor if reactor is not None else _default_reactor()
+        self.stats = Udp_server_stats()
+        self._resolved: dict[str, tuple[str, float]] = {}
+        self._resolving: dict[str, list[tuple[bytes, int]]] = {}
+        self.protocol = _UdpProtocol(self)
+        host, port = self.uopts.laddress
+        self._port: Any = self.reactor.listenUDP(port, self.protocol, interface=host)
+        self.uopts.laddress = (host, self._port.getHost().port)
+
+    @property
+    def _logger(self) -> Any:
+        return self.global_config.get("_sip_logger")
+
+    def _log_error(self, text: str) -> None:
+        logger = self._logger
+        if logger is not None:
+            logger.ewrite(text)
+        else:
+            sys.stderr.write(text + "\n")
+
+    def getSIPaddr(self) -> tuple[str, int]:
+        """Host and (actual) port to advertise in Via/Contact."""
+        return self.uopts.laddress
+
+    def _received(self, data: bytes, addr: Any) -> None:
+        rtime = MonoTime()
+        self.stats.dgrams_in += 1
+        # IPv6 peers come as (host, port, flowinfo, scope_id); the SIP layer wants (host, port).
+        address = (addr[0], addr[1])
+        try:
+            self.uopts.data_callback(data, address, self, rtime)
+        except Exception:
+            self._log_error(
+                f"Udp_server: unhandled exception when processing datagram from {address}:\n"
+                + traceback.format_exc().rstrip()
+            )
+
+    def send_to(self, data: Union[bytes, str], address: tuple[str, int]) -> None:
+        """Queue data for address; a host name is resolved on the reactor first. Never blocks."""
+        if self._port is None:
+            return
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        host, port = _strip_brackets(address[0]), int(address[1])
+        if _is_ip_literal(host):
+            self._write(data, (host, port))
+            return
+        cached = self._resolved.get(host)
+        if cached is not None and cached[1] > MonoTime().monot:
+            self._write(data, (cached[0], port))
+            return
+        pending = self._resolving.get(host)
+        if pending is not None:
+            pending.append((data, port))
+            return
+        self._resolving[host] = [(data, port)]
+        d = self.reactor.resolve(host)
+        d.addCallbacks(self._resolve_done, self._resolve_failed, callbackArgs=(host,), errbackArgs=(host,))
+
+    def _resolve_done(self, ip: str, host: str) -> None:
+        self._resolved[host] = (ip, MonoTime().monot + RESOLVE_CACHE_TTL)
+        for data, port in self._resolving.pop(host, ()):
+            self._write(data, (ip, port))
+
+    def _resolve_failed(self, failure: Any, host: str) -> None:
+        dropped = self._resolving.pop(host, ())
+        self.stats.errors += len(dropped)
+        self._log_error(
+            f"Udp_server: cannot resolve {host!r} ({failure.getErrorMessage()}), dropped {len(dropped)}"
+        )
+
+    def _write(self, data: bytes, address: tuple[str, int]) -> None:
+        if self._port is None:
+            return
+        try:
+            self._port.write(data, address)
+        except (OSError, MessageLengthError, ValueError) as ex:
+            # ValueError: Twisted's InvalidAddressError (e.g. an IPv6 peer on an IPv4 socket).
+            self.stats.errors += 1
+            self._log_error(f"Udp_server: sending {len(data)} bytes to {address} failed: {ex}")
+            return
+        self.stats.dgrams_out += 1
+
+    def shutdown(self) -> Any:
+        """Stop listening; later send_to() calls are ignored. Returns Twisted's Deferred."""
+        port, self._port = self._port, None
+        self._resolving.clear()
+        if port is None:
+            return None
+        return port.stopListening()

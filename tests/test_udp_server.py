@@ -1,0 +1,234 @@
+"""Udp_server against real loopback sockets: both directions, IPv4/IPv6, names, error paths."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from twisted.internet import defer, reactor
+from twisted.internet.error import DNSLookupError
+
+from sippy.SipLogger import SipLogger
+from sippy.Time.MonoTime import MonoTime
+from sippy.Udp_server import Udp_server, Udp_server_opts
+
+
+def pump(cond, timeout=3.0):
+    """Run the (not started) global reactor until cond() holds or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        reactor.iterate(0.01)
+    return cond()
+
+
+def has_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class Peer:
+    def __init__(self, host="127.0.0.1"):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.setblocking(False)
+        self.addr = self.sock.getsockname()[:2]
+        self.got = []
+
+    def poll(self):
+        try:
+            while True:
+                data, addr = self.sock.recvfrom(65535)
+                self.got.append((data, addr[:2]))
+        except BlockingIOError:
+            pass
+        return self.got
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def logger(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIPLOG_BEND", "logfile")
+    monkeypatch.setenv("SIPLOG_LVL", "INFO")
+    path = tmp_path / "sip.log"
+    monkeypatch.setenv("SIPLOG_LOGFILE_FILE", str(path))
+    lg = SipLogger("test")
+    lg.path = path
+    yield lg
+    lg.shutdown()
+
+
+@pytest.fixture
+def servers():
+    made = []
+    yield made
+    for s in made:
+        s.shutdown()
+    pump(lambda: False, 0.05)
+
+
+def make(servers, logger, host="127.0.0.1", cb=None, fake_reactor=None):
+    got = []
+
+    def data_cb(data, address, server, rtime):
+        got.append((data, address, server, rtime))
+        if cb is not None:
+            cb(data, address, server, rtime)
+
+    srv = Udp_server({"_sip_logger": logger}, Udp_server_opts((host, 0), data_cb), reactor=fake_reactor)
+    servers.append(srv)
+    return srv, got
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_receive_and_reply(servers, logger, host):
+    if ":" in host and not has_ipv6():
+        pytest.skip("no IPv6 loopback")
+    srv, got = make(servers, logger, host, cb=lambda d, a, s, t: s.send_to(b"echo:" + d, a))
+    laddr = srv.getSIPaddr()
+    assert laddr[0] == host and laddr[1] != 0
+    assert srv.transport == "udp"
+    peer = Peer(host)
+    try:
+        before = MonoTime()
+        peer.sock.sendto(b"OPTIONS sip:x SIP/2.0\r\n\r\n", laddr)
+        assert pump(lambda: peer.poll())
+        data, address, server, rtime = got[0]
+        assert data == b"OPTIONS sip:x SIP/2.0\r\n\r\n"
+        assert address == peer.addr and len(address) == 2 and server is srv
+        assert isinstance(rtime, MonoTime) and rtime >= before
+        assert peer.got == [(b"echo:OPTIONS sip:x SIP/2.0\r\n\r\n", laddr)]
+        assert (srv.stats.dgrams_in, srv.stats.dgrams_out, srv.stats.errors) == (1, 1, 0)
+    finally:
+        peer.close()
+
+
+def test_send_str_and_bracketed_ipv6(servers, logger):
+    if not has_ipv6():
+        pytest.skip("no IPv6 loopback")
+    srv, _ = make(servers, logger, "[::1]")
+    assert srv.getSIPaddr()[0] == "::1"
+    peer = Peer("::1")
+    try:
+        srv.send_to("BYE sip:x SIP/2.0\r\n", ("[::1]", peer.addr[1]))
+        srv.send_to(b"two", ("::1", peer.addr[1]))
+        assert pump(lambda: len(peer.poll()) == 2)
+        assert [d for d, _ in peer.got] == [b"BYE sip:x SIP/2.0\r\n", b"two"]
+    finally:
+        peer.close()
+
+
+def test_callback_exception_logged_and_server_keeps_serving(servers, logger):
+    def cb(data, address, server, rtime):
+        if data == b"bad":
+            raise RuntimeError("handler blew up")
+        server.send_to(b"ok", address)
+
+    srv, got = make(servers, logger, cb=cb)
+    peer = Peer()
+    try:
+        peer.sock.sendto(b"bad", srv.getSIPaddr())
+        peer.sock.sendto(b"good", srv.getSIPaddr())
+        assert pump(lambda: peer.poll())
+        assert [d for d, _ in peer.got] == [b"ok"]
+        assert len(got) == 2
+        text = logger.path.read_text()
+        assert "RuntimeError: handler blew up" in text and "Traceback" in text
+    finally:
+        peer.close()
+
+
+def test_send_errors_counted_not_raised(servers, logger):
+    srv, _ = make(servers, logger)
+    srv.send_to(b"x" * 70000, ("127.0.0.1", 9))  # larger than any UDP datagram
+    srv.send_to(b"x", ("::1", 9))  # IPv6 peer on an IPv4 socket
+    assert srv.stats.errors == 2 and srv.stats.dgrams_out == 0
+    assert "failed" in logger.path.read_text()
+
+
+class ResolvingReactor:
+    """The real reactor, but with a resolver that answers from a table (no DNS on test hosts)."""
+
+    def __init__(self, table):
+        self.table = table
+        self.queries = []
+        self.pending = []
+
+    def __getattr__(self, name):
+        return getattr(reactor, name)
+
+    def resolve(self, name):
+        self.queries.append(name)
+        d = defer.Deferred()
+        self.pending.append((d, name))
+        return d
+
+    def answer(self):
+        pending, self.pending = self.pending, []
+        for d, name in pending:
+            if name in self.table:
+                d.callback(self.table[name])
+            else:
+                d.errback(DNSLookupError(name))
+
+
+def test_names_resolved_once_and_cached(servers, logger):
+    fake = ResolvingReactor({"sip.example.test": "127.0.0.1"})
+    srv, _ = make(servers, logger, fake_reactor=fake)
+    peer = Peer()
+    try:
+        srv.send_to(b"1", ("sip.example.test", peer.addr[1]))
+        srv.send_to(b"2", ("sip.example.test", peer.addr[1]))
+        pump(lambda: False, 0.05)
+        assert peer.poll() == []
+        assert fake.queries == ["sip.example.test"]
+        fake.answer()
+        srv.send_to(b"3", ("sip.example.test", peer.addr[1]))
+        assert pump(lambda: len(peer.poll()) == 3)
+        assert [d for d, _ in peer.got] == [b"1", b"2", b"3"]
+        assert fake.queries == ["sip.example.test"]
+        srv.send_to(b"4", ("nowhere.invalid", peer.addr[1]))
+        fake.answer()
+        assert srv.stats.errors == 1 and srv.stats.dgrams_out == 3
+        assert "cannot resolve 'nowhere.invalid'" in logger.path.read_text()
+    finally:
+        peer.close()
+
+
+def test_shutdown_closes_socket(servers, logger):
+    srv, _ = make(servers, logger)
+    laddr = srv.getSIPaddr()
+    srv.shutdown()
+    pump(lambda: False, 0.05)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(laddr)  # the port is free again
+    srv.send_to(b"x", ("127.0.0.1", 9))
+    assert srv.stats.dgrams_out == 0
+
+
+def test_localhost_resolved_by_real_reactor(tmp_path):
+    """With the running global reactor, a name goes through reactor.resolve() for real."""
+    peer = Peer()
+    prog = (
+        "import sys\n"
+        "from twisted.internet import reactor\n"
+        "from sippy.Udp_server import Udp_server, Udp_server_opts\n"
+        "s = Udp_server({}, Udp_server_opts(('127.0.0.1', 0), lambda *a: None))\n"
+        f"reactor.callWhenRunning(s.send_to, b'via-name', ('localhost', {peer.addr[1]}))\n"
+        "reactor.callLater(1.0, reactor.stop)\n"
+        "reactor.run()\n"
+    )
+    try:
+        subprocess.run([sys.executable, "-c", prog], timeout=10, check=True)
+        assert [d for d, _ in peer.poll()] == [b"via-name"]
+    finally:
+        peer.close()
