@@ -1,0 +1,1 @@
+"""Server-side security helpers (digest nonces)."""

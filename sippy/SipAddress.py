@@ -1,0 +1,214 @@
+"""name-addr / addr-spec (RFC 3261 20.10): display name, URL and header parameters.
+
+Each piece keeps its original text while its value is unchanged, so adding a tag to a To header
+leaves the display name, the URL and the other parameters byte-for-byte as the peer sent them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Optional, Union
+
+from sippy.Exceptions.SipParseError import SipParseError
+from sippy.SipURL import SipURL
+
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+
+
+def split_unquoted(s: str, sep: str, angles: bool = False) -> list[str]:
+    """Split s on sep outside quoted strings (and outside <...> when angles is set).
+
+    Pieces are returned unstripped so callers can keep the original spacing.
+    """
+    if sep not in s:
+        return [s]
+    if '"' not in s and (not angles or "<" not in s):
+        return s.split(sep)
+    out = []
+    start = 0
+    inquote = False
+    depth = 0
+    i = 0
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if inquote:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                inquote = False
+        elif c == '"':
+            inquote = True
+        elif angles and c == "<":
+            depth += 1
+        elif angles and c == ">" and depth > 0:
+            depth -= 1
+        elif c == sep and depth == 0:
+            out.append(s[start:i])
+            start = i + 1
+        i += 1
+    out.append(s[start:])
+    return out
+
+
+def _unescape(q: str) -> str:
+    if "\\" not in q:
+        return q
+    out = []
+    i = 0
+    while i < len(q):
+        if q[i] == "\\" and i + 1 < len(q):
+            i += 1
+        out.append(q[i])
+        i += 1
+    return "".join(out)
+
+
+def _is_tokens(name: str) -> bool:
+    """True when name is a run of tokens separated by single spaces (no quoting needed)."""
+    return all(t and _TOKEN_CHARS.issuperset(t) for t in name.split(" "))
+
+
+class SipAddress:
+    """Display name, URL and parameters of an address header value."""
+
+    def __init__(
+        self,
+        address: Optional[str] = None,
+        name: Optional[str] = None,
+        url: Optional[SipURL] = None,
+        params: Union[Mapping[str, Optional[str]], Iterable[tuple[str, Optional[str]]], None] = None,
+        hadbrace: Optional[bool] = None,
+        relaxedparser: bool = False,
+    ) -> None:
+        self._name_raw: Optional[tuple[str, Optional[str]]] = None
+        self._praw: dict[str, tuple[Optional[str], str]] = {}
+        self._plead = ""
+        self._bare_url: Optional[str] = None
+        if address is not None:
+            self._parse(address, relaxedparser)
+            return
+        self.name = name
+        self.url = url
+        self.params: dict[str, Optional[str]] = {}
+        if params is not None:
+            items = params.items() if isinstance(params, Mapping) else params
+            for k, v in items:
+                self.params[k.lower()] = v
+        self.hadbrace = True if hadbrace is None else hadbrace
+
+    def _parse(self, address: str, relaxed: bool) -> None:
+        s = address.strip()
+        self.params = {}
+        self.name = None
+        if not s:
+            raise SipParseError("empty address")
+        if s[0] == '"':
+            end = 1
+            n = len(s)
+            while end < n and s[end] != '"':
+                end += 2 if s[end] == "\\" else 1
+            if end >= n:
+                raise SipParseError(f"unterminated quoted display name: {address!r}")
+            self.name = _unescape(s[1:end])
+            lt = s.find("<", end + 1)
+            if lt == -1 or s[end + 1 : lt].strip():
+                raise SipParseError(f"quoted display name without <URI>: {address!r}")
+            self._name_raw = (s[:lt], self.name)
+        else:
+            lt = s.find("<")
+            if lt > 0:
+                raw = s[:lt]
+                tname = raw.strip()
+                if '"' in tname or ">" in tname:
+                    raise SipParseError(f"bad display name: {address!r}")
+                self.name = tname or None
+                self._name_raw = (raw, self.name)
+        if lt == -1:
+            self.hadbrace = False
+            # addr-spec: RFC 3261 20.10 says a URI with ';' must be bracketed, so the first ';'
+            # after the host starts the header parameters.
+            at = s.find("@")
+            semi = s.find(";", at + 1 if at != -1 else 0)
+            urltext, rest = (s, "") if semi == -1 else (s[:semi], s[semi:])
+            self._bare_url = urltext
+        else:
+            self.hadbrace = True
+            gt = s.find(">", lt)
+            if gt == -1:
+                raise SipParseError(f"missing '>' in address: {address!r}")
+            urltext, rest = s[lt + 1 : gt], s[gt + 1 :]
+        if "," in urltext and lt == -1:
+            raise SipParseError(f"unbracketed URI with a comma: {address!r}")
+        self.url = SipURL(urltext, relaxedparser=relaxed)
+        if rest:
+            self._parse_params(rest, address)
+
+    def _parse_params(self, rest: str, address: str) -> None:
+        body = rest.lstrip()
+        if body[:1] != ";":
+            raise SipParseError(f"junk after URI in address: {address!r}")
+        self._plead = rest[: len(rest) - len(body)]
+        for raw in split_unquoted(body[1:], ";"):
+            k, eq, v = raw.partition("=")
+            k = k.strip().lower()
+            if not k or not _TOKEN_CHARS.issuperset(k):
+                raise SipParseError(f"bad address parameter: {address!r}")
+            value: Optional[str] = v.strip() if eq else None
+            if value is not None and not value:
+                raise SipParseError(f"empty value of address parameter {k!r}: {address!r}")
+            if value is not None and value[0] == '"' and (len(value) < 2 or value[-1] != '"'):
+                raise SipParseError(f"unterminated quoted parameter {k!r}: {address!r}")
+            self.params[k] = value
+            self._praw[k] = (value, raw)
+
+    def __str__(self) -> str:
+        return self.localStr()
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        parts = []
+        w = parts.append
+        url = self.url.localStr(local_addr, local_port)
+        if self.name:
+            if self._name_raw is not None and self._name_raw[1] == self.name:
+                w(self._name_raw[0])
+            elif _is_tokens(self.name):
+                w(self.name + " ")
+            else:
+                w('"' + self.name.replace("\\", "\\\\").replace('"', '\\"') + '" ')
+            w("<" + url + ">")
+        elif self.hadbrace or (url != self._bare_url and any(c in url for c in ";?,")):
+            # A changed URL that grew parameters needs brackets or they would read as ours.
+            w("<" + url + ">")
+        else:
+            w(url)
+        if self.params:
+            w(self._plead)
+            for k, v in self.params.items():
+                raw = self._praw.get(k)
+                if raw is not None and raw[0] == v:
+                    w(";" + raw[1])
+                elif v is None:
+                    w(";" + k)
+                else:
+                    w(f";{k}={v}")
+        return "".join(parts)
+
+    def getCopy(self) -> SipAddress:
+        new = SipAddress.__new__(SipAddress)
+        new.__dict__.update(self.__dict__)
+        new.url = self.url.getCopy()
+        new.params = dict(self.params)
+        return new
+
+    def getParam(self, name: str) -> Optional[str]:
+        return self.params.get(name.lower())
+
+    def setParam(self, name: str, value: Optional[str] = None) -> None:
+        self.params[name.lower()] = value
+
+    def delParam(self, name: str) -> None:
+        self.params.pop(name.lower(), None)
+
+    def getTag(self) -> Optional[str]:
+        return self.params.get("tag")

@@ -1,0 +1,87 @@
+"""Base of the address-type headers (From, To, Contact, Route, ...), plus the comma splitter."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Optional
+
+from sippy.SipAddress import SipAddress, split_unquoted
+from sippy.SipGenericHF import SipGenericHF
+from sippy.SipURL import SipURL
+
+
+def split_top_level(s: str) -> list[str]:
+    """Split a header value on commas outside quoted strings and <...>, dropping empty items.
+
+    Used for every multi-value header line (Via, Contact, Route, ...): a comma inside a quoted
+    display name or inside a bracketed URI does not separate values.
+    """
+    if "," not in s:
+        return [s.strip()]
+    return [p for p in (x.strip() for x in split_unquoted(s, ",", angles=True)) if p]
+
+
+class SipAddressHF(SipGenericHF):
+    """An address header: the value is a `SipAddress`, parsed on first access."""
+
+    # From/To tolerate an empty host (`<sip:123@>`) the way Sippy does.
+    relaxedparser: bool = False
+
+    def __init__(self, body: Optional[str] = None, address: Optional[SipAddress] = None) -> None:
+        super().__init__(body)
+        self.address: Optional[SipAddress] = None
+        if body is None:
+            self.parsed = True
+            self.address = address
+
+    def parse(self) -> None:
+        self.address = SipAddress(self.body, relaxedparser=self.relaxedparser)
+        self.parsed = True
+
+    def _addr(self) -> SipAddress:
+        if not self.parsed:
+            self.parse()
+        return self.address
+
+    def __str__(self) -> str:
+        return self.localStr()
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        if not self.parsed:
+            return self.body
+        return self.address.localStr(local_addr, local_port)
+
+    def getCopy(self) -> SipAddressHF:
+        new = super().getCopy()
+        if self.parsed and self.address is not None:
+            new.address = self.address.getCopy()
+        return new
+
+    def getUri(self) -> SipAddress:
+        """Sippy's name for the whole address."""
+        return self._addr()
+
+    def setBody(self, address: SipAddress) -> None:
+        self.address = address
+        self.parsed = True
+
+    def getUrl(self) -> SipURL:
+        return self._addr().url
+
+    def setUrl(self, url: SipURL) -> None:
+        self._addr().url = url
+
+    def getTag(self) -> Optional[str]:
+        return self._addr().getParam("tag")
+
+    def setTag(self, value: str) -> None:
+        self._addr().setParam("tag", value)
+
+    def genTag(self) -> str:
+        """Set a fresh random tag (32 hex digits, RFC 3261 19.3 wants 32 random bits at least)."""
+        tag = secrets.token_hex(16)
+        self._addr().setParam("tag", tag)
+        return tag
+
+    def delTag(self) -> None:
+        self._addr().delParam("tag")

@@ -1,0 +1,321 @@
+"""SIP/SIPS/tel URIs (RFC 3261 19.1, RFC 3966), parsed into Sippy's attribute layout.
+
+An unchanged URL serialises exactly as it was received: parsing records a snapshot of the fields
+and `__str__` returns the original text while the fields still match it. Once a field changes the
+URL is rebuilt, keeping the parameters in their original order and the user part in its original
+escaping when the user itself did not change.
+
+IPv6 hosts keep their brackets in `host` (that is how they appear in SIP text); `getAddr()` strips
+them because socket tuples carry bare addresses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from urllib.parse import quote, unquote
+
+from sippy.Exceptions.SipParseError import SipParseError
+
+# RFC 3261 user-unreserved and mark characters: legal unescaped in the user part.
+USERNAME_SAFE = "&=+$,;?/#" + "-_.!~*'()"
+_HVALUE_SAFE = "[]/?:+$" + "-_.!~*'()"
+_KNOWN_PARAMS = ("user", "transport", "ttl", "maddr", "method", "tag", "lr")
+_DEFAULT_PORTS = {"sip": 5060, "sips": 5061, "tel": 5060}
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+_IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
+# Characters never legal unescaped anywhere in a URI; seeing one means the text is not a URI.
+_BAD_CHARS = frozenset(' \t\r\n<>"\x00')
+
+
+def _check_port(text: str, url: str) -> int:
+    if not text.isdigit() or not text.isascii():
+        raise SipParseError(f"bad port in URL: {url!r}")
+    port = int(text)
+    if port > 65535:
+        raise SipParseError(f"port out of range in URL: {url!r}")
+    return port
+
+
+class SipURL:
+    """A sip:, sips: or tel: URI with Sippy's attribute names.
+
+    `host=None` in a new URL is a placeholder for "this box": `localStr(local_addr, local_port)`
+    fills in the address of the transport that sends it (and the port when `port` is None too).
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        headers: Optional[dict[str, str]] = None,
+        usertype: Optional[str] = None,
+        transport: Optional[str] = None,
+        ttl: Optional[int] = None,
+        maddr: Optional[str] = None,
+        method: Optional[str] = None,
+        tag: Optional[str] = None,
+        other: Optional[list[str]] = None,
+        userparams: Optional[list[str]] = None,
+        lr: bool = False,
+        scheme: str = "sip",
+        relaxedparser: bool = False,
+    ) -> None:
+        self._orig: Optional[str] = None
+        self._snap: Optional[tuple[Any, ...]] = None
+        self._user_raw: Optional[tuple[str, str]] = None
+        self._porder: tuple[str, ...] = ()
+        if url is not None:
+            self._parse(url, relaxedparser)
+            return
+        self.scheme = scheme
+        self.username = username
+        self.password = password
+        self.host = host
+        self.port = port
+        self.headers = dict(headers) if headers else None
+        self.usertype = usertype
+        self.transport = transport
+        self.ttl = ttl
+        self.maddr = maddr
+        self.method = method
+        self.tag = tag
+        self.other = list(other) if other else []
+        self.userparams = list(userparams) if userparams else []
+        self.lr = lr
+
+    def _state(self) -> tuple[Any, ...]:
+        return (
+            self.scheme,
+            self.username,
+            self.password,
+            self.host,
+            self.port,
+            None if self.headers is None else tuple(self.headers.items()),
+            self.usertype,
+            self.transport,
+            self.ttl,
+            self.maddr,
+            self.method,
+            self.tag,
+            tuple(self.other),
+            tuple(self.userparams),
+            self.lr,
+        )
+
+    def _parse(self, url: str, relaxed: bool) -> None:
+        if not url or not _BAD_CHARS.isdisjoint(url):
+            raise SipParseError(f"bad URL: {url!r}")
+        scheme, colon, rest = url.partition(":")
+        scheme = scheme.lower()
+        if not colon or scheme not in _DEFAULT_PORTS:
+            raise SipParseError(f"unsupported URL scheme: {url!r}")
+        self.scheme = scheme
+        self.password = None
+        self.host = None
+        self.port = None
+        self.headers = None
+        self.usertype = None
+        self.transport = None
+        self.ttl = None
+        self.maddr = None
+        self.method = None
+        self.tag = None
+        self.other = []
+        self.userparams = []
+        self.lr = False
+        if scheme == "tel":
+            self._parse_tel(rest, url)
+        else:
+            self._parse_sip(rest, url, relaxed)
+        self._orig = url
+        self._snap = self._state()
+
+    def _parse_tel(self, rest: str, url: str) -> None:
+        number, *params = rest.split(";")
+        if not number:
+            raise SipParseError(f"tel URL without a number: {url!r}")
+        self._set_user(number)
+        self.userparams = params
+
+    def _set_user(self, raw: str) -> None:
+        if "%" in raw:
+            try:
+                self.username = unquote(raw, errors="strict")
+            except UnicodeDecodeError as ex:
+                raise SipParseError(f"bad escape in URL user part: {raw!r}") from ex
+        else:
+            self.username = raw
+        self._user_raw = (raw, self.username)
+
+    def _parse_sip(self, rest: str, url: str, relaxed: bool) -> None:
+        userinfo, at, hostpart = rest.partition("@")
+        if at:
+            user, pcolon, password = userinfo.partition(":")
+            if pcolon:
+                self.password = password
+            user, *userparams = user.split(";")
+            if not user and not userparams:
+                raise SipParseError(f"empty user part in URL: {url!r}")
+            self._set_user(user)
+            self.userparams = userparams
+        else:
+            self.username = None
+            hostpart = userinfo
+        hostpart, q, hdrs = hostpart.partition("?")
+        if q:
+            self._parse_headers(hdrs, url)
+        hostport, *params = hostpart.split(";")
+        self._parse_hostport(hostport, url, relaxed)
+        order = []
+        for p in params:
+            name, eq, value = p.partition("=")
+            lname = name.lower()
+            if not name:
+                raise SipParseError(f"empty URL parameter: {url!r}")
+            if lname in _KNOWN_PARAMS and (eq or lname == "lr") and lname not in order:
+                if lname == "lr":
+                    # RFC 3261 gives lr no value, but some devices send lr=on: accept it.
+                    self.lr = True
+                elif lname == "ttl":
+                    if not value.isdigit() or not value.isascii():
+                        raise SipParseError(f"bad ttl in URL: {url!r}")
+                    self.ttl = int(value)
+                else:
+                    setattr(self, "usertype" if lname == "user" else lname, value)
+                order.append(lname)
+            else:
+                self.other.append(p)
+                order.append("")
+        self._porder = tuple(order)
+
+    def _parse_hostport(self, hostport: str, url: str, relaxed: bool) -> None:
+        if hostport.startswith("["):
+            host, rb, port = hostport.partition("]")
+            if not rb or len(host) < 3 or not _IPV6_CHARS.issuperset(host[1:]) or ":" not in host:
+                raise SipParseError(f"bad IPv6 reference in URL: {url!r}")
+            self.host = host + "]"
+            if port:
+                if port[0] != ":":
+                    raise SipParseError(f"junk after IPv6 reference in URL: {url!r}")
+                self.port = _check_port(port[1:], url)
+            return
+        host, colon, port = hostport.partition(":")
+        if not host:
+            if not relaxed or colon:
+                raise SipParseError(f"URL without a host: {url!r}")
+            self.host = ""
+            return
+        if not _HOST_CHARS.issuperset(host):
+            raise SipParseError(f"bad host in URL: {url!r}")
+        self.host = host
+        if colon:
+            first, colon2, second = port.partition(":")
+            # Some devices repeat the port ("host:5060:5060"); Sippy accepts that, so do we.
+            if colon2 and first != second:
+                raise SipParseError(f"bad port in URL: {url!r}")
+            self.port = _check_port(first, url)
+
+    def _parse_headers(self, hdrs: str, url: str) -> None:
+        self.headers = {}
+        for h in hdrs.split("&"):
+            name, eq, value = h.partition("=")
+            if not name or not eq:
+                raise SipParseError(f"bad URL header: {url!r}")
+            try:
+                self.headers[name] = unquote(value, errors="strict")
+            except UnicodeDecodeError as ex:
+                raise SipParseError(f"bad escape in URL header: {url!r}") from ex
+
+    def __str__(self) -> str:
+        return self.localStr()
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        """Text form; a placeholder host (None) becomes local_addr (default SipConf.my_address)."""
+        if self._orig is not None and self._state() == self._snap:
+            return self._orig
+        parts = [self.scheme, ":"]
+        w = parts.append
+        if self.username is not None:
+            if self._user_raw is not None and self._user_raw[1] == self.username:
+                w(self._user_raw[0])
+            else:
+                w(quote(self.username, USERNAME_SAFE))
+            for up in self.userparams:
+                w(";" + up)
+            if self.scheme == "tel":
+                return "".join(parts)
+            if self.password is not None:
+                w(":" + self.password)
+            w("@")
+        host, port = self.host, self.port
+        if host is None:
+            if local_addr is None:
+                from sippy.SipConf import SipConf
+
+                local_addr, local_port = SipConf.my_address, SipConf.my_port
+            host = f"[{local_addr}]" if ":" in local_addr else local_addr
+            if port is None:
+                port = local_port
+        w(host)
+        if port is not None:
+            w(f":{port}")
+        self._write_params(w)
+        if self.headers:
+            w("?")
+            w("&".join(f"{k}={quote(v, _HVALUE_SAFE)}" for k, v in self.headers.items()))
+        return "".join(parts)
+
+    def _write_params(self, w: Any) -> None:
+        known = {
+            "user": self.usertype,
+            "transport": self.transport,
+            "ttl": self.ttl,
+            "maddr": self.maddr,
+            "method": self.method,
+            "tag": self.tag,
+        }
+        others = iter(self.other)
+        order = list(self._porder) + [n for n in _KNOWN_PARAMS if n not in self._porder]
+        for name in order:
+            if name == "":
+                p = next(others, None)
+                if p is not None:
+                    w(";" + p)
+            elif name == "lr":
+                if self.lr:
+                    w(";lr")
+            elif known[name] is not None:
+                w(f";{name}={known[name]}")
+        for p in others:
+            w(";" + p)
+
+    def getCopy(self) -> SipURL:
+        new = SipURL.__new__(SipURL)
+        new.__dict__.update(self.__dict__)
+        new.other = list(self.other)
+        new.userparams = list(self.userparams)
+        if self.headers is not None:
+            new.headers = dict(self.headers)
+        return new
+
+    def getHost(self) -> Optional[str]:
+        """Host as written in SIP text (IPv6 with brackets)."""
+        return self.host
+
+    def getPort(self) -> int:
+        return self.port if self.port is not None else _DEFAULT_PORTS[self.scheme]
+
+    def getAddr(self) -> tuple[Optional[str], int]:
+        """(host, port) for a socket: IPv6 without brackets, default port by scheme."""
+        host = self.host
+        if host is not None and host.startswith("["):
+            host = host[1:-1]
+        return (host, self.getPort())
+
+    def setAddr(self, addr: tuple[str, Optional[int]]) -> None:
+        """Set host and port from a socket tuple (bare IPv6 gets its brackets back)."""
+        host, self.port = addr
+        self.host = f"[{host}]" if ":" in host and not host.startswith("[") else host

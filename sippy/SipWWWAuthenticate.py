@@ -1,0 +1,155 @@
+"""WWW-Authenticate header: a digest challenge, and the credentials that answer it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Optional, Union
+
+from sippy.Exceptions.SipParseError import SipParseError
+from sippy.Security.SipNonce import DGST_PRIOS, HashOracle, default_oracle
+from sippy.SipAuthorization import (
+    IsDigestAlgSupported,
+    SipAuthorization,
+    parse_auth_params,
+    quote_param,
+)
+from sippy.SipGenericHF import SipGenericHF
+
+
+class SipWWWAuthenticate(SipGenericHF):
+    """A digest challenge; `genAuthHF()` builds the matching Authorization (class `aclass`)."""
+
+    hf_names = ("www-authenticate",)
+    can_name = "WWW-Authenticate"
+    aclass: type[SipAuthorization] = SipAuthorization
+    ho: HashOracle = default_oracle
+
+    def __init__(
+        self,
+        body: Optional[str] = None,
+        realm: Optional[str] = None,
+        nonce: Optional[str] = None,
+        enabled_algos: Iterable[int] = DGST_PRIOS,
+    ) -> None:
+        super().__init__(body)
+        self.scheme = "Digest"
+        self.realm = realm
+        self.nonce = nonce
+        self.algorithm: Optional[str] = None
+        # Offered qop values in order, None when the challenge has no qop (RFC 2069 style).
+        self.qop: Optional[list[str]] = None
+        self.opaque: Optional[str] = None
+        self.stale: Optional[str] = None
+        self.domain: Optional[str] = None
+        self.otherparams: list[tuple[str, str]] = []
+        self._snap: Optional[tuple] = None
+        if body is not None:
+            return
+        self.parsed = True
+        if nonce is None:
+            self.nonce = self.ho.emit_challenge(enabled_algos)
+        if realm is None:
+            from sippy.SipConf import SipConf
+
+            self.realm = str(SipConf.my_address)
+
+    def _state(self) -> tuple:
+        qop = None if self.qop is None else tuple(self.qop)
+        return (
+            self.realm,
+            self.nonce,
+            self.algorithm,
+            qop,
+            self.opaque,
+            self.stale,
+            self.domain,
+            tuple(self.otherparams),
+        )
+
+    def parse(self) -> None:
+        self.scheme, params = parse_auth_params(self.body)
+        if self.scheme.lower() != "digest":
+            raise SipParseError(f"unsupported auth scheme: {self.scheme!r}")
+        for name, value, quoted in params:
+            lname = name.lower()
+            if lname == "qop":
+                self.qop = [q.strip() for q in value.split(",") if q.strip()]
+            elif lname in ("realm", "nonce", "algorithm", "opaque", "stale", "domain"):
+                setattr(self, lname, value)
+            else:
+                self.otherparams.append((name, quote_param(value) if quoted else value))
+        if self.realm is None or self.nonce is None:
+            raise SipParseError(f"digest challenge without realm/nonce: {self.body!r}")
+        self.parsed = True
+        self._snap = self._state()
+
+    def _ensure(self) -> None:
+        if not self.parsed:
+            self.parse()
+
+    def __str__(self) -> str:
+        return self.localStr()
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        if self.body is not None and (not self.parsed or self._state() == self._snap):
+            return self.body
+        rval = f"Digest realm={quote_param(self.realm or '')},nonce={quote_param(self.nonce or '')}"
+        if self.qop is not None:
+            rval += f",qop={quote_param(','.join(self.qop))}"
+        if self.algorithm is not None:
+            rval += f",algorithm={self.algorithm}"
+        if self.opaque is not None:
+            rval += f",opaque={quote_param(self.opaque)}"
+        if self.domain is not None:
+            rval += f",domain={quote_param(self.domain)}"
+        if self.stale is not None:
+            rval += f",stale={self.stale}"
+        return rval + "".join(f",{k}={v}" for k, v in self.otherparams)
+
+    def getCopy(self) -> SipWWWAuthenticate:
+        new = super().getCopy()
+        new.otherparams = list(self.otherparams)
+        if self.qop is not None:
+            new.qop = list(self.qop)
+        return new
+
+    def getRealm(self) -> Optional[str]:
+        self._ensure()
+        return self.realm
+
+    def getNonce(self) -> Optional[str]:
+        self._ensure()
+        return self.nonce
+
+    def supportedAlgorithm(self) -> bool:
+        """True when genAuthHF can answer this challenge (known algorithm, usable qop)."""
+        self._ensure()
+        if self.qop is not None and "auth" not in self.qop and "auth-int" not in self.qop:
+            return False
+        return IsDigestAlgSupported(self.algorithm)
+
+    def genAuthHF(
+        self,
+        username: str,
+        password: str,
+        method: str,
+        uri: str,
+        entity_body: Union[str, bytes, None] = None,
+    ) -> SipAuthorization:
+        """Credentials answering this challenge. qop=auth-int is used only when offered and a body
+        is given (or when it is the only qop offered); raises ValueError if unanswerable."""
+        if not self.supportedAlgorithm():
+            raise ValueError(f"cannot answer digest challenge: algorithm={self.algorithm} qop={self.qop}")
+        auth = self.aclass(realm=self.realm, nonce=self.nonce, uri=uri, username=username)
+        auth.algorithm = self.algorithm
+        auth.opaque = self.opaque
+        if self.qop is not None:
+            if "auth-int" in self.qop and (entity_body is not None or "auth" not in self.qop):
+                auth.qop = "auth-int"
+            else:
+                auth.qop = "auth"
+            auth.nc = "00000001"
+            auth.cnonce = secrets.token_hex(8)
+        auth.genResponse(password, method, entity_body)
+        return auth
