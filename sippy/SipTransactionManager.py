@@ -1,0 +1,840 @@
+"""RFC 3261 section 17 transaction layer: client and server, INVITE and non-INVITE.
+
+The protocol logic lives in plain methods that take `rtime`; timers are `Timeout`s on
+`self.reactor`, so tests drive every timer with `twisted.internet.task.Clock`. The transport is
+anything with `send_to(data, address)`, `getSIPaddr()` and a `transport` name (docs/internals.md).
+
+Hot path: each datagram is parsed once (headers lazily), retransmissions are found by a dict lookup
+on the transaction key, log lines are built only when DBUG is enabled, and retransmission timers
+(A, E, G) are armed only over unreliable transports.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, Callable, Optional
+
+from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
+from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO
+from sippy.SipRequest import SipRequest
+from sippy.SipResponse import SipResponse
+from sippy.Time.MonoTime import MonoTime
+from sippy.Time.Timeout import Timeout
+
+# RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
+_MAGIC = "z9hG4bK"
+_MANDATORY = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
+
+
+# Symbolic state names, as in Sippy; `t.state.__name__` is what the control socket shows.
+class SipTransactionState:
+    pass
+
+
+class TRYING(SipTransactionState):
+    """Request sent / received, no response yet."""
+
+
+class RINGING(SipTransactionState):
+    """A provisional response went by (RFC 3261 "Proceeding")."""
+
+
+class COMPLETED(SipTransactionState):
+    """Final response sent or received; absorbing retransmissions."""
+
+
+class CONFIRMED(SipTransactionState):
+    """Server INVITE: the ACK arrived; absorbing late retransmissions."""
+
+
+class TERMINATED(SipTransactionState):
+    """Timed out or removed."""
+
+
+class UACK(SipTransactionState):
+    """Client INVITE got a 2xx: the UA sends the ACK (RFC 6026 "Accepted")."""
+
+
+class ACCEPTED(SipTransactionState):
+    """Server INVITE sent a 2xx and retransmits it until the ACK comes (RFC 6026)."""
+
+
+class SipTransaction:
+    """One client or server transaction; the fields are the API the UA and control socket use."""
+
+    def __init__(self) -> None:
+        self.tid: Any = None
+        self.method: Optional[str] = None
+        self.state: type[SipTransactionState] = TRYING
+        self.rtime: Optional[MonoTime] = None
+        self.userv: Any = None
+        self.address: Optional[tuple[str, int]] = None
+        # Last datagram sent by this transaction (request or response), resent on retransmission.
+        self.data: Optional[bytes] = None
+        self.compact = False
+        self.cb_ifver = 1
+        self.reliable = False
+        self.req: Any = None
+        self.tout = 0.0
+        self.te_retr: Optional[Timeout] = None
+        self.te_end: Optional[Timeout] = None
+        # Client side.
+        self.resp_cb: Optional[Callable[..., Any]] = None
+        self.ack: Any = None
+        self.ack_auto: Any = None
+        self.ack_data: Optional[bytes] = None
+        self.ack_address: Optional[tuple[str, int]] = None
+        self.resp2xx: Any = None
+        self.cancel: Any = None
+        self.cancelPending = False
+        self.cancel_extra: Any = None
+        self.expires = 300
+        # Server side.
+        self.cancel_cb: Optional[Callable[..., Any]] = None
+        self.noack_cb: Optional[Callable[..., Any]] = None
+        self.ack_cb: Optional[Callable[..., Any]] = None
+        self.to_tag: Optional[str] = None
+        self.dlg_key: Any = None
+        self.ack_key: Any = None
+
+    def stopTimers(self) -> None:
+        for te in (self.te_retr, self.te_end):
+            if te is not None:
+                te.cancel()
+        self.te_retr = self.te_end = None
+
+
+class SipTransactionConsumer:
+    """A UA registered for in-dialog requests of one Call-ID (Sippy's regConsumer)."""
+
+    def __init__(self, cobj: Any, compact: bool) -> None:
+        self.cobj = cobj
+        self.compact = compact
+
+
+def _unbracket(host: str) -> str:
+    return host[1:-1] if host.startswith("[") else host
+
+
+class SipTransactionManager:
+    """Matches messages to transactions, retransmits over UDP, and hands requests to consumers."""
+
+    def __init__(
+        self,
+        global_config: dict[str, Any],
+        req_cb: Optional[Callable[..., Any]] = None,
+        *,
+        transport: Any = None,
+        reactor: Any = None,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        self.global_config = global_config
+        self.req_cb = req_cb
+        self.reactor = reactor
+        self.T1 = 0.5
+        self.T2 = 4.0
+        self.T4 = 5.0
+        self.tclient: dict[Any, SipTransaction] = {}
+        self.tserver: dict[Any, SipTransaction] = {}
+        # Server INVITEs that sent a 2xx, by dialog (Call-ID, From tag, To tag, CSeq): the ACK of a
+        # 2xx is a new transaction with its own branch (RFC 3261 17.1.1.3).
+        self.tserver_ack: dict[Any, SipTransaction] = {}
+        self.req_consumers: dict[str, list[SipTransactionConsumer]] = {}
+        self.logger = global_config.get("_sip_logger")
+        self.own_transport = transport is None
+        if transport is None:
+            from sippy.Udp_server import Udp_server, Udp_server_opts
+
+            laddress = (global_config["_sip_address"], global_config["_sip_port"])
+            transport = Udp_server(
+                global_config, Udp_server_opts(laddress, self.handleIncoming), reactor=reactor
+            )
+            global_config["_sip_tm"] = self
+        self.transport = transport
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def _dbug(self) -> bool:
+        lg = self.logger
+        return lg is not None and lg.isEnabledFor(SIPLOG_DBUG)
+
+    def _log(self, level: int, *args: Any, ltime: Any = None) -> None:
+        lg = self.logger
+        if lg is not None:
+            if lg.isEnabledFor(level):
+                lg.write(*args, ltime=ltime, level=level)
+        elif level >= SIPLOG_ERR:
+            sys.stderr.write("".join(str(x) for x in args) + "\n")
+
+    def _log_exc(self, what: str) -> None:
+        self._log(SIPLOG_ERR, what, ":\n", traceback.format_exc())
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _send(self, userv: Any, data: bytes, address: tuple[str, int]) -> None:
+        userv.send_to(data, address)
+        if self._dbug():
+            self._log(
+                SIPLOG_DBUG,
+                f"SENDING message to {address[0]}:{address[1]}:\n",
+                data.decode(errors="backslashreplace"),
+            )
+
+    def _encode(self, msg: Any, userv: Any, compact: bool = False) -> bytes:
+        return msg.localStr(*userv.getSIPaddr(), compact=compact).encode()
+
+    def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Timeout:
+        return Timeout(self._fire, ival, 1, fn, t, reactor=self.reactor)
+
+    def _fire(self, fn: Callable[..., None], t: SipTransaction) -> None:
+        """Timer trampoline: supplies rtime and keeps exceptions away from the reactor."""
+        try:
+            fn(t, MonoTime())
+        except Exception:
+            self._log_exc(f"SipTransactionManager: unhandled exception in {fn.__name__}")
+
+    def _call(self, what: str, cb: Callable[..., Any], *args: Any) -> Any:
+        """Run a consumer callback; its bugs are logged, not propagated into the transaction layer."""
+        try:
+            return cb(*args)
+        except Exception:
+            self._log_exc(f"SipTransactionManager: unhandled exception in {what}")
+            return None
+
+    # -- incoming -------------------------------------------------------------------------------
+
+    def handleIncoming(self, data: bytes, address: tuple[str, int], transport: Any, rtime: MonoTime) -> None:
+        """The transport's data_callback: never raises."""
+        try:
+            if len(data) < 32:
+                # Keep-alives (CRLF) and runts: nothing to answer.
+                return
+            if self._dbug():
+                self._log(
+                    SIPLOG_DBUG,
+                    f"RECEIVED message from {address[0]}:{address[1]}:\n",
+                    data.decode(errors="backslashreplace"),
+                    ltime=rtime,
+                )
+            if data.startswith(b"SIP/2.0 "):
+                self._incomingResponse(data, address, rtime)
+            else:
+                self._incomingRequest(data, address, transport, rtime)
+        except Exception:
+            self._log_exc(
+                f"SipTransactionManager: unhandled exception on message from {address[0]}:{address[1]}"
+            )
+
+    def _incomingResponse(self, data: bytes, address: tuple[str, int], rtime: MonoTime) -> None:
+        try:
+            resp = SipResponse(buf=data)
+            code = resp.getSCodeNum()
+            key = (resp.getHFBody("via").getBranch(), resp.getHFBody("cseq").getCSeqMethod())
+        except Exception as ex:
+            self._log(
+                SIPLOG_INFO, f"can't parse SIP response from {address[0]}:{address[1]}: {ex}", ltime=rtime
+            )
+            return
+        t = self.tclient.get(key)
+        if t is None:
+            if self._dbug():
+                self._log(SIPLOG_DBUG, f"no client transaction for response from {address[0]}:{address[1]}")
+            return
+        if code < 100 or code > 699:
+            self._log(
+                SIPLOG_INFO, f"invalid status code {code} in SIP response from {address[0]}:{address[1]}"
+            )
+            return
+        resp.rtime = rtime
+        resp.setSource(address)
+        self.incomingResponse(resp, t, code, rtime)
+
+    def _reply_stateless(self, userv: Any, resp: Any, address: tuple[str, int]) -> None:
+        self._send(userv, self._encode(resp, userv), address)
+
+    def _make400(self, req: Any, reason: str) -> Any:
+        """400 with the reason; copies whatever of Via/From/To/Call-ID/CSeq the request has."""
+        try:
+            return req.genResponse(400, reason)
+        except Exception:
+            resp = SipResponse(scode=400, reason=reason)
+            for hf in req.headers:
+                if hf.name.lower() in ("via", "from", "to", "call-id", "cseq"):
+                    resp.appendHeader(hf.getCopy())
+            return resp
+
+    def _incomingRequest(
+        self, data: bytes, address: tuple[str, int], transport: Any, rtime: MonoTime
+    ) -> None:
+        reliable = transport.transport != "udp"
+        try:
+            req = SipRequest(buf=data)
+        except Exception as ex:
+            resp = getattr(ex, "sip_response", None)
+            if resp is not None:
+                self._reply_stateless(transport, resp, address)
+            self._log(
+                SIPLOG_INFO, f"can't parse SIP request from {address[0]}:{address[1]}: {ex}", ltime=rtime
+            )
+            return
+        # Validate and pull out what matching needs; the headers parse here, once.
+        try:
+            for hname, cname in _MANDATORY:
+                if req.countHFs(hname) == 0:
+                    if hname == "via":
+                        self._log(SIPLOG_INFO, f"request without Via from {address[0]}:{address[1]} dropped")
+                        return
+                    raise SipParseError(f"Missing {cname} header")
+            method = req.getMethod()
+            via = req.getHFBody("via")
+            host, port = via.getAddr()
+            host = _unbracket(host)
+            port = int(port) if port else 5060
+            branch = via.getBranch()
+            cseq_num, cseq_method = req.getHFBody("cseq").getCSeq()
+            call_id = str(req.getHFBody("call-id"))
+            ftag = req.getHFBody("from").getTag()
+            if cseq_method != method:
+                raise SipParseError("CSeq method does not match the request method")
+        except Exception as ex:
+            reason = ex.reason if isinstance(ex, SipParseError) else "Bad Request"
+            resp = getattr(ex, "sip_response", None)
+            if resp is None:
+                try:
+                    resp = self._make400(req, reason)
+                except Exception:
+                    self._log(SIPLOG_INFO, f"unanswerable SIP request from {address[0]}:{address[1]}: {ex}")
+                    return
+            try:
+                self._reply_stateless(
+                    transport, resp, self._respAddress(resp.getHFBody("via"), address, reliable)
+                )
+            except Exception:
+                self._log(SIPLOG_INFO, f"unanswerable SIP request from {address[0]}:{address[1]}: {ex}")
+            return
+        # RFC 3261 18.2.1 and RFC 3581: note where the request really came from.
+        rhost, rport = address
+        if host != rhost:
+            via.setParam("received", rhost)
+        if "rport" in via.params:
+            via.setParam("rport", str(rport))
+        req.rtime = rtime
+        req.setSource(address)
+        raddress = address if reliable else (rhost, rport if "rport" in via.params else port)
+
+        if branch is not None and branch.startswith(_MAGIC):
+            base: tuple[Any, ...] = (branch, host, port)
+            if (branch, method) in self.tclient:
+                # Our own request came back to us.
+                self._reply_stateless(transport, req.genResponse(482, "Loop Detected"), raddress)
+                return
+        else:
+            # RFC 2543 peers: no usable branch, match on the dialog fields and the top Via.
+            base = (call_id, ftag, cseq_num, host, port, branch)
+        t = self.tserver.get(base + ("INVITE" if method == "ACK" else method,))
+        if method == "ACK":
+            if t is None:
+                t = self.tserver_ack.get((call_id, ftag, req.getHFBody("to").getTag(), cseq_num))
+            if t is None:
+                if self._dbug():
+                    self._log(SIPLOG_DBUG, "unmatched ACK ignored")
+                return
+            self.incomingACK(t, req, rtime)
+            return
+        if t is not None:
+            # A retransmission: answer with the last response, never bother the consumer again.
+            if t.data is not None:
+                self._send(t.userv, t.data, t.address)
+            return
+        if method == "CANCEL":
+            it = self.tserver.get(base + ("INVITE",))
+            t = self._newServer(req, base + ("CANCEL",), transport, raddress, rtime, reliable)
+            if it is None:
+                self.sendResponse(req.genResponse(481, "Call Leg/Transaction Does Not Exist"), t)
+                return
+            self.sendResponse(req.genResponse(200, "OK"), t)
+            if it.state in (TRYING, RINGING):
+                self.doCancel(it, rtime, req)
+            return
+        t = self._newServer(req, base + (method,), transport, raddress, rtime, reliable)
+        if method == "INVITE":
+            t.dlg_key = (call_id, ftag, cseq_num)
+        if req.countHFs("max-forwards") > 0 and req.getHFBody("max-forwards").getNum() <= 0:
+            self.sendResponse(req.genResponse(483, "Too Many Hops"), t)
+            return
+        self._deliver(req, t, call_id)
+
+    def _respAddress(self, via: Any, source: tuple[str, int], reliable: bool) -> tuple[str, int]:
+        """Where a response goes (RFC 3261 18.2.2, RFC 3581): received/rport, else sent-by."""
+        if reliable:
+            return source
+        host, port = via.getAddr()
+        rport = via.params.get("rport")
+        return (
+            _unbracket(via.params.get("received") or host),
+            int(rport) if rport else (int(port) if port else 5060),
+        )
+
+    def _newServer(
+        self, req: Any, key: Any, userv: Any, address: tuple[str, int], rtime: MonoTime, reliable: bool
+    ) -> SipTransaction:
+        t = SipTransaction()
+        t.tid = key
+        t.method = req.getMethod()
+        t.rtime = rtime
+        t.userv = userv
+        t.address = address
+        t.reliable = reliable
+        t.req = req
+        self.tserver[key] = t
+        return t
+
+    def _deliver(self, req: Any, t: SipTransaction, call_id: str) -> None:
+        """Hand a new request to its consumer; the consumer's errors become 4xx/5xx, not tracebacks."""
+        try:
+            for consumer in self.req_consumers.get(call_id, ()):
+                cobj = consumer.cobj.isYours(req)
+                if cobj is not None:
+                    t.compact = consumer.compact
+                    rval = cobj.recvRequest(req, t)
+                    break
+            else:
+                if self.req_cb is None:
+                    if t.state is TRYING:
+                        self.sendResponse(req.genResponse(500, "No Request Consumer"), t)
+                    return
+                rval = self.req_cb(req, t)
+        except SdpParseError as ex:
+            self._log(SIPLOG_INFO, f"bad SDP in request: {ex.reason}")
+            if t.state in (TRYING, RINGING):
+                self.sendResponse(ex.sip_response or req.genResponse(488, "Not Acceptable Here"), t)
+            return
+        except SipParseError as ex:
+            self._log(SIPLOG_INFO, f"bad request: {ex.reason}")
+            if t.state in (TRYING, RINGING):
+                self.sendResponse(ex.sip_response or req.genResponse(400, ex.reason), t)
+            return
+        except Exception:
+            self._log_exc("SipTransactionManager: unhandled exception in request consumer")
+            if t.state in (TRYING, RINGING):
+                self.sendResponse(req.genResponse(500, "Server Internal Error"), t)
+            return
+        if rval is not None:
+            resp, t.cancel_cb, t.noack_cb = rval
+            if resp is not None:
+                self.sendResponse(resp, t)
+        if t.state is TRYING and t.method == "INVITE":
+            self.sendResponse(req.genResponse(100, "Trying"), t)
+
+    def regConsumer(self, consumer: Any, call_id: str, compact: bool = False) -> None:
+        """Route new requests of call_id to consumer.isYours(req).recvRequest(req, t) (Sippy's UA)."""
+        self.req_consumers.setdefault(call_id, []).append(SipTransactionConsumer(consumer, compact))
+
+    def unregConsumer(self, consumer: Any, call_id: str) -> None:
+        consumers = self.req_consumers.get(call_id, [])
+        for cons in consumers:
+            if cons.cobj is consumer:
+                consumers.remove(cons)
+                break
+        else:
+            raise IndexError(f"unregConsumer: consumer {consumer} for call-id {call_id} is not registered")
+        if not consumers:
+            del self.req_consumers[call_id]
+
+    # -- server transactions --------------------------------------------------------------------
+
+    def sendResponse(
+        self, resp: Any, t: Optional[SipTransaction] = None, retrans: bool = False, ack_cb: Any = None
+    ) -> None:
+        """Send resp on server transaction t (found from resp's Via and CSeq when not given)."""
+        if t is None:
+            t = self._findServer(resp)
+            if t is None:
+                self._log(SIPLOG_ERR, "sendResponse: no server transaction for the response")
+                return
+        if t.state not in (TRYING, RINGING) and not retrans:
+            self._log(SIPLOG_ERR, f"BUG: response on finished {t.method} transaction dropped")
+            return
+        scode = resp.getSCodeNum()
+        if scode > 100:
+            to = resp.getHFBody("to")
+            tag = to.getTag()
+            if tag is None:
+                if t.to_tag is None:
+                    to.genTag()
+                    t.to_tag = to.getTag()
+                else:
+                    to.setTag(t.to_tag)
+            elif t.to_tag is None:
+                t.to_tag = tag
+        t.data = self._encode(resp, t.userv, t.compact)
+        self._send(t.userv, t.data, t.address)
+        if t.state not in (TRYING, RINGING):
+            return
+        if scode < 200:
+            t.state = RINGING
+            return
+        t.stopTimers()
+        if t.method != "INVITE":
+            t.state = COMPLETED
+            if t.reliable:
+                self._removeServer(t)
+            else:
+                t.te_end = self._timer(self.timerJ, 64 * self.T1, t)
+            return
+        t.tout = self.T1
+        if scode < 300:
+            t.state = ACCEPTED
+            t.ack_cb = ack_cb
+            if t.dlg_key is not None:
+                call_id, ftag, cseq_num = t.dlg_key
+                t.ack_key = (call_id, ftag, t.to_tag, cseq_num)
+                self.tserver_ack[t.ack_key] = t
+        else:
+            t.state = COMPLETED
+        if not t.reliable:
+            t.te_retr = self._timer(self.timerG, t.tout, t)
+        t.te_end = self._timer(self.timerH, 64 * self.T1, t)
+
+    def _findServer(self, resp: Any) -> Optional[SipTransaction]:
+        via = resp.getHFBody("via")
+        host, port = via.getAddr()
+        host = _unbracket(host)
+        port = int(port) if port else 5060
+        branch = via.getBranch()
+        cseq_num, method = resp.getHFBody("cseq").getCSeq()
+        if branch is not None and branch.startswith(_MAGIC):
+            return self.tserver.get((branch, host, port, method))
+        call_id = str(resp.getHFBody("call-id"))
+        ftag = resp.getHFBody("from").getTag()
+        return self.tserver.get((call_id, ftag, cseq_num, host, port, branch, method))
+
+    def doCancel(self, t: SipTransaction, rtime: Optional[MonoTime] = None, req: Any = None) -> None:
+        """CANCEL of a pending INVITE: tell the consumer, then 487 unless it answered finally."""
+        if rtime is None:
+            rtime = MonoTime()
+        if t.cancel_cb is not None:
+            self._call("cancel_cb", t.cancel_cb, rtime, req)
+        if t.state in (TRYING, RINGING):
+            self.sendResponse(t.req.genResponse(487, "Request Terminated"), t)
+
+    def incomingACK(self, t: SipTransaction, ack: Any, rtime: MonoTime) -> None:
+        if t.state is COMPLETED:
+            # ACK of our non-2xx: absorbed here (RFC 3261 17.2.1), timer G stops.
+            t.state = CONFIRMED
+            t.stopTimers()
+            if t.reliable:
+                self._removeServer(t)
+            else:
+                t.te_end = self._timer(self.timerI, self.T4, t)
+        elif t.state is ACCEPTED:
+            # ACK of our 2xx: stop retransmitting and pass it up, once.
+            t.state = CONFIRMED
+            if t.te_retr is not None:
+                t.te_retr.cancel()
+                t.te_retr = None
+            ack_cb, t.ack_cb = t.ack_cb, None
+            if ack_cb is not None:
+                self._call("ack_cb", ack_cb, ack)
+            else:
+                call_id = str(ack.getHFBody("call-id"))
+                for consumer in self.req_consumers.get(call_id, ()):
+                    cobj = consumer.cobj.isYours(ack)
+                    if cobj is not None:
+                        self._call("recvRequest", cobj.recvRequest, ack, None)
+                        break
+                else:
+                    if self.req_cb is not None:
+                        self._call("req_cb", self.req_cb, ack, None)
+
+    def timerG(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """Retransmit the final response to INVITE (T1 doubling, capped at T2) until the ACK."""
+        t.te_retr = None
+        if t.state not in (COMPLETED, ACCEPTED):
+            return
+        self._send(t.userv, t.data, t.address)
+        t.tout = min(t.tout * 2, self.T2)
+        t.te_retr = self._timer(self.timerG, t.tout, t)
+
+    def timerH(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """64*T1 after the final response: give up on the ACK (noack_cb for a 2xx) or end the wait."""
+        t.te_end = None
+        noack = t.state is ACCEPTED
+        self._removeServer(t)
+        if noack and t.noack_cb is not None:
+            self._call("noack_cb", t.noack_cb, rtime)
+
+    def timerI(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """T4 after the ACK of a non-2xx: stop absorbing ACK retransmissions."""
+        t.te_end = None
+        self._removeServer(t)
+
+    def timerJ(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """64*T1 after a non-INVITE final response: stop absorbing request retransmissions."""
+        t.te_end = None
+        self._removeServer(t)
+
+    def _removeServer(self, t: SipTransaction) -> None:
+        t.stopTimers()
+        if self.tserver.get(t.tid) is t:
+            del self.tserver[t.tid]
+        if t.ack_key is not None and self.tserver_ack.get(t.ack_key) is t:
+            del self.tserver_ack[t.ack_key]
+        t.state = TERMINATED
+        t.cancel_cb = t.noack_cb = t.ack_cb = None
+        t.req = None
+
+    # -- client transactions --------------------------------------------------------------------
+
+    def newTransaction(
+        self,
+        msg: Any,
+        resp_cb: Optional[Callable[..., Any]] = None,
+        laddress: Any = None,
+        userv: Any = None,
+        cb_ifver: int = 1,
+        compact: bool = False,
+        t: Optional[SipTransaction] = None,
+    ) -> SipTransaction:
+        """Send request msg and retransmit it until answered; resp_cb gets every response.
+
+        cb_ifver=1 calls `resp_cb(resp)`, cb_ifver=2 calls `resp_cb(resp, t)` (as in Sippy).
+        `laddress` is accepted for Sippy compatibility; the manager has one transport.
+        """
+        if t is None:
+            t = SipTransaction()
+        method = msg.getMethod()
+        via = msg.getHFBody("via")
+        if via.getBranch() is None:
+            via.genBranch()
+        tid = (via.getBranch(), method)
+        if tid in self.tclient:
+            raise ValueError("BUG: Attempt to initiate transaction with the same TID as existing one!!!")
+        t.tid = tid
+        t.method = method
+        t.rtime = MonoTime()
+        t.compact = compact
+        t.cb_ifver = cb_ifver
+        t.resp_cb = resp_cb
+        t.req = msg
+        t.userv = userv if userv is not None else self.transport
+        t.reliable = t.userv.transport != "udp"
+        t.address = msg.getTarget()
+        if t.address is None:
+            t.address = msg.getRURI().getAddr()
+        t.data = self._encode(msg, t.userv, compact)
+        t.state = TRYING
+        t.tout = self.T1
+        if method == "INVITE":
+            t.expires = 300
+            if msg.countHFs("expires") > 0:
+                t.expires = msg.getHFBody("expires").getNum()
+                if t.expires <= 0:
+                    t.expires = 300
+            t.ack = t.ack_auto = msg.genACK()
+            t.cancel = msg.genCANCEL()
+            if not t.reliable:
+                t.te_retr = self._timer(self.timerA, t.tout, t)
+        elif not t.reliable:
+            t.te_retr = self._timer(self.timerE, t.tout, t)
+        t.te_end = self._timer(self.timerB, 64 * self.T1, t)
+        self.tclient[tid] = t
+        self._send(t.userv, t.data, t.address)
+        return t
+
+    def _respond(self, t: SipTransaction, resp: Any) -> None:
+        if t.resp_cb is None:
+            return
+        if t.cb_ifver == 1:
+            self._call("resp_cb", t.resp_cb, resp)
+        else:
+            self._call("resp_cb", t.resp_cb, resp, t)
+
+    def incomingResponse(self, resp: Any, t: SipTransaction, code: int, rtime: MonoTime) -> None:
+        state = t.state
+        if state is UACK:
+            # 2xx retransmission (or a forked 2xx): the UA re-ACKs.
+            if code >= 200 and code < 300:
+                self._respond(t, resp)
+            return
+        if state is COMPLETED:
+            if t.ack_data is not None and code >= 300:
+                self._send(t.userv, t.ack_data, t.ack_address)
+            return
+        if state not in (TRYING, RINGING):
+            return
+        if code < 200:
+            if state is TRYING:
+                t.state = RINGING
+                if t.method == "INVITE":
+                    if t.te_retr is not None:
+                        t.te_retr.cancel()
+                        t.te_retr = None
+                else:
+                    # Proceeding: timer E keeps going, but at T2 (RFC 3261 17.1.2.2).
+                    t.tout = self.T2
+                if t.cancelPending:
+                    t.cancelPending = False
+                    self._sendCancel(t)
+            if t.method == "INVITE":
+                # Sippy: once the callee is alive, wait up to Expires (default 300 s) for a final.
+                if t.te_end is not None:
+                    t.te_end.cancel()
+                t.te_end = self._timer(self.timerB, t.expires, t)
+            self._respond(t, resp)
+            return
+        t.stopTimers()
+        t.cancelPending = False
+        if t.method != "INVITE":
+            t.state = COMPLETED
+            if t.reliable:
+                self._removeClient(t)
+            else:
+                t.te_end = self._timer(self.timerK, self.T4, t)
+        elif code >= 300:
+            # The ACK of a non-2xx belongs to the INVITE transaction (same branch).
+            ack = t.ack_auto
+            tag = resp.getHFBody("to").getTag()
+            if tag is not None:
+                ack.getHFBody("to").setTag(tag)
+            t.ack_data = self._encode(ack, t.userv, t.compact)
+            t.ack_address = t.address
+            self._send(t.userv, t.ack_data, t.ack_address)
+            t.state = COMPLETED
+            if t.reliable:
+                self._removeClient(t)
+            else:
+                t.te_end = self._timer(self.timerD, 32.0, t)
+        else:
+            t.state = UACK
+            t.resp2xx = resp
+            t.te_end = self._timer(self.timerM, 64 * self.T1, t)
+        self._respond(t, resp)
+
+    def sendACK(self, t: SipTransaction, ack: Any = None) -> None:
+        """Send (or resend) the ACK of a 2xx; the UA calls it again for each retransmitted 2xx.
+
+        Without an ACK set by the UA, the one made at newTransaction() gets the dialog's To tag,
+        Request-URI (Contact) and route set (Record-Route) from the 2xx and a new branch.
+        """
+        if ack is not None:
+            t.ack = ack
+        elif t.ack is t.ack_auto and t.ack_data is not None:
+            self._send(t.userv, t.ack_data, t.ack_address)
+            return
+        ack = t.ack
+        if ack is t.ack_auto and t.resp2xx is not None:
+            self._prepare2xxAck(ack, t.resp2xx)
+        t.ack_address = ack.getTarget() or t.address
+        t.ack_data = self._encode(ack, t.userv, t.compact)
+        self._send(t.userv, t.ack_data, t.ack_address)
+
+    def _prepare2xxAck(self, ack: Any, resp: Any) -> None:
+        from sippy.SipHeader import SipHeader
+
+        tag = resp.getHFBody("to").getTag()
+        if tag is not None:
+            ack.getHFBody("to").setTag(tag)
+        target = None
+        if resp.countHFs("contact") > 0:
+            curl = resp.getHFBody("contact").getUrl().getCopy()
+            ack.setRURI(curl)
+            target = curl.getAddr()
+        rrs = resp.getHFBodys("record-route")
+        if rrs:
+            for hf in list(ack.getHFs("route")):
+                ack.removeHeader(hf)
+            routes = [rr.getCopy() for rr in reversed(rrs)]
+            ack.appendHeaders([SipHeader(name="route", body=r) for r in routes])
+            target = routes[0].getUrl().getAddr()
+        if target is not None:
+            ack.setTarget(target)
+        ack.getHFBody("via").genBranch()
+
+    def cancelTransaction(self, t: SipTransaction, extra_headers: Any = None) -> None:
+        """CANCEL an INVITE: now if a provisional came, else when one comes (RFC 3261 9.1)."""
+        t.cancel_extra = extra_headers
+        if t.state is RINGING:
+            self._sendCancel(t)
+        elif t.state is TRYING:
+            t.cancelPending = True
+
+    def _sendCancel(self, t: SipTransaction) -> None:
+        cancel = t.cancel
+        if cancel is None:
+            return
+        t.cancel = None
+        if t.cancel_extra:
+            cancel.appendHeaders([h.getCopy() for h in t.cancel_extra])
+        if cancel.getTarget() is None:
+            cancel.setTarget(t.address)
+        self.newTransaction(cancel, userv=t.userv, compact=t.compact)
+
+    def timerA(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """Retransmit the INVITE, doubling the interval, until a response."""
+        t.te_retr = None
+        if t.state is not TRYING:
+            return
+        self._send(t.userv, t.data, t.address)
+        t.tout *= 2
+        t.te_retr = self._timer(self.timerA, t.tout, t)
+
+    def timerE(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """Retransmit a non-INVITE request: T1 doubling to T2, then every T2 once proceeding."""
+        t.te_retr = None
+        if t.state not in (TRYING, RINGING):
+            return
+        self._send(t.userv, t.data, t.address)
+        t.tout = min(t.tout * 2, self.T2)
+        t.te_retr = self._timer(self.timerE, t.tout, t)
+
+    def timerB(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """No final response in time (timers B and F): the consumer gets a locally made 408."""
+        t.te_end = None
+        req = t.req
+        self._removeClient(t)
+        if t.resp_cb is None:
+            return
+        r408 = req.genResponse(408, "Request Timeout")
+        r408.rtime = rtime
+        self._respond(t, r408)
+        t.resp_cb = None
+
+    timerF = timerB
+
+    def timerD(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """End of absorbing retransmitted non-2xx finals to INVITE (timer D) or non-INVITE (K)."""
+        t.te_end = None
+        self._removeClient(t)
+
+    timerK = timerD
+
+    def timerM(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """64*T1 after a 2xx to INVITE: no more 2xx retransmissions to pass up (RFC 6026)."""
+        t.te_end = None
+        if t.ack_data is None:
+            self._log(SIPLOG_INFO, "INVITE transaction stuck in the UACK state, possible UAC bug")
+        self._removeClient(t)
+
+    def _removeClient(self, t: SipTransaction) -> None:
+        t.stopTimers()
+        if self.tclient.get(t.tid) is t:
+            del self.tclient[t.tid]
+        t.state = TERMINATED
+        t.req = t.resp2xx = None
+
+    def shutdown(self) -> None:
+        """Stop every timer and forget every transaction; close the transport if we opened it."""
+        for t in list(self.tclient.values()) + list(self.tserver.values()):
+            t.stopTimers()
+        self.tclient.clear()
+        self.tserver.clear()
+        self.tserver_ack.clear()
+        self.req_consumers.clear()
+        if self.own_transport and self.transport is not None:
+            self.transport.shutdown()
+        self.transport = None
