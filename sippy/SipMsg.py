@@ -1,0 +1,310 @@
+"""Base of SipRequest and SipResponse: one datagram split into start line, headers and body.
+
+Parsing does the least it can: headers are split into name and raw value and nothing more; a
+header's class is loaded and its value parsed only when someone asks for it. Content-Length and
+Content-Type are consumed by the parser (they describe the body) and written back from the body
+on serialisation, so the length is always right.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sippy.Exceptions.SipParseError import SipParseError
+from sippy.SipHeader import SipHeader, canonical_name, hf_class
+
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+
+
+def is_token(s: str) -> bool:
+    """RFC 3261 token: method names, header names, transport names."""
+    return bool(s) and _TOKEN_CHARS.issuperset(s)
+
+
+def _unfold(lines: list[str]) -> list[str]:
+    """Join continuation lines (starting with SP or HT) to the header line they continue."""
+    out = [lines[0]]
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and len(out) > 1:
+            stripped = line.strip()
+            if stripped:
+                out[-1] = out[-1].rstrip() + " " + stripped
+        elif line:
+            out.append(line)
+    return out
+
+
+def body_len(s: str) -> int:
+    """Length in bytes of a body string as it goes on the wire."""
+    return len(s) if s.isascii() else len(s.encode("utf-8", "replace"))
+
+
+class SipMsg:
+    """Common message model; subclasses parse and produce the start line (`setSL`, `getSL`)."""
+
+    def __init__(self, buf: Optional[bytes | str] = None) -> None:
+        self.headers: list[SipHeader] = []
+        self.body: Any = None
+        self.target: Optional[tuple[str, int]] = None
+        self.source: Optional[tuple[str, int]] = None
+        self.nated = False
+        self.rtime: Any = None
+        # Names whose raw lines carry a comma and may hold several values (split on first access).
+        self._unsplit: set[str] = set()
+        self._answering = False
+        if buf is not None:
+            self._parse(buf)
+
+    # Parsing
+
+    def _parse(self, buf: bytes | str) -> None:
+        if isinstance(buf, str):
+            buf = buf.encode("utf-8", "surrogateescape")
+        elif not isinstance(buf, bytes):
+            buf = bytes(buf)
+        i = buf.find(b"\r\n\r\n")
+        j = buf.find(b"\n\n")
+        if j != -1 and (i == -1 or j < i):
+            hend, bstart = j, j + 2
+        elif i != -1:
+            hend, bstart = i, i + 4
+        else:
+            hend = bstart = len(buf)
+        head = buf[:hend].decode("utf-8", "replace")
+        if "\r" in head:
+            head = head.replace("\r\n", "\n")
+        lines = head.split("\n")
+        if "\n " in head or "\n\t" in head:
+            lines = _unfold(lines)
+        self.setSL(lines[0])
+        headers = self.headers
+        unsplit = self._unsplit
+        ctype = clen = bad = None
+        from_wire = SipHeader.fromWire
+        for line in lines[1:]:
+            rawname, sep, value = line.partition(":")
+            rawname = rawname.rstrip()
+            if not sep or not is_token(rawname):
+                if line:
+                    bad = "Malformed header line" if sep else "Header line without colon"
+                continue
+            name = canonical_name(rawname)
+            value = value.strip()
+            if name == "content-length":
+                clen = value
+            elif name == "content-type":
+                ctype = value
+            else:
+                headers.append(from_wire(name, rawname, line, value))
+                if "," in value:
+                    unsplit.add(name)
+        if bad is not None:
+            raise SipParseError(bad)
+        self._checkSL()
+        body = buf[bstart:]
+        if clen is not None:
+            if not (clen.isascii() and clen.isdigit()):
+                raise SipParseError("Malformed Content-Length")
+            blen = int(clen)
+            if blen > len(body):
+                raise SipParseError(f"Body shorter than Content-Length ({len(body)} < {blen})")
+            body = body[:blen]
+        if body:
+            self._setRawBody(body.decode("utf-8", "replace"), ctype)
+
+    def _setRawBody(self, content: str, ctype: Optional[str]) -> None:
+        from sippy.MsgBody import MsgBody
+
+        self.body = MsgBody(content) if ctype is None else MsgBody(content, ctype)
+
+    def _checkSL(self) -> None:
+        """Hook for errors in the start line that are reported once the headers are known."""
+
+    def setSL(self, startline: str) -> None:
+        raise NotImplementedError
+
+    def getSL(self) -> str:
+        raise NotImplementedError
+
+    # Errors
+
+    def _errorResponse(self, reason: str) -> Any:
+        """The answer to send for a parse error (requests only; None for a response)."""
+        return None
+
+    def _attach(self, e: SipParseError) -> None:
+        if e.sip_response is None and not self._answering:
+            self._answering = True
+            try:
+                e.sip_response = self._errorResponse(e.reason)
+            finally:
+                self._answering = False
+
+    # Header access
+
+    def _split(self, name: str) -> None:
+        """Give each value of a comma-joined multi-value line (Via, Contact...) its own header."""
+        self._unsplit.discard(name)
+        if not hf_class(name).isMulti:
+            return
+        from sippy.SipAddressHF import split_top_level
+
+        out = []
+        for h in self.headers:
+            if h.name == name and h.isPristine():
+                parts = [p.strip() for p in split_top_level(h.value)]
+                parts = [p for p in parts if p]
+                if len(parts) > 1:
+                    rn = h.rawname
+                    out.extend(SipHeader.fromWire(name, rn, rn + ": " + p, p) for p in parts)
+                    continue
+            out.append(h)
+        self.headers[:] = out
+
+    def getHFs(self, name: str) -> list[SipHeader]:
+        name = canonical_name(name)
+        if name in self._unsplit:
+            self._split(name)
+        return [h for h in self.headers if h.name == name]
+
+    def countHFs(self, name: str) -> int:
+        return len(self.getHFs(name))
+
+    def delHFs(self, name: str) -> None:
+        name = canonical_name(name)
+        self._unsplit.discard(name)
+        self.headers = [h for h in self.headers if h.name != name]
+
+    def getHF(self, name: str, idx: int = 0) -> SipHeader:
+        """The idx-th header of that name; a missing one is a parse error (400 for a request)."""
+        name = canonical_name(name)
+        if name in self._unsplit:
+            self._split(name)
+        for h in self.headers:
+            if h.name == name:
+                if idx == 0:
+                    return h
+                idx -= 1
+        e = SipParseError(f"Missing {hf_class(name).can_name or name} header")
+        self._attach(e)
+        raise e
+
+    def getHFBody(self, name: str, idx: int = 0) -> Any:
+        h = self.getHF(name, idx)
+        try:
+            return h.getBody()
+        except SipParseError as e:
+            self._attach(e)
+            raise
+
+    def getHFBodys(self, name: str) -> list[Any]:
+        try:
+            return [h.getBody() for h in self.getHFs(name)]
+        except SipParseError as e:
+            self._attach(e)
+            raise
+
+    def getHFBCopy(self, name: str, idx: int = 0) -> Any:
+        return self.getHF(name, idx).getBCopy()
+
+    def getHFBCopys(self, name: str) -> list[Any]:
+        return [h.getBCopy() for h in self.getHFs(name)]
+
+    def replaceHeader(self, oheader: SipHeader, nheader: SipHeader) -> None:
+        self.headers[self.headers.index(oheader)] = nheader
+
+    def removeHeader(self, header: SipHeader) -> None:
+        self.headers.remove(header)
+
+    def appendHeader(self, header: SipHeader) -> None:
+        self.headers.append(header)
+
+    def appendHeaders(self, headers: list[SipHeader]) -> None:
+        self.headers.extend(headers)
+
+    def insertHeaderAfter(self, iheader: SipHeader, header: SipHeader) -> None:
+        self.headers.insert(self.headers.index(iheader) + 1, header)
+
+    def insertHeaderBefore(self, iheader: SipHeader, header: SipHeader) -> None:
+        self.headers.insert(self.headers.index(iheader), header)
+
+    # Body, addresses
+
+    def getBody(self) -> Any:
+        return self.body
+
+    def setBody(self, body: Any) -> None:
+        self.body = body
+
+    def getTarget(self) -> Optional[tuple[str, int]]:
+        return self.target
+
+    def setTarget(self, address: Optional[tuple[str, int]]) -> None:
+        self.target = address
+
+    def getSource(self) -> Optional[tuple[str, int]]:
+        return self.source
+
+    def setSource(self, address: Optional[tuple[str, int]]) -> None:
+        self.source = address
+
+    # Transaction ids
+
+    def getTId(self, wCSM: bool = False, wBRN: bool = False, wTTG: bool = False) -> tuple:
+        """(Call-ID, From tag, CSeq number[, CSeq method][, top Via branch][, To tag])."""
+        cseq, method = self.getHFBody("cseq").getCSeq()
+        rval: list[Any] = [str(self.getHFBody("call-id")), self.getHFBody("from").getTag(), cseq]
+        if wCSM:
+            rval.append(method)
+        if wBRN:
+            rval.append(self.getHFBody("via").getBranch())
+        if wTTG:
+            rval.append(self.getHFBody("to").getTag())
+        return tuple(rval)
+
+    # Serialisation
+
+    def localStr(
+        self, local_addr: Optional[str] = None, local_port: Optional[int] = None, compact: bool = False
+    ) -> str:
+        """The message as text, placeholders (host None) filled with the sending address."""
+        parts = [self.getSL()]
+        parts.extend(h.localStr(local_addr, local_port, compact) for h in self.headers)
+        self._appendBody(parts, self.body, compact, local_addr, local_port)
+        return "\r\n".join(parts)
+
+    def __str__(self) -> str:
+        parts = [self.getSL()]
+        parts.extend(str(h) for h in self.headers)
+        self._appendBody(parts, self.body, False, None, None)
+        return "\r\n".join(parts)
+
+    @staticmethod
+    def _appendBody(
+        parts: list[str], body: Any, compact: bool, laddr: Optional[str], lport: Optional[int]
+    ) -> None:
+        if body is None:
+            parts.append("l: 0" if compact else "Content-Length: 0")
+            parts.append("")
+            parts.append("")
+            return
+        mbody = str(body) if laddr is None and lport is None else body.localStr(laddr, lport)
+        if compact:
+            parts.append("c: " + str(body.mtype))
+            parts.append("l: " + str(body_len(mbody)))
+        else:
+            parts.append("Content-Type: " + str(body.mtype))
+            parts.append("Content-Length: " + str(body_len(mbody)))
+        parts.append("")
+        parts.append(mbody)
+
+    def getCopy(self) -> SipMsg:
+        """A deep enough copy: headers and body may be changed without touching the original."""
+        cls = self.__class__
+        cself = cls.__new__(cls)
+        cself.__dict__.update(self.__dict__)
+        cself.headers = [h.getCopy() for h in self.headers]
+        cself._unsplit = set(self._unsplit)
+        if self.body is not None:
+            cself.body = self.body.getCopy()
+        return cself

@@ -1,0 +1,169 @@
+"""Via header (RFC 3261 20.42, RFC 3581 rport): where responses go back to."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from sippy.Exceptions.SipParseError import SipParseError
+from sippy.SipConf import SipConf
+from sippy.SipGenericHF import SipGenericHF
+
+
+def _parse_port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise SipParseError("Malformed port in Via")
+    return int(text)
+
+
+class SipVia(SipGenericHF):
+    """One Via value: `sipver`/`transport`, sent-by `hostname`/`port` and ordered `params`.
+
+    `hostname=None` is a placeholder for "this box": `localStr(local_addr, local_port)` writes the
+    sending transport's address there, so a UA can build requests before it knows the socket.
+    IPv6 hosts are kept with brackets, as written in SIP text.
+    """
+
+    hf_names = ("via", "v")
+    can_name = "Via"
+    compact_name = "v"
+    isMulti = True
+
+    def __init__(
+        self,
+        body: Optional[str] = None,
+        sipver: Optional[str] = None,
+        hostname: Optional[str] = None,
+        port: Optional[int] = None,
+        params: Optional[dict[str, Optional[str]]] = None,
+        transport: Optional[str] = None,
+    ) -> None:
+        super().__init__(body)
+        if body is not None:
+            return
+        self.parsed = True
+        if sipver is not None and sipver.count("/") == 2:
+            # Sippy spells the whole sent-protocol as sipver ("SIP/2.0/UDP").
+            sipver, transport = sipver.rsplit("/", 1)
+        self.sipver: str = sipver or "SIP/2.0"
+        self.transport: str = transport or "UDP"
+        self.hostname: Optional[str] = hostname
+        self.port: Optional[int] = port
+        if params is not None:
+            self.params: dict[str, Optional[str]] = dict(params)
+        elif hostname is None:
+            self.params = {"rport": None}
+        else:
+            self.params = {}
+
+    def parse(self) -> None:
+        body = self.body
+        proto, sep, rest = body.partition(" ")
+        if proto.count("/") != 2 or "\t" in body:
+            # Tabs, or LWS around the slashes of sent-protocol: rare, so done the slow way.
+            text = " ".join(body.split()).replace(" /", "/").replace("/ ", "/")
+            proto, sep, rest = text.partition(" ")
+            if proto.count("/") != 2:
+                raise SipParseError("Malformed sent-protocol in Via")
+        name, version, transport = proto.split("/")
+        if not sep or not name or not version or not transport:
+            raise SipParseError("Malformed sent-protocol in Via")
+        hostport, _, params = rest.strip().partition(";")
+        hostport = hostport.strip()
+        if "(" in hostport:
+            raise SipParseError("Comments in Via are not supported")
+        if hostport.startswith("["):
+            end = hostport.find("]")
+            if end < 2:
+                raise SipParseError("Malformed IPv6 host in Via")
+            hostname = hostport[: end + 1]
+            tail = hostport[end + 1 :].strip()
+            if tail and not tail.startswith(":"):
+                raise SipParseError("Malformed host in Via")
+            port = _parse_port(tail[1:].strip()) if tail else None
+        else:
+            hostname, colon, portstr = hostport.partition(":")
+            hostname = hostname.strip()
+            port = _parse_port(portstr.strip()) if colon else None
+            if not hostname or " " in hostname or "\t" in hostname:
+                raise SipParseError("Malformed host in Via")
+        pdict: dict[str, Optional[str]] = {}
+        if params:
+            for param in params.split(";"):
+                pname, eq, pval = param.partition("=")
+                pname = pname.strip()
+                if not pname:
+                    raise SipParseError("Empty parameter in Via")
+                pdict[pname] = pval.strip() if eq else None
+        self.sipver = name + "/" + version
+        self.transport = transport
+        self.hostname = hostname
+        self.port = port
+        self.params = pdict
+        self.parsed = True
+
+    def __str__(self) -> str:
+        return self.localStr()
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        if not self.parsed:
+            return self.body
+        host = self.hostname
+        port = self.port
+        if host is None:
+            host = local_addr or SipConf.my_address
+            if ":" in host and not host.startswith("["):
+                host = "[" + host + "]"
+            if port is None:
+                port = local_port or SipConf.my_port
+        s = self.sipver + "/" + self.transport + " " + host
+        if port is not None:
+            s += ":" + str(port)
+        for k, v in self.params.items():
+            s += ";" + k if v is None else ";" + k + "=" + v
+        return s
+
+    def getCopy(self) -> SipVia:
+        new = super().getCopy()
+        if self.parsed:
+            new.params = dict(self.params)
+        return new
+
+    def genBranch(self) -> str:
+        """A fresh RFC 3261 branch (magic cookie + 96 random bits), set and returned."""
+        branch = "z9hG4bK" + os.urandom(12).hex()
+        self.params["branch"] = branch
+        return branch
+
+    def getBranch(self) -> Optional[str]:
+        return self.params.get("branch")
+
+    def setBranch(self, branch: str) -> None:
+        self.params["branch"] = branch
+
+    def getParam(self, name: str) -> Optional[str]:
+        return self.params.get(name)
+
+    def setParam(self, name: str, value: Optional[str] = None) -> None:
+        self.params[name] = value
+
+    def delParam(self, name: str) -> None:
+        self.params.pop(name, None)
+
+    def getAddr(self) -> tuple[Optional[str], int]:
+        """Sent-by as a socket address: IPv6 without brackets, port 5060 when absent."""
+        host = self.hostname
+        if host is not None and host.startswith("["):
+            host = host[1:-1]
+        return (host, self.port if self.port is not None else SipConf.default_port)
+
+    def getTAddr(self) -> tuple[Optional[str], int]:
+        """Where to send responses (RFC 3261 18.2.2 with RFC 3581): received and rport first."""
+        host, port = self.getAddr()
+        received = self.params.get("received")
+        if received:
+            host = received[1:-1] if received.startswith("[") else received
+        rport = self.params.get("rport")
+        if rport and rport.isascii() and rport.isdigit() and 0 < int(rport) < 65536:
+            port = int(rport)
+        return (host, port)
