@@ -14,13 +14,13 @@ import getopt
 import ipaddress
 import os
 import re
-import socket
 import sys
 from typing import IO, Any, NamedTuple, NoReturn, Optional
 
 from sippy.B2BRoute import B2BRoute
 from sippy.B2BTransforms import NumberTranslator, getTransProc
 from sippy.CLIManager import parse_cli_address
+from sippy.SipConf import SipConf
 
 __all__ = (
     "B2BConfig",
@@ -32,11 +32,9 @@ __all__ = (
     "parse_args",
     "load_config",
     "usage",
-    "local_address",
 )
 
 SHORT_OPTIONS = "fDl:p:d:P:L:s:a:t:T:k:m:A:ur:F:R:h:c:M:HC:W:x:"
-DEFAULT_SIP_PORT = 5060
 KEEPALIVE_PERIOD = 32
 
 
@@ -118,19 +116,6 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def local_address() -> str:
-    """This host's address on the default route, for Via/Contact when listening on a wildcard.
-
-    A connected UDP socket sends nothing; without a route we fall back to loopback.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.1", 9))
-            return s.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
-
-
 def _hostport(value: str) -> tuple[str, int]:
     if value.startswith("["):
         host, _, rest = value[1:].partition("]")
@@ -140,7 +125,7 @@ def _hostport(value: str) -> tuple[str, int]:
     if not host:
         raise ValueError(f"no host in {value!r}")
     if not sport:
-        return host, DEFAULT_SIP_PORT
+        return host, SipConf.default_port
     if not sport.isdigit() or not 0 < int(sport) < 65536:
         raise ValueError(f"bad port in {value!r}")
     return host, int(sport)
@@ -198,7 +183,8 @@ class B2BConfig(dict):
 
     def _set_string(self, key: str, value: str) -> None:
         if key == "sip_address":
-            self["_sip_address"] = local_address() if value in ("*", "0.0.0.0", "::") else value.strip("[]")
+            wildcard = value in ("*", "0.0.0.0", "::")
+            self["_sip_address"] = SipConf.my_address if wildcard else value.strip("[]")
         elif key == "static_route":
             self["_static_routes"] = {"": B2BRoute(value)}
         elif key in ("static_tr_in", "static_tr_out"):
@@ -347,8 +333,8 @@ def parse_args(argv: list[str]) -> B2BConfig:
             _apply(cfg, opt, _BY_SHORT[opt[1]].key, arg)
     if "static_route" not in cfg and not cfg["auth_enable"]:
         raise ConfigError("static route (-s) should be specified when RADIUS auth is disabled (-u)")
-    cfg.setdefault("_sip_address", local_address())
-    cfg.setdefault("_sip_port", DEFAULT_SIP_PORT)
+    cfg.setdefault("_sip_address", SipConf.my_address)
+    cfg.setdefault("_sip_port", SipConf.my_port)
     return cfg
 
 

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from urllib.parse import quote, unquote
 
 from sippy.B2BTransforms import TransProcError, getTransProc
+from sippy.SipConf import SipConf
 
 __all__ = (
     "B2BRoute",
@@ -30,7 +31,6 @@ SRC_PROXY = "[[PROXY]]"
 DST_SIP_UA = "sip-ua"
 DST_WSS_UA = "wss-ua"
 
-DEFAULT_PORT = 5060
 _RADIUS_PREFIX = "Routing:"
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!%*_+`'~.-]+")
@@ -67,7 +67,7 @@ def _split_hostport(text: str, what: str) -> tuple[str, int]:
         if not _HOSTNAME.fullmatch(host):
             raise RouteError(f"{what}: bad host {host!r}")
     if sport is None:
-        return host, DEFAULT_PORT
+        return host, SipConf.default_port
     if not sport.isdigit() or not 0 < int(sport) < 65536:
         raise RouteError(f"{what}: bad port {sport!r}")
     return host, int(sport)
