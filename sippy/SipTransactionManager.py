@@ -113,10 +113,6 @@ class SipTransactionConsumer:
         self.compact = compact
 
 
-def _unbracket(host: str) -> str:
-    return host[1:-1] if host.startswith("[") else host
-
-
 class SipTransactionManager:
     """Matches messages to transactions, retransmits over UDP, and hands requests to consumers."""
 
@@ -292,8 +288,6 @@ class SipTransactionManager:
             method = req.getMethod()
             via = req.getHFBody("via")
             host, port = via.getAddr()
-            host = _unbracket(host)
-            port = int(port) if port else 5060
             branch = via.getBranch()
             cseq_num, cseq_method = req.getHFBody("cseq").getCSeq()
             call_id = str(req.getHFBody("call-id"))
@@ -370,14 +364,7 @@ class SipTransactionManager:
 
     def _respAddress(self, via: Any, source: tuple[str, int], reliable: bool) -> tuple[str, int]:
         """Where a response goes (RFC 3261 18.2.2, RFC 3581): received/rport, else sent-by."""
-        if reliable:
-            return source
-        host, port = via.getAddr()
-        rport = via.params.get("rport")
-        return (
-            _unbracket(via.params.get("received") or host),
-            int(rport) if rport else (int(port) if port else 5060),
-        )
+        return source if reliable else via.getTAddr()
 
     def _newServer(
         self, req: Any, key: Any, userv: Any, address: tuple[str, int], rtime: MonoTime, reliable: bool
@@ -503,8 +490,6 @@ class SipTransactionManager:
     def _findServer(self, resp: Any) -> Optional[SipTransaction]:
         via = resp.getHFBody("via")
         host, port = via.getAddr()
-        host = _unbracket(host)
-        port = int(port) if port else 5060
         branch = via.getBranch()
         cseq_num, method = resp.getHFBody("cseq").getCSeq()
         if branch is not None and branch.startswith(_MAGIC):
@@ -563,10 +548,10 @@ class SipTransactionManager:
     def timerH(self, t: SipTransaction, rtime: MonoTime) -> None:
         """64*T1 after the final response: give up on the ACK (noack_cb for a 2xx) or end the wait."""
         t.te_end = None
-        noack = t.state is ACCEPTED
+        noack_cb = t.noack_cb if t.state is ACCEPTED else None
         self._removeServer(t)
-        if noack and t.noack_cb is not None:
-            self._call("noack_cb", t.noack_cb, rtime)
+        if noack_cb is not None:
+            self._call("noack_cb", noack_cb, rtime)
 
     def timerI(self, t: SipTransaction, rtime: MonoTime) -> None:
         """T4 after the ACK of a non-2xx: stop absorbing ACK retransmissions."""
