@@ -73,11 +73,36 @@ _compact_names: dict[str, str] = {
 
 _hf_classes: dict[str, type] = {}
 
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+
+# Header names exactly as spelled on the wire -> canonical name, so that parsing a header name is
+# one dict lookup. Only valid tokens go in, and the size is capped so junk names cannot grow it.
+_wire_names: dict[str, str] = {}
+_WIRE_NAMES_MAX = 4096
+
+
+def is_token(s: str) -> bool:
+    """RFC 3261 token: method names, header names, transport names."""
+    return bool(s) and _TOKEN_CHARS.issuperset(s)
+
 
 def canonical_name(name: str) -> str:
     """Lower-case full name for any spelling or compact form of a header name."""
-    lname = name.lower()
-    return _compact_names.get(lname, lname)
+    cname = _wire_names.get(name)
+    if cname is None:
+        lname = name.lower()
+        cname = _compact_names.get(lname, lname)
+        if len(_wire_names) < _WIRE_NAMES_MAX and is_token(name):
+            _wire_names[name] = cname
+    return cname
+
+
+def wire_name(rawname: str) -> Optional[str]:
+    """Canonical name of a header name as read off the wire, or None when it is not a token."""
+    cname = _wire_names.get(rawname)
+    if cname is None and is_token(rawname):
+        cname = canonical_name(rawname)
+    return cname
 
 
 def hf_class(name: str) -> type:
@@ -138,24 +163,20 @@ class SipHeader:
             body = hf_class(self.name)()
         self._body: Optional[SipGenericHF] = body
 
-    @classmethod
-    def fromWire(cls, name: str, rawname: str, raw: str, value: str) -> SipHeader:
-        """Fast constructor for the message parser: everything already split out."""
-        self = cls.__new__(cls)
-        self.name = name
-        self.rawname = rawname
-        self.raw = raw
-        self.value = value
-        self._body = None
-        return self
-
     @property
     def body(self) -> SipGenericHF:
         """The body object, made on demand but not parsed (see getBody)."""
         b = self._body
         if b is None:
-            b = self._body = hf_class(self.name)(self.value)
+            b = self._body = hf_class(self.name)(self.getValue())
         return b
+
+    def getValue(self) -> Optional[str]:
+        """The value text as received (or as given); None for a header built from an object."""
+        value = self.value
+        if value is None and self.raw is not None:
+            value = self.value = self.raw.partition(":")[2].strip()
+        return value
 
     @body.setter
     def body(self, b: SipGenericHF) -> None:
@@ -165,7 +186,8 @@ class SipHeader:
         """The parsed body object; a malformed value raises SipParseError (and stays unparsed)."""
         b = self._body
         if b is None:
-            b = self.body
+            cls = _hf_classes.get(self.name) or hf_class(self.name)
+            b = self._body = cls(self.getValue())
         if not b.parsed:
             try:
                 b.parse()
