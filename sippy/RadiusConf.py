@@ -9,6 +9,7 @@ would refuse every call later with nothing in the log to say why.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
@@ -136,7 +137,11 @@ def load_dictionary(path: str) -> Dictionary:
     try:
         return Dictionary(path)
     except ParseError as ex:
-        where = f"{ex.file or path}:{ex.line}" if ex.line > -1 else (ex.file or path)
+        # pyrad names the file without its directory; an $INCLUDE is relative to the dictionary.
+        fname = path if not ex.file or ex.file == os.path.basename(path) else ex.file
+        if not os.path.isabs(fname):
+            fname = os.path.join(os.path.dirname(path), fname)
+        where = f"{fname}:{ex.line}" if ex.line > -1 else fname
         raise RadiusConfError(f"{where}: bad dictionary line: {ex.msg}") from ex
     except OSError as ex:
         raise RadiusConfError(f"{ex.filename or path}: cannot read dictionary: {ex.strerror}") from ex

@@ -42,6 +42,8 @@ AVPAIR_NAMES = frozenset(
     )
 )
 CISCO_VENDOR_ID = 9
+# Reply attributes that protect the exchange and mean nothing to the caller of do_auth.
+_TRANSPORT_ONLY = frozenset(("Message-Authenticator", "Proxy-State"))
 DIGEST_ATTRIBUTES = 207
 # Dictionary codes of the digest sub-attributes: code - DIGEST_SUB_BASE is the sub-attribute type.
 DIGEST_SUB_BASE = 1062
@@ -232,7 +234,7 @@ class Radius_client:
         """Reply attributes as Sippy's (name, value) pairs, `name=` prefixes of Cisco values removed."""
         out = []
         for key in reply.keys():
-            if not isinstance(key, str):
+            if not isinstance(key, str) or key in _TRANSPORT_ONLY:
                 continue
             try:
                 values = reply[key]
