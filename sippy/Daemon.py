@@ -139,13 +139,13 @@ def daemonize(logfile: str, pidfile: str) -> daemon.DaemonContext:
 
 def reopen(signum: int, logfile: str) -> None:
     """Point stdout/stderr at a fresh ``logfile`` (after logrotate moved the old one away)."""
-    print(f"Signal {signum} received, reopening logs")
     sys.stdout.flush()
     sys.stderr.flush()
     fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, sys.__stdout__.fileno())
     os.dup2(fd, sys.__stderr__.fileno())
     os.close(fd)
+    print(f"Signal {signum} received, reopened logs")
 
 
 def install_log_reopen(logfile: str, signum: int = signal.SIGUSR1) -> None:
