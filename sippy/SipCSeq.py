@@ -6,7 +6,7 @@ from typing import Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipGenericHF import SipGenericHF
-from sippy.SipMsg import is_token
+from sippy.SipHeader import is_token
 
 
 class SipCSeq(SipGenericHF):

@@ -11,14 +11,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
-from sippy.SipHeader import SipHeader, canonical_name, hf_class
+from sippy.MsgBody import MsgBody
+from sippy.SipHeader import SipHeader, _wire_names, canonical_name, hf_class, wire_name
 
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
-
-
-def is_token(s: str) -> bool:
-    """RFC 3261 token: method names, header names, transport names."""
-    return bool(s) and _TOKEN_CHARS.issuperset(s)
+# Headers that describe the body: the parser consumes them, serialisation writes them afresh.
+_BODY_HEADERS = frozenset(("content-length", "content-type"))
 
 
 def _unfold(lines: list[str]) -> list[str]:
@@ -62,46 +59,34 @@ class SipMsg:
             buf = buf.encode("utf-8", "surrogateescape")
         elif not isinstance(buf, bytes):
             buf = bytes(buf)
-        i = buf.find(b"\r\n\r\n")
-        j = buf.find(b"\n\n")
-        if j != -1 and (i == -1 or j < i):
-            hend, bstart = j, j + 2
-        elif i != -1:
-            hend, bstart = i, i + 4
-        else:
-            hend = bstart = len(buf)
+        # The first line ending tells CRLF from bare-LF messages: one search for the blank line.
+        eol = buf.find(b"\n")
+        hend = -1
+        if eol > 0 and buf[eol - 1] == 13:
+            hend = buf.find(b"\r\n\r\n")
+            bstart = hend + 4
+        if hend == -1:
+            hend = buf.find(b"\n\n")
+            bstart = hend + 2
+            if hend == -1:
+                hend = bstart = len(buf)
         head = buf[:hend].decode("utf-8", "replace")
-        if "\r" in head:
-            head = head.replace("\r\n", "\n")
-        lines = head.split("\n")
-        if "\n " in head or "\n\t" in head:
-            lines = _unfold(lines)
+        lines = head.split("\r\n")
+        if head.count("\n") != len(lines) - 1:
+            # Bare LF line endings (alone or mixed with CRLF).
+            lines = head.replace("\r\n", "\n").split("\n")
         self.setSL(lines[0])
-        headers = self.headers
-        unsplit = self._unsplit
-        ctype = clen = bad = None
-        from_wire = SipHeader.fromWire
-        for line in lines[1:]:
-            rawname, sep, value = line.partition(":")
-            rawname = rawname.rstrip()
-            if not sep or not is_token(rawname):
-                if line:
-                    bad = "Malformed header line" if sep else "Header line without colon"
-                continue
-            name = canonical_name(rawname)
-            value = value.strip()
-            if name == "content-length":
-                clen = value
-            elif name == "content-type":
-                ctype = value
-            else:
-                headers.append(from_wire(name, rawname, line, value))
-                if "," in value:
-                    unsplit.add(name)
-        if bad is not None:
-            raise SipParseError(bad)
+        if not self._parseHeaders(lines):
+            # A continuation line (folding, RFC 3261 7.3.1) was seen: unfold and start over.
+            self.headers.clear()
+            self._unsplit.clear()
+            if not self._parseHeaders(_unfold(lines)):
+                raise SipParseError("Continuation line without a header to continue")
+        if self._bad is not None:
+            raise SipParseError(self._bad)
         self._checkSL()
         body = buf[bstart:]
+        clen = self._clen
         if clen is not None:
             if not (clen.isascii() and clen.isdigit()):
                 raise SipParseError("Malformed Content-Length")
@@ -110,12 +95,56 @@ class SipMsg:
                 raise SipParseError(f"Body shorter than Content-Length ({len(body)} < {blen})")
             body = body[:blen]
         if body:
-            self._setRawBody(body.decode("utf-8", "replace"), ctype)
+            content = body.decode("utf-8", "replace")
+            ctype = self._ctype
+            self.body = MsgBody(content) if ctype is None else MsgBody(content, ctype)
 
-    def _setRawBody(self, content: str, ctype: Optional[str]) -> None:
-        from sippy.MsgBody import MsgBody
+    def _parseHeaders(self, lines: list[str]) -> bool:
+        """Split header lines into SipHeader objects; False when a folded line needs unfolding.
 
-        self.body = MsgBody(content) if ctype is None else MsgBody(content, ctype)
+        Malformed lines are skipped and remembered in `_bad`, so that the headers after them are
+        still there to answer with a 400.
+        """
+        headers = self.headers
+        unsplit = self._unsplit
+        names = _wire_names
+        new = SipHeader.__new__
+        self._ctype = self._clen = self._bad = None
+        for line in lines[1:]:
+            i = line.find(":")
+            if i <= 0:
+                if line[:1] in (" ", "\t"):
+                    return False
+                if line:
+                    self._bad = "Header line without colon" if i else "Header line without name"
+                continue
+            rawname = line[:i]
+            name = names.get(rawname)
+            if name is None:
+                if rawname[0] in (" ", "\t"):
+                    return False
+                rawname = rawname.rstrip()
+                name = wire_name(rawname)
+                if name is None:
+                    self._bad = "Malformed header name"
+                    continue
+            if name in _BODY_HEADERS:
+                if name == "content-length":
+                    self._clen = line[i + 1 :].strip()
+                else:
+                    self._ctype = line[i + 1 :].strip()
+                continue
+            # Inlined SipHeader construction: this loop is the hot path of every datagram.
+            h = new(SipHeader)
+            h.name = name
+            h.rawname = rawname
+            h.raw = line
+            h.value = None
+            h._body = None
+            headers.append(h)
+            if "," in line:
+                unsplit.add(name)
+        return True
 
     def _checkSL(self) -> None:
         """Hook for errors in the start line that are reported once the headers are known."""
@@ -152,11 +181,9 @@ class SipMsg:
         out = []
         for h in self.headers:
             if h.name == name and h.isPristine():
-                parts = [p.strip() for p in split_top_level(h.value)]
-                parts = [p for p in parts if p]
+                parts = split_top_level(h.getValue())
                 if len(parts) > 1:
-                    rn = h.rawname
-                    out.extend(SipHeader.fromWire(name, rn, rn + ": " + p, p) for p in parts)
+                    out.extend(SipHeader(h.rawname + ": " + p) for p in parts)
                     continue
             out.append(h)
         self.headers[:] = out

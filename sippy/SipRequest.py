@@ -8,9 +8,9 @@ from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipCallId import SipCallId
 from sippy.SipCSeq import SipCSeq
 from sippy.SipExpires import SipExpires
-from sippy.SipHeader import SipHeader
+from sippy.SipHeader import SipHeader, is_token
 from sippy.SipMaxForwards import SipMaxForwards
-from sippy.SipMsg import SipMsg, is_token
+from sippy.SipMsg import SipMsg
 from sippy.SipResponse import SipResponse
 from sippy.SipUserAgent import SipUserAgent
 from sippy.SipVia import SipVia
