@@ -1,0 +1,29 @@
+"""Final state: the UA lets go of everything and tells dead_cbs, once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sippy.UaStateGeneric import UaStateGeneric
+
+
+class UaStateDead(UaStateGeneric):
+    sname = "Dead"
+    dead = True
+
+    def __init__(self, ua: Any) -> None:
+        super().__init__(ua)
+        if ua.cId is not None:
+            ua.tm.unregConsumer(ua, str(ua.cId))
+        ua.cancelCreditTimer()
+        ua.cancelSetupTimers()
+        ua.tr = None
+        ua.pending_tr = None
+        ua.event_cb = None
+        ua.conn_cbs = ua.disc_cbs = ua.fail_cbs = ua.ring_cbs = ()
+        ua.on_local_sdp_change = None
+        ua.on_remote_sdp_change = None
+        dead_cbs, ua.dead_cbs = ua.dead_cbs, ()
+        for cb in dead_cbs:
+            cb(ua)
+        ua.cleanup()

@@ -1,0 +1,114 @@
+"""What the UAS does while the caller waits for an answer (Trying and Ringing share it)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sippy.CCEvents import (
+    CCEventConnect,
+    CCEventDisconnect,
+    CCEventFail,
+    CCEventGeneric,
+    CCEventPreConnect,
+    CCEventRedirect,
+    CCEventRing,
+)
+from sippy.SipContact import SipContact
+from sippy.SipHeader import SipHeader
+from sippy.UaStateGeneric import NextState, UaStateGeneric
+
+
+class UasStateGeneric(UaStateGeneric):
+    """Early UAS: call control answers the INVITE with Ring, (Pre)Connect, Fail, Redirect or
+    Disconnect; the caller may CANCEL or (rarely) BYE."""
+
+    sname = "Early(UAS)"
+
+    def rang(self, event: CCEventGeneric, code: int) -> NextState:
+        """After a provisional response went out: Trying moves to Ringing, Ringing stays."""
+        raise NotImplementedError
+
+    def recvEvent(self, event: CCEventGeneric) -> NextState:
+        ua = self.ua
+        eh = event.getExtraHeaders()
+        if isinstance(event, CCEventRing):
+            code, reason, body = event.scode, event.scode_reason, event.body
+            if code == 100:
+                return None
+            if body is not None:
+                ua.lSDP = body
+            ua.sendUasResponse(code, reason, body, extra_headers=eh)
+            ua.cancelProgressTimer()
+            if ua.p1xx_ts is None:
+                ua.p1xx_ts = event.rtime
+            return self.rang(event, code)
+        if isinstance(event, (CCEventConnect, CCEventPreConnect)):
+            code, reason, body = event.scode, event.scode_reason, event.body
+            ua.lSDP = body
+            ua.cancelSetupTimers()
+            if isinstance(event, CCEventPreConnect):
+                # Late media: our 2xx carries the offer, the caller's ACK will carry the answer.
+                ua.sendUasResponse(code, reason, body, (ua.lContact,), extra_headers=eh, ack_wait=True)
+                return UaStateConnected
+            ua.sendUasResponse(code, reason, body, (ua.lContact,), extra_headers=eh)
+            ua.startCreditTimer(event.rtime)
+            ua.connect_ts = event.rtime
+            return (UaStateConnected, ua.conn_cbs, event.rtime, event.origin)
+        if isinstance(event, CCEventRedirect):
+            code, reason, body, contacts = event.scode, event.scode_reason, event.body, event.contacts
+            hfs = tuple(SipContact(address=x) for x in contacts) if contacts is not None else None
+            ua.sendUasResponse(code, reason, body, hfs, extra_headers=eh)
+            return self._failed(event, code)
+        if isinstance(event, CCEventFail):
+            ua.sendUasResponse(event.scode, event.scode_reason, extra_headers=eh)
+            return self._failed(event, event.scode)
+        if isinstance(event, CCEventDisconnect):
+            ua.sendUasResponse(500, "Disconnected", extra_headers=eh)
+            ua.cancelSetupTimers()
+            ua.disconnect_ts = event.rtime
+            return (UaStateDisconnected, ua.disc_cbs, event.rtime, event.origin, ua.last_scode)
+        return super().recvEvent(event)
+
+    def _failed(self, event: CCEventGeneric, code: int) -> NextState:
+        self.ua.cancelSetupTimers()
+        self.ua.disconnect_ts = event.rtime
+        return (UaStateFailed, self.ua.fail_cbs, event.rtime, event.origin, code)
+
+    def recvRequest(self, req: Any, sip_t: Any) -> NextState:
+        ua = self.ua
+        method = req.getMethod()
+        if method == "INVITE":
+            # RFC 3261 14.2: a second INVITE before the first is answered gets 500 + Retry-After.
+            resp = req.genResponse(500, "Server Internal Error", server=ua.local_ua)
+            retry = SipHeader(name="retry-after", body=str(random.randint(0, 10)))
+            ua.sendResponse(resp, sip_t, extra_headers=(retry,))
+            return None
+        if method == "BYE":
+            ua.sendUasResponse(487, "Request Terminated")
+            ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
+            also = req.getHFBody("also").getCopy() if req.countHFs("also") > 0 else None
+            event = CCEventDisconnect(also, rtime=req.rtime, origin=ua.origin)
+            if req.countHFs("reason") > 0:
+                event.reason = req.getHFBody("reason").getCopy()
+            ua.equeue.append(event)
+            ua.cancelSetupTimers()
+            ua.disconnect_ts = req.rtime
+            return (UaStateDisconnected, ua.disc_cbs, req.rtime, ua.origin)
+        return super().recvRequest(req, sip_t)
+
+    def cancel(self, rtime: Any, req: Any) -> NextState:
+        """The caller gave up; the transaction layer answers 487 to the INVITE after this."""
+        ua = self.ua
+        event = CCEventDisconnect(rtime=rtime, origin=ua.origin)
+        if req is not None and req.countHFs("reason") > 0:
+            event.reason = req.getHFBody("reason").getCopy()
+        ua.equeue.append(event)
+        ua.cancelSetupTimers()
+        ua.disconnect_ts = rtime
+        return (UaStateDisconnected, ua.disc_cbs, rtime, ua.origin)
+
+
+from sippy.UaStateConnected import UaStateConnected  # noqa: E402
+from sippy.UaStateDisconnected import UaStateDisconnected  # noqa: E402
+from sippy.UaStateFailed import UaStateFailed  # noqa: E402

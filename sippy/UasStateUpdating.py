@@ -1,0 +1,92 @@
+"""The remote side sent a re-INVITE; call control has yet to give us the answer for it."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sippy.CCEvents import (
+    CCEventConnect,
+    CCEventDisconnect,
+    CCEventFail,
+    CCEventGeneric,
+    CCEventRedirect,
+    CCEventRing,
+)
+from sippy.SipContact import SipContact
+from sippy.SipHeader import SipHeader
+from sippy.UaStateGeneric import NextState, UaStateGeneric
+
+
+class UasStateUpdating(UaStateGeneric):
+    sname = "Updating(UAS)"
+    connected = True
+
+    def __init__(self, ua: Any) -> None:
+        super().__init__(ua)
+        # The SDP in force before this re-INVITE, restored if it fails (Connected fills it in).
+        self.previous_sdp: Any = None
+
+    def recvRequest(self, req: Any, sip_t: Any) -> NextState:
+        ua = self.ua
+        method = req.getMethod()
+        if method == "INVITE":
+            # RFC 3261 14.2: an INVITE while one from the same side is pending gets 500 + Retry-After.
+            resp = req.genResponse(500, "Server Internal Error", server=ua.local_ua)
+            retry = SipHeader(name="retry-after", body=str(random.randint(0, 10)))
+            ua.sendResponse(resp, sip_t, extra_headers=(retry,))
+            return None
+        if method == "BYE":
+            ua.sendUasResponse(487, "Request Terminated")
+            ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
+            event = CCEventDisconnect(rtime=req.rtime, origin=ua.origin)
+            if req.countHFs("reason") > 0:
+                event.reason = req.getHFBody("reason").getCopy()
+            ua.equeue.append(event)
+            ua.disconnect_ts = req.rtime
+            return (UaStateDisconnected, ua.disc_cbs, req.rtime, ua.origin)
+        return super().recvRequest(req, sip_t)
+
+    def recvEvent(self, event: CCEventGeneric) -> NextState:
+        ua = self.ua
+        eh = event.getExtraHeaders()
+        if isinstance(event, CCEventRing):
+            if event.scode != 100:
+                ua.sendUasResponse(event.scode, event.scode_reason, event.body, extra_headers=eh)
+            return None
+        if isinstance(event, CCEventConnect):
+            ua.lSDP = event.body
+            ua.sendUasResponse(event.scode, event.scode_reason, event.body, (ua.lContact,), extra_headers=eh)
+            return UaStateConnected
+        if isinstance(event, CCEventRedirect):
+            contacts = event.contacts
+            hfs = tuple(SipContact(address=x) for x in contacts) if contacts is not None else None
+            ua.sendUasResponse(event.scode, event.scode_reason, event.body, hfs, extra_headers=eh)
+            ua.rSDP = self.previous_sdp
+            return UaStateConnected
+        if isinstance(event, CCEventFail):
+            # The other leg refused the change: refuse it here too; the old session stays.
+            ua.sendUasResponse(event.scode, event.scode_reason, extra_headers=eh)
+            ua.rSDP = self.previous_sdp
+            return UaStateConnected
+        if isinstance(event, CCEventDisconnect):
+            ua.sendUasResponse(487, "Request Terminated", extra_headers=eh)
+            ua.sendBYE(extra_headers=eh)
+            ua.disconnect_ts = event.rtime
+            return (UaStateDisconnected, ua.disc_cbs, event.rtime, event.origin)
+        return super().recvEvent(event)
+
+    def cancel(self, rtime: Any, req: Any) -> NextState:
+        """CANCEL of a re-INVITE: Sippy ends the whole call (the transaction layer sends the 487)."""
+        ua = self.ua
+        ua.sendBYE()
+        event = CCEventDisconnect(rtime=rtime, origin=ua.origin)
+        if req is not None and req.countHFs("reason") > 0:
+            event.reason = req.getHFBody("reason").getCopy()
+        ua.equeue.append(event)
+        ua.disconnect_ts = rtime
+        return (UaStateDisconnected, ua.disc_cbs, rtime, ua.origin)
+
+
+from sippy.UaStateConnected import UaStateConnected  # noqa: E402
+from sippy.UaStateDisconnected import UaStateDisconnected  # noqa: E402
