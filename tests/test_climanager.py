@@ -1,0 +1,261 @@
+"""The control socket over a real unix socket, TCP and UDP on loopback, with a fake command handler."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+from twisted.internet import reactor
+from twisted.internet.error import CannotListenError
+
+from sippy.CLIManager import CLIAddressError, CLIConnectionManager, UnknownCommand, parse_cli_address
+from tests.conftest import free_tcp_port, free_udp_port
+
+
+def pump(cond, timeout=3.0):
+    """Run the (not started) global reactor until cond() holds or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        reactor.iterate(0.01)
+    return cond()
+
+
+class FakeController:
+    """Stands in for CallMap.recvCommand."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, clim, cmd):
+        self.seen.append(cmd)
+        verb, _, arg = cmd.partition(" ")
+        if verb == "ping":
+            clim.send("pong\n")
+        elif verb == "echo":
+            clim.send(arg + "\n")
+        elif verb == "bye":
+            clim.send(b"bye\n")
+            clim.close()
+        elif verb == "boom":
+            raise RuntimeError("handler bug")
+        else:
+            raise UnknownCommand(verb)
+
+
+class Client:
+    def __init__(self, family, address):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        try:
+            self.sock.connect(address)
+        except BlockingIOError:
+            pass
+        self.data = b""
+        self.eof = False
+
+    def send(self, data: bytes):
+        pump(lambda: self._writable())
+        self.sock.sendall(data)
+
+    def _writable(self):
+        try:
+            return self.sock.getpeername() is not None
+        except OSError:
+            return False
+
+    def _poll(self):
+        try:
+            while True:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    self.eof = True
+                    return
+                self.data += chunk
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            self.eof = True
+
+    def wait_for(self, text: bytes) -> bool:
+        return pump(lambda: self._poll() or text in self.data)
+
+    def wait_eof(self) -> bool:
+        return pump(lambda: self._poll() or self.eof)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def handler():
+    return FakeController()
+
+
+@pytest.fixture
+def unix_cli(tmp_path, handler):
+    path = str(tmp_path / "b2bua.sock")
+    clim = CLIConnectionManager(handler, path)
+    yield clim, path
+    d = clim.shutdown()
+    pump(lambda: d.called)
+
+
+@pytest.fixture
+def tcp_cli(handler):
+    port = free_tcp_port()
+    clim = CLIConnectionManager(handler, f"tcp:127.0.0.1:{port}", reactor=reactor)
+    yield clim, ("127.0.0.1", port)
+    d = clim.shutdown()
+    pump(lambda: d.called)
+
+
+def test_unix_commands_answers_and_quit(unix_cli, handler):
+    _, path = unix_cli
+    c = Client(socket.AF_UNIX, path)
+    try:
+        c.send(b"ping\n")
+        assert c.wait_for(b"pong\n")
+        c.send(b"echo one\necho two\n\n  \n")  # two commands in one write, blank lines skipped
+        assert c.wait_for(b"two\n")
+        c.send(b"ec")  # a command split across writes
+        c.send(b"ho three\r\n")
+        assert c.wait_for(b"three\n")
+        c.send(b"frobnicate\n")
+        assert c.wait_for(b"ERROR: unknown command\n")
+        c.send(b"q\nping\n")
+        assert c.wait_eof()
+        assert c.data == b"pong\none\ntwo\nthree\nERROR: unknown command\n"
+        assert handler.seen == [
+            "ping",
+            "echo one",
+            "echo two",
+            "echo three",
+            "frobnicate",
+        ]  # q never reaches it
+    finally:
+        c.close()
+
+
+def test_handler_close_flushes_answer_first(unix_cli):
+    _, path = unix_cli
+    c = Client(socket.AF_UNIX, path)
+    try:
+        c.send(b"bye\n")
+        assert c.wait_eof()
+        assert c.data == b"bye\n"
+    finally:
+        c.close()
+
+
+def test_handler_exception_closes_only_that_connection(unix_cli, capsys):
+    _, path = unix_cli
+    bad, good = Client(socket.AF_UNIX, path), Client(socket.AF_UNIX, path)
+    try:
+        bad.send(b"boom\n")
+        assert bad.wait_eof()
+        good.send(b"ping\n")
+        assert good.wait_for(b"pong\n")
+    finally:
+        bad.close()
+        good.close()
+    assert "handler bug" in capsys.readouterr().err
+
+
+def test_unix_stale_socket_replaced_and_removed_on_shutdown(tmp_path, handler):
+    path = str(tmp_path / "ctl.sock")
+    leftover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    leftover.bind(path)  # what a killed daemon leaves behind
+    leftover.close()
+    clim = CLIConnectionManager(handler, "unix:" + path)
+    c = Client(socket.AF_UNIX, path)
+    try:
+        c.send(b"ping\n")
+        assert c.wait_for(b"pong\n")
+    finally:
+        c.close()
+    d = clim.shutdown()
+    assert pump(lambda: d.called)
+    assert not os.path.exists(path)
+
+
+def test_unix_path_that_is_a_regular_file_is_not_clobbered(tmp_path, handler):
+    path = tmp_path / "precious.txt"
+    path.write_text("keep me")
+    with pytest.raises(CannotListenError):
+        CLIConnectionManager(handler, str(path))
+    assert path.read_text() == "keep me"
+
+
+def test_tcp_loopback(tcp_cli, handler):
+    clim, addr = tcp_cli
+    assert clim.getAddress().port == addr[1]
+    c1, c2 = Client(socket.AF_INET, addr), Client(socket.AF_INET, addr)
+    try:
+        c1.send(b"echo first\n")
+        c2.send(b"echo second\n")
+        assert c1.wait_for(b"first\n") and c2.wait_for(b"second\n")
+        assert b"second" not in c1.data and b"first" not in c2.data  # answers go to the asker
+        c2.send(b"nope\n")
+        assert c2.wait_for(b"ERROR: unknown command\n")
+        c1.send(b"Q\n")
+        assert c1.wait_eof()
+        c2.send(b"ping\n")
+        assert c2.wait_for(b"pong\n")
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_udp_datagram_commands(handler):
+    port = free_udp_port()
+    clim = CLIConnectionManager(handler, f"udp:127.0.0.1:{port}", reactor=reactor)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    got = []
+
+    def poll():
+        try:
+            while True:
+                got.append(peer.recv(4096))
+        except BlockingIOError:
+            pass
+        return got
+
+    try:
+        peer.sendto(b"ping", ("127.0.0.1", port))  # a datagram needs no trailing newline
+        assert pump(lambda: poll() and got[-1] == b"pong\n")
+        peer.sendto(b"echo a\necho b\n", ("127.0.0.1", port))
+        assert pump(lambda: len(poll()) >= 3)
+        assert got[1:] == [b"a\n", b"b\n"]
+        peer.sendto(b"what\n", ("127.0.0.1", port))
+        assert pump(lambda: poll() and got[-1] == b"ERROR: unknown command\n")
+    finally:
+        peer.close()
+        d = clim.shutdown()
+        pump(lambda: d is None or d.called)
+
+
+@pytest.mark.parametrize(
+    "address, parsed",
+    [
+        ("/var/run/b2bua.sock", ("unix", "/var/run/b2bua.sock")),
+        ("unix:/tmp/x.sock", ("unix", "/tmp/x.sock")),
+        ("relative.sock", ("unix", "relative.sock")),
+        ("udp:127.0.0.1:2222", ("udp", ("127.0.0.1", 2222))),
+        ("tcp:localhost:22", ("tcp", ("localhost", 22))),
+        ("tcp:[::1]:2222", ("tcp", ("::1", 2222))),
+    ],
+)
+def test_parse_cli_address(address, parsed):
+    assert parse_cli_address(address) == parsed
+
+
+@pytest.mark.parametrize(
+    "address", ["", "unix:", "udp:127.0.0.1", "tcp::5", "tcp:h:0", "udp:h:99999", "tcp:[::1]"]
+)
+def test_parse_cli_address_errors(address):
+    with pytest.raises(CLIAddressError):
+        parse_cli_address(address)
