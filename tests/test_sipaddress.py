@@ -156,6 +156,7 @@ def test_from_to_tags_lazy_and_exact() -> None:
     f = SipFrom(body)
     assert not f.parsed
     assert str(f) == body
+    assert f.getCopy().address.name == "A"
     assert f.getTag() == "abc"
     assert str(f) == body
     t = SipTo("<sip:b@h>")
@@ -212,6 +213,7 @@ def test_set_url_and_copy_independent() -> None:
 def test_contact_asterisk_expires_and_q() -> None:
     star = SipContact("*")
     assert star.asterisk
+    assert star.address is None
     assert str(star) == "*"
     assert str(star.getCopy()) == "*"
     with pytest.raises(SipParseError):
