@@ -232,7 +232,11 @@ class UA:
         self.emitPendingEvents()
 
     def disconnect(self, rtime: Optional[MonoTime] = None, origin: Optional[str] = None) -> None:
-        """Hang up from this side: tell call control, and end the dialog on the wire."""
+        """Hang up from this side: tell call control, and end the dialog on the wire.
+
+        A leg that has already ended (e.g. a late no-ACK timeout after a BYE) stays quiet."""
+        if self.disconnect_ts is not None or self.isDead():
+            return
         if rtime is None or not isinstance(rtime, MonoTime):
             rtime = MonoTime()
         if origin is None:

@@ -669,6 +669,9 @@ def test_uas_noack_disconnects(env: Any) -> None:
     noack_cb(MonoTime())
     assert len(tm.sent("BYE")) == 1
     assert rec.events[-1].name == "CCEventDisconnect"
+    n = len(rec.events)
+    noack_cb(MonoTime())
+    assert len(tm.sent("BYE")) == 1 and len(rec.events) == n
 
 
 def test_uas_late_media_ack_brings_answer(env: Any) -> None:
