@@ -145,6 +145,7 @@ class Radius_client:
         self._ports: dict[int, Any] = {}
         self._resolved: dict[str, str] = {}
         self._resolving: dict[str, list[RadiusRequest]] = {}
+        self._resolver: Any = None
         self._pending: dict[tuple[str, int], dict[int, RadiusRequest]] = {}
         self._next_id: dict[tuple[str, int], int] = {}
         self._waiting: dict[tuple[str, int], deque[RadiusRequest]] = {}
@@ -227,6 +228,9 @@ class Radius_client:
                 # One attribute holds 253 octets (247 inside a VSA); a long User-Agent must not
                 # cost the call its accounting.
                 value = str(value).encode()[: 247 if attr.vendor else 253]
+                if not value:
+                    # RFC 2865 has no empty strings (an unknown CLI): leave the attribute out.
+                    continue
             pkt.AddAttribute(name, value)
         return pkt, pkt.RequestPacket()
 
@@ -309,7 +313,17 @@ class Radius_client:
             self._log(SIPLOG_INFO, f"RADIUS: cannot resolve {host}: {failure.getErrorMessage()}")
             done(None)
 
-        self.reactor.resolve(host).addCallbacks(resolved, failed)
+        if self._resolver is None:
+            # /etc/hosts, then DNS over this reactor (twisted.names): no resolver threads.
+            from twisted.names import client, hosts, resolve
+
+            self._resolver = resolve.ResolverChain(
+                [
+                    hosts.Resolver(b"/etc/hosts"),
+                    client.Resolver(resolv="/etc/resolv.conf", reactor=self.reactor),
+                ]
+            )
+        self._resolver.getHostByName(host).addCallbacks(resolved, failed)
 
     def _alloc_id(self, addr: tuple[str, int], req: RadiusRequest) -> Optional[int]:
         pending = self._pending.setdefault(addr, {})

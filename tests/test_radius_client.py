@@ -37,14 +37,15 @@ class Silent:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
+        self.got: list[bytes] = []
 
     def received(self) -> list[bytes]:
-        out = []
+        """Everything that arrived so far (call it while waiting: the socket buffer is small)."""
         while True:
             try:
-                out.append(self.sock.recv(4096))
+                self.got.append(self.sock.recv(4096))
             except BlockingIOError:
-                return out
+                return self.got
 
     def close(self) -> None:
         self.sock.close()
@@ -315,3 +316,33 @@ def test_radconf_file_drives_a_working_client(radius: FreeRadius, tmp_path: Any)
     finally:
         rc.shutdown()
     assert res[0][1] == RESULT_ACCEPT
+
+
+def test_more_than_256_requests_wait_for_a_free_identifier(silent: Silent) -> None:
+    server = RadiusServer("127.0.0.1", silent.port, b"s")
+    rc = Radius_client(RadiusConf(authservers=[server], dictionary=DICT, timeout=0.2, retries=1))
+    res: list[Any] = []
+    try:
+        for _ in range(300):
+            rc.do_auth([("User-Name", "x")], res.append)
+        run_reactor_until(lambda: silent.received() and len(res) == 300, timeout=3)
+    finally:
+        rc.shutdown()
+    sent = silent.received()
+    # 256 at once (all identifiers in use), the other 44 once the first ones gave up.
+    assert len(sent) == 300
+    assert len({p[1] for p in sent[:256]}) == 256
+    assert all(r == ((), RESULT_NO_ANSWER) for r in res)
+
+
+def test_server_given_by_name_is_resolved_on_the_reactor(radius: FreeRadius) -> None:
+    server = RadiusServer("localhost", radius.auth_port, radius.secret.encode())
+    rc = Radius_client(RadiusConf(authservers=[server], dictionary=DICT, timeout=1, retries=1))
+    res: list[Any] = []
+    try:
+        rc.do_auth(REMOTE_IP_ATTRS, res.append)
+        rc.do_auth(REMOTE_IP_ATTRS, res.append)
+        run_reactor_until(lambda: len(res) == 2)
+    finally:
+        rc.shutdown()
+    assert [r[1] for r in res] == [RESULT_ACCEPT, RESULT_ACCEPT]
