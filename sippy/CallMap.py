@@ -1,0 +1,167 @@
+"""The call map: the transaction manager's `req_cb`, between the SIP stack and the call controllers.
+
+Both B2BUA scripts share it. A new INVITE gets a call controller from a factory; everything else that
+reaches `req_cb` is answered here (481, 482, 200 to OPTIONS, 501). In-dialog requests for live
+dialogs do not come here at all: every UA registers its Call-ID with the transaction manager
+(`regConsumer`), which hands them straight to the UA. The map keeps its own Call-ID -> controller
+dict (both legs) for the control socket, `discAll()`, loop detection and the counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Protocol, Union
+
+from sippy.SipHeader import SipHeader
+from sippy.SipLogger import SIPLOG_INFO
+from sippy.SipResponse import SipResponse
+from sippy.Time.MonoTime import MonoTime
+
+# What this B2BUA answers to out-of-dialog OPTIONS (RFC 3261 11.2).
+ALLOW_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+
+
+class CallController(Protocol):
+    """What the map needs from a call controller."""
+
+    # The answering UA (facing the caller), made by the controller's constructor.
+    uaA: Any
+    # The originating UA (facing the callee), None until the controller makes it.
+    uaO: Any
+
+    def disconnect(self, rtime: Optional[MonoTime] = None) -> None: ...
+
+
+# cc_factory(global_config, req, sip_t) -> a controller, or a SipResponse to refuse the call with.
+CCFactory = Callable[[dict, Any, Any], Union[CallController, Any]]
+
+
+class CallMap:
+    """Live calls by Call-ID, and the answers to requests no dialog claimed."""
+
+    def __init__(self, global_config: dict, cc_factory: CCFactory) -> None:
+        self.global_config = global_config
+        self.cc_factory = cc_factory
+        # Call-ID (either leg) -> controller, and controller -> its Call-IDs, insertion ordered.
+        self.by_call_id: dict[str, CallController] = {}
+        self.ccmap: dict[CallController, list[str]] = {}
+        self.ncalls_total = 0
+        self.ncalls_failed = 0
+        # Run by shutdown(), in order, after every call was told to hang up.
+        self.shutdown_hooks: list[Callable[[], Any]] = []
+
+    @property
+    def ncalls_active(self) -> int:
+        return len(self.ccmap)
+
+    # ----- the transaction manager's req_cb -----
+
+    def recvRequest(self, req: Any, sip_t: Any) -> Optional[tuple]:
+        """A request no UA claimed; returns (resp, cancel_cb, noack_cb) as req_cb must, or None."""
+        method = req.getMethod()
+        if method == "ACK":
+            # The ACK of a 2xx for a dialog that is gone: nothing to answer (RFC 3261 17.2.3).
+            return None
+        call_id = str(req.getHFBody("call-id"))
+        if req.getHFBody("to").getTag() is not None or method == "BYE":
+            # In-dialog request for a dialog we do not have (RFC 3261 12.2.2).
+            return (req.genResponse(481, "Call Leg/Transaction Does Not Exist"), None, None)
+        if method == "INVITE":
+            if call_id in self.by_call_id:
+                # Same Call-ID as a live leg, not matched by its UA: merged request or our own
+                # INVITE looping back (RFC 3261 8.2.2.2).
+                return (req.genResponse(482, "Loop Detected"), None, None)
+            return self.newCall(req, sip_t, call_id)
+        if method == "OPTIONS":
+            resp = req.genResponse(200, "OK")
+            resp.appendHeader(SipHeader(name="allow", body=ALLOW_METHODS))
+            return (resp, None, None)
+        return (req.genResponse(501, "Not Implemented"), None, None)
+
+    def newCall(self, req: Any, sip_t: Any, call_id: str) -> Optional[tuple]:
+        self.ncalls_total += 1
+        cc = self.cc_factory(self.global_config, req, sip_t)
+        if isinstance(cc, SipResponse):
+            # The factory refused the call (403, 503...).
+            self.ncalls_failed += 1
+            return (cc, None, None)
+        # Registered before the UA sees the INVITE: the UA may finish the call right away.
+        self.addLeg(cc, call_id)
+        return cc.uaA.recvRequest(req, sip_t)
+
+    # ----- registry -----
+
+    def addLeg(self, cc: CallController, call_id: str) -> None:
+        """Register one more Call-ID of cc (the originating leg's, once the controller makes it)."""
+        self.by_call_id[call_id] = cc
+        self.ccmap.setdefault(cc, []).append(call_id)
+
+    def dropCall(self, cc: CallController, failed: bool = False) -> None:
+        """The call is over (both legs finished); failed: it never got connected. Idempotent."""
+        call_ids = self.ccmap.pop(cc, None)
+        if call_ids is None:
+            return
+        for call_id in call_ids:
+            if self.by_call_id.get(call_id) is cc:
+                del self.by_call_id[call_id]
+        if failed:
+            self.ncalls_failed += 1
+
+    def getCall(self, call_id: str) -> Optional[CallController]:
+        return self.by_call_id.get(call_id)
+
+    # ----- control -----
+
+    def listCalls(self) -> list[dict[str, Any]]:
+        """One dict per live call, for the control socket: Call-IDs, leg states and addresses."""
+        return [self._callInfo(cc, call_ids) for cc, call_ids in self.ccmap.items()]
+
+    @staticmethod
+    def _callInfo(cc: CallController, call_ids: list[str]) -> dict[str, Any]:
+        info: dict[str, Any] = {"call_id": call_ids[0], "call_ids": tuple(call_ids)}
+        for key, ua in (("a", cc.uaA), ("o", cc.uaO)):
+            if ua is None:
+                info[key] = None
+                continue
+            connected = ua.connect_ts is not None and ua.disconnect_ts is None
+            info[key] = {
+                "state": str(ua.state),
+                "remote": ua.getRAddr0(),
+                # The UAS's remote URI is the caller's (From), the UAC's is the callee's (To).
+                "cli": ua.getCLD() if key == "a" else ua.getCLI(),
+                "cld": ua.getCLI() if key == "a" else ua.getCLD(),
+                "duration": (MonoTime() - ua.connect_ts) if connected else 0.0,
+            }
+        return info
+
+    def formatCalls(self) -> str:
+        """listCalls() as the classic Sippy `l` command prints it."""
+        lines = []
+        for info in self.listCalls():
+            legs = []
+            for key in ("a", "o"):
+                leg = info[key]
+                if leg is None:
+                    legs.append("N/A")
+                    continue
+                host, port = leg["remote"] if leg["remote"] is not None else ("N/A", 0)
+                legs.append(f"{leg['state']} {host}:{port} {leg['cli']} {leg['cld']}")
+            lines.append(f"{info['call_id']}: ({legs[0]} -> {legs[1]})\n")
+        lines.append(f"Total: {len(lines)}\n")
+        return "".join(lines)
+
+    def discAll(self, rtime: Optional[MonoTime] = None) -> None:
+        """Hang up every call (SIGTERM, control socket)."""
+        if rtime is None:
+            rtime = MonoTime()
+        for cc in tuple(self.ccmap):
+            cc.disconnect(rtime)
+
+    def shutdown(self) -> None:
+        """Hang up all calls, then run the shutdown hooks (flush accounting, stop the reactor...)."""
+        logger = self.global_config.get("_sip_logger")
+        if logger is not None and logger.isEnabledFor(SIPLOG_INFO) and self.ccmap:
+            logger.write(f"shutdown: disconnecting {len(self.ccmap)} call(s)", level=SIPLOG_INFO)
+        self.discAll()
+        hooks, self.shutdown_hooks = self.shutdown_hooks, []
+        for hook in hooks:
+            hook()
