@@ -291,7 +291,10 @@ class SipTransactionManager:
             branch = via.getBranch()
             cseq_num, cseq_method = req.getHFBody("cseq").getCSeq()
             call_id = str(req.getHFBody("call-id"))
-            ftag = req.getHFBody("from").getTag()
+            # The From tag is needed only to match RFC 2543 peers and the ACK of a 2xx; for the
+            # rest the From header stays unparsed here.
+            magic = branch is not None and branch.startswith(_MAGIC)
+            ftag = req.getHFBody("from").getTag() if not magic or method in ("INVITE", "ACK") else None
             if cseq_method != method:
                 raise SipParseError("CSeq method does not match the request method")
         except Exception as ex:
@@ -320,7 +323,7 @@ class SipTransactionManager:
         req.setSource(address)
         raddress = address if reliable else (rhost, rport if "rport" in via.params else port)
 
-        if branch is not None and branch.startswith(_MAGIC):
+        if magic:
             base: tuple[Any, ...] = (branch, host, port)
             if (branch, method) in self.tclient:
                 # Our own request came back to us.
