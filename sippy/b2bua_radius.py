@@ -1,0 +1,177 @@
+"""b2bua_radius: the RADIUS B2BUA program, importable so tests and wrappers can run it.
+
+``main()`` reads like the start-up it performs, one step per function, so each step can be
+replaced or extended on its own (operations: signals, control-socket commands, status line):
+
+    config -> (daemon) -> logger -> RADIUS -> transaction manager + call map -> control socket
+    -> signals -> reactor
+
+The daemon step comes before any socket is opened because detaching closes inherited
+descriptors (see ``sippy.Daemon``). ``build_call_machinery(cfg, routes=...)`` is also the way to
+run the B2BUA with a fixed list of routes (failover) without a command-line flag.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from functools import partial
+from typing import Any, Optional, Sequence
+
+from sippy.B2BConfig import B2BConfig, load_config
+from sippy.B2BRoute import B2BRoute
+from sippy.CallController import UA_NAME, cc_factory
+from sippy.CallMap import CallMap
+from sippy.CLIManager import CLIConnectionManager, UnknownCommand
+from sippy.Core.EventDispatcher import ED2
+from sippy.Radius_client import Radius_client
+from sippy.RadiusAuthorisation import RadiusAuthorisation
+from sippy.RadiusConf import DEFAULT_RADCONF, RadiusConf, RadiusConfError, read_radconf
+from sippy.SipConf import SipConf
+from sippy.SipLogger import SipLogger
+from sippy.SipTransactionManager import SipTransactionManager
+
+PROG = "b2bua_radius"
+
+__all__ = (
+    "main",
+    "read_radius_conf",
+    "start_radius",
+    "build_call_machinery",
+    "start_control_socket",
+    "control_command",
+    "install_signals",
+)
+
+
+class StartupError(Exception):
+    """Something the B2BUA needs at start-up is not there; main() prints it and exits 1."""
+
+
+def read_radius_conf(cfg: B2BConfig) -> Optional[RadiusConf]:
+    """Read radiusclient.conf when RADIUS is used, before anything starts.
+
+    Authorisation needs it, and so does accounting when ``-R`` names it. Accounting alone with
+    no ``-R`` and no file at the default place (typical for ``-u -s ...``) runs without RADIUS,
+    with a warning: that is what such a set-up means.
+    """
+    if not cfg["auth_enable"] and not cfg["acct_enable"]:
+        return None
+    path = cfg.get("radiusclient.conf", DEFAULT_RADCONF)
+    if not cfg["auth_enable"] and "radiusclient.conf" not in cfg and not os.path.exists(path):
+        sys.stderr.write(f"{PROG}: warning: {path} not found, RADIUS accounting is off (-A 0 to silence)\n")
+        cfg["acct_enable"] = False
+        return None
+    try:
+        return read_radconf(path)
+    except RadiusConfError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def start_logger(cfg: B2BConfig) -> SipLogger:
+    """The SIP logger (SIPLOG_* environment) every layer writes to."""
+    logger = SipLogger("b2bua")
+    cfg["_sip_logger"] = logger
+    return logger
+
+
+def start_radius(cfg: B2BConfig, conf: Optional[RadiusConf], reactor: Any = None) -> None:
+    """The RADIUS client and the authoriser the call controllers use (``_radius_client``,
+    ``_radius_auth``)."""
+    if conf is None:
+        return
+    client = Radius_client(conf, reactor=reactor, logger=cfg.get("_sip_logger"))
+    cfg["_radius_client"] = client
+    cfg["_radius_auth"] = RadiusAuthorisation(client, logger=cfg.get("_sip_logger"))
+
+
+def build_call_machinery(
+    cfg: B2BConfig, routes: Optional[Sequence[B2BRoute]] = None, reactor: Any = None
+) -> CallMap:
+    """Transaction manager on the SIP port and the call map with this B2BUA's controllers.
+
+    ``routes``: tried in order for every call instead of the static/RADIUS routes.
+    """
+    SipConf.my_address = cfg["_sip_address"]
+    SipConf.my_port = cfg["_sip_port"]
+    cfg.setdefault("_uaname", UA_NAME)
+
+    def new_call(global_config: dict, req: Any, sip_t: Any) -> Any:
+        return cc_factory(global_config, req, sip_t, callmap=callmap, routes=routes, reactor=reactor)
+
+    callmap = CallMap(cfg, new_call)
+    cfg["_cmap"] = callmap
+    try:
+        tm = SipTransactionManager(cfg, callmap.recvRequest, reactor=reactor)
+    except Exception as exc:  # CannotListenError, socket.gaierror...: all mean "cannot listen"
+        raise StartupError(f"cannot listen on {cfg['_sip_address']}:{cfg['_sip_port']}: {exc}") from None
+    tm.nat_traversal = cfg.get("nat_traversal", False)
+    return callmap
+
+
+def control_command(cfg: B2BConfig, clim: Any, cmd_line: str) -> None:
+    """One control-socket command; ``l`` lists the calls, the rest is the operations' part."""
+    args = cmd_line.split()
+    if args[0].lower() == "l":
+        clim.send(cfg["_cmap"].formatCalls())
+        return
+    raise UnknownCommand(args[0])
+
+
+def start_control_socket(cfg: B2BConfig, reactor: Any = None) -> CLIConnectionManager:
+    try:
+        cli = CLIConnectionManager(partial(control_command, cfg), cfg["b2bua_socket"], reactor=reactor)
+    except Exception as exc:  # CannotListenError and the like
+        raise StartupError(f"cannot open the control socket {cfg['b2bua_socket']}: {exc}") from None
+    cfg["_cli_server"] = cli
+    return cli
+
+
+def install_signals(cfg: B2BConfig, callmap: CallMap) -> None:
+    """SIGTERM/SIGINT stop the reactor (Twisted); calls get their BYEs first. SIGUSR2 toggles
+    debug logging; in daemon mode SIGUSR1 reopens the log (logrotate)."""
+    logger = cfg["_sip_logger"]
+    signal.signal(signal.SIGUSR2, logger.toggleDebug)
+    ED2.reactor.addSystemEventTrigger("before", "shutdown", callmap.shutdown)
+    if not cfg["foreground"]:
+        from sippy.Daemon import install_log_reopen
+
+        install_log_reopen(cfg["logfile"])
+
+
+def _daemonize(cfg: B2BConfig) -> None:
+    from sippy.Daemon import DaemonError, daemonize
+
+    try:
+        daemonize(cfg["logfile"], cfg["pidfile"])
+    except DaemonError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BRoute]] = None) -> int:
+    """Run the B2BUA until SIGTERM; bad flags exit 2 (one line), start-up failures exit 1."""
+    cfg = load_config(None if argv is None else list(argv), prog=PROG)
+    try:
+        radius_conf = read_radius_conf(cfg)
+        if not cfg["foreground"]:
+            _daemonize(cfg)
+        logger = start_logger(cfg)
+        start_radius(cfg, radius_conf)
+        callmap = build_call_machinery(cfg, routes)
+        start_control_socket(cfg)
+    except StartupError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 1
+    install_signals(cfg, callmap)
+    print(
+        f"{PROG} started, pid {os.getpid()}, listening on {cfg['_sip_address']}:{cfg['_sip_port']}",
+        flush=True,
+    )
+    ED2.loop()
+    cfg["_sip_tm"].shutdown()
+    if "_radius_client" in cfg:
+        cfg["_radius_client"].shutdown()
+    cfg["_cli_server"].shutdown()
+    logger.shutdown()
+    return 0
