@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 
@@ -95,7 +95,8 @@ def _render(src_dir: str, dst_dir: str, subst: dict[str, str]) -> None:
 
 
 @contextmanager
-def running_freeradius() -> Iterator[FreeRadius]:
+def running_freeradius(overlay: Optional[dict[str, str]] = None) -> Iterator[FreeRadius]:
+    """overlay: file name -> text written over the rendered copy (e.g. a test's own users file)."""
     binary = shutil.which("freeradius") or shutil.which("radiusd")
     if binary is None:
         pytest.fail(
@@ -111,6 +112,9 @@ def running_freeradius() -> Iterator[FreeRadius]:
             tmp,
             {"DIR": tmp, "SECRET": SECRET, "AUTHPORT": str(auth_port), "ACCTPORT": str(acct_port)},
         )
+        for name, text in (overlay or {}).items():
+            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                f.write(text)
         out = open(os.path.join(tmp, "stdout"), "wb")
         proc = subprocess.Popen(
             [binary, "-f", "-d", tmp, "-n", "radiusd"],
