@@ -24,7 +24,7 @@ from sippy.Time.Timeout import Timeout
 
 # RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
 _MAGIC = "z9hG4bK"
-_MANDATORY = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
+_MANDATORY = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
 
 # Symbolic state names, as in Sippy; `t.state.__name__` is what the control socket shows.
@@ -277,18 +277,25 @@ class SipTransactionManager:
                 SIPLOG_INFO, f"can't parse SIP request from {address[0]}:{address[1]}: {ex}", ltime=rtime
             )
             return
+        if req.countHFs("via") == 0:
+            self._log(SIPLOG_INFO, f"request without Via from {address[0]}:{address[1]} dropped")
+            return
         # Validate and pull out what matching needs; the headers parse here, once.
         try:
-            for hname, cname in _MANDATORY:
-                if req.countHFs(hname) == 0:
-                    if hname == "via":
-                        self._log(SIPLOG_INFO, f"request without Via from {address[0]}:{address[1]} dropped")
-                        return
-                    raise SipParseError(f"Missing {cname} header")
-            method = req.getMethod()
             via = req.getHFBody("via")
             host, port = via.getAddr()
             branch = via.getBranch()
+            # RFC 3261 18.2.1 and RFC 3581: note where the request really came from (before any
+            # answer, the 400s below included).
+            rhost, rport = address
+            if host != rhost:
+                via.setParam("received", rhost)
+            if "rport" in via.params:
+                via.setParam("rport", str(rport))
+            for hname, cname in _MANDATORY:
+                if req.countHFs(hname) == 0:
+                    raise SipParseError(f"Missing {cname} header")
+            method = req.getMethod()
             cseq_num, cseq_method = req.getHFBody("cseq").getCSeq()
             call_id = str(req.getHFBody("call-id"))
             # The From tag is needed only to match RFC 2543 peers and the ACK of a 2xx; for the
@@ -298,27 +305,8 @@ class SipTransactionManager:
             if cseq_method != method:
                 raise SipParseError("CSeq method does not match the request method")
         except Exception as ex:
-            reason = ex.reason if isinstance(ex, SipParseError) else "Bad Request"
-            resp = getattr(ex, "sip_response", None)
-            if resp is None:
-                try:
-                    resp = self._make400(req, reason)
-                except Exception:
-                    self._log(SIPLOG_INFO, f"unanswerable SIP request from {address[0]}:{address[1]}: {ex}")
-                    return
-            try:
-                self._reply_stateless(
-                    transport, resp, self._respAddress(resp.getHFBody("via"), address, reliable)
-                )
-            except Exception:
-                self._log(SIPLOG_INFO, f"unanswerable SIP request from {address[0]}:{address[1]}: {ex}")
+            self._answerBad(req, ex, address, transport, reliable)
             return
-        # RFC 3261 18.2.1 and RFC 3581: note where the request really came from.
-        rhost, rport = address
-        if host != rhost:
-            via.setParam("received", rhost)
-        if "rport" in via.params:
-            via.setParam("rport", str(rport))
         req.rtime = rtime
         req.setSource(address)
         raddress = address if reliable else (rhost, rport if "rport" in via.params else port)
@@ -364,6 +352,24 @@ class SipTransactionManager:
             self.sendResponse(req.genResponse(483, "Too Many Hops"), t)
             return
         self._deliver(req, t, call_id)
+
+    def _answerBad(
+        self, req: Any, ex: Exception, address: tuple[str, int], transport: Any, reliable: bool
+    ) -> None:
+        """400 (or the parser's own answer) to a request we cannot process; drop it if unanswerable."""
+        resp = getattr(ex, "sip_response", None)
+        try:
+            if req.getMethod() == "ACK":
+                raise ValueError("an ACK is never answered")
+            if resp is None:
+                resp = self._make400(req, ex.reason if isinstance(ex, SipParseError) else "Bad Request")
+            self._reply_stateless(
+                transport, resp, self._respAddress(resp.getHFBody("via"), address, reliable)
+            )
+        except Exception:
+            self._log(SIPLOG_INFO, f"unanswerable SIP request from {address[0]}:{address[1]}: {ex}")
+            return
+        self._log(SIPLOG_INFO, f"bad SIP request from {address[0]}:{address[1]}: {ex}")
 
     def _respAddress(self, via: Any, source: tuple[str, int], reliable: bool) -> tuple[str, int]:
         """Where a response goes (RFC 3261 18.2.2, RFC 3581): received/rport, else sent-by."""

@@ -403,6 +403,16 @@ def test_missing_mandatory_header_gets_400_with_reason(missing: str) -> None:
     assert cons.reqs == []
 
 
+def test_400_goes_to_rport_and_bad_ack_is_not_answered() -> None:
+    cons = Consumer()
+    tm, ft, _ = mk(cons)
+    feed(tm, request("OPTIONS", via="10.0.0.1:5070", rport=True, skip=("Call-ID",)), ("127.0.0.1", 40000))
+    assert [a for _, a in ft.sent] == [("127.0.0.1", 40000)]
+    assert ft.first_lines()[0].startswith("SIP/2.0 400")
+    feed(tm, request("ACK", skip=("Call-ID",)))
+    assert len(ft.sent) == 1 and cons.reqs == []
+
+
 def test_unparsable_but_answerable_gets_400() -> None:
     cons = Consumer()
     tm, ft, _ = mk(cons)
