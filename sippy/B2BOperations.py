@@ -1,0 +1,296 @@
+"""Running b2bua_radius: signals, control-socket commands and the periodic status line.
+
+``start_operations(global_config, callmap)`` is what ``main()`` calls once the SIP stack and the
+call map exist and before the reactor runs. It opens the control socket (``-c``), logs a status
+line every 60 s and installs the signal handlers:
+
+- SIGTERM / SIGINT: stop safely. New INVITEs get 503, every call is hung up (BYE on both legs);
+  the reactor stops once no call is left, or after ``stop_timeout`` seconds at the latest.
+- SIGHUP: hang up every call, keep running.
+- SIGUSR1: reopen the log files (logrotate); SIGUSR2: toggle debug logging.
+
+Signal handlers only queue work with ``reactor.callFromThread``, so all real work happens on the
+reactor, between events. They are installed again once the reactor runs, because Twisted installs
+its own SIGTERM/SIGINT handlers when ``reactor.run()`` starts.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import Any, Optional
+
+from twisted.internet.error import ReactorNotRunning
+
+from sippy.CallMap import CallMap
+from sippy.CLIManager import CLIConnectionManager, CLIManager, UnknownCommand
+from sippy.Daemon import reopen as reopen_stdio
+from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SipLogger
+from sippy.Time.MonoTime import MonoTime
+from sippy.Time.Timeout import Timeout
+
+__all__ = ("B2BOperations", "start_operations", "STATUS_INTERVAL", "STOP_TIMEOUT", "LONG_TRANSACTION")
+
+# Period of the status line in the log, seconds.
+STATUS_INTERVAL = 60.0
+# SIGTERM: longest wait for calls to finish their BYE exchanges before the reactor stops anyway.
+STOP_TIMEOUT = 3.0
+# How often the stopping B2BUA looks whether every call is gone.
+STOP_POLL = 0.1
+# `llt` lists transactions at least this old, seconds.
+LONG_TRANSACTION = 60.0
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def _hostport(addr: Optional[tuple[str, int]]) -> str:
+    if addr is None:
+        return "N/A:0"
+    host, port = addr
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class B2BOperations:
+    """The operator's handles on a running B2BUA; everything here runs on the reactor."""
+
+    def __init__(
+        self,
+        global_config: dict,
+        callmap: CallMap,
+        *,
+        reactor: Any = None,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor
+        self.global_config = global_config
+        self.callmap = callmap
+        self.reactor = reactor
+        self.stop_timeout = stop_timeout
+        self.cli: Optional[CLIConnectionManager] = None
+        self.status_timer: Optional[Timeout] = None
+        self.stopping = False
+        self._stop_timer: Optional[Timeout] = None
+        self._stop_started: Optional[float] = None
+
+    @property
+    def logger(self) -> Optional[SipLogger]:
+        return self.global_config.get("_sip_logger")
+
+    def log(self, text: str, level: int = SIPLOG_INFO) -> None:
+        """Through the SIP logger; plain stdout/stderr (the daemon's -L file) when there is none."""
+        logger = self.logger
+        if logger is None:
+            print(text, file=sys.stderr if level >= SIPLOG_ERR else sys.stdout)
+        elif logger.isEnabledFor(level):
+            logger.write(text, level=level)
+
+    # ----- control socket -----
+
+    def startCLI(self, address: Optional[str] = None) -> Optional[CLIConnectionManager]:
+        """Listen on the control socket; a socket that cannot be opened is logged, not fatal.
+
+        The default path (/var/run/b2bua.sock) is not writable for an unprivileged user, and losing
+        the control socket must not keep the B2BUA from carrying calls.
+        """
+        if address is None:
+            address = self.global_config.get("b2bua_socket")
+        try:
+            self.cli = CLIConnectionManager(self.recvCommand, address, reactor=self.reactor)
+        except Exception as exc:  # CannotListenError and friends: the reason is in the message
+            self.log(f"control socket {address}: cannot listen ({exc}), continuing without it", SIPLOG_ERR)
+            self.cli = None
+        return self.cli
+
+    def recvCommand(self, clim: CLIManager, cmd_line: str) -> None:
+        """The CLIConnectionManager callback: one command line, answered on clim."""
+        args = cmd_line.split()
+        cmd = args.pop(0).lower()
+        if cmd == "q":
+            clim.close()
+        elif cmd == "l":
+            clim.send(self.formatCalls())
+        elif cmd in ("lt", "llt"):
+            clim.send(self.formatTransactions(LONG_TRANSACTION if cmd == "llt" else None))
+        elif cmd == "d":
+            clim.send(self.disconnectCommand(args))
+        else:
+            raise UnknownCommand(cmd)
+
+    def formatCalls(self) -> str:
+        """The `l` answer: one line per call, then `Total: N`."""
+        lines = ["In-memory calls:\n"]
+        for info in self.callmap.listCalls():
+            cc = self.callmap.getCall(info["call_id"])
+            legs = []
+            for key in ("a", "o"):
+                leg = info[key]
+                if leg is None:
+                    legs.append("N/A")
+                else:
+                    # Caller's number first on both legs, as Sippy's uaA.getCLD()/uaO.getCLI().
+                    legs.append(f"{leg['state']} {_hostport(leg['remote'])} {leg['cli']} {leg['cld']}")
+            lines.append(f"{info['call_id']}: {self.ccState(cc)} ({legs[0]} -> {legs[1]})\n")
+        lines.append(f"Total: {len(lines) - 1}\n")
+        return "".join(lines)
+
+    @staticmethod
+    def ccState(cc: Any) -> str:
+        """A controller's state name (Sippy's `cc.state.sname`)."""
+        state = getattr(cc, "state", None)
+        return getattr(state, "sname", None) or str(state)
+
+    def formatTransactions(self, min_age: Optional[float] = None) -> str:
+        """The `lt` (min_age None) and `llt` answers: live transactions, llt with their age."""
+        tm = self.global_config.get("_sip_tm")
+        now = MonoTime()
+        out = []
+        for title, table in (("server", "tserver"), ("client", "tclient")):
+            out.append(f"In-memory {title} transactions:\n")
+            for tid, t in tuple(getattr(tm, table, {}).items()):
+                line = f"{tid} {t.method} {t.state.__name__}"
+                if min_age is not None:
+                    age = now - t.rtime if t.rtime is not None else 0.0
+                    if age < min_age:
+                        continue
+                    line += f" {age:.1f}"
+                out.append(line + "\n")
+        return "".join(out)
+
+    def disconnectCommand(self, args: list[str]) -> str:
+        """`d <call-id>` / `d *`: hang up, answer OK or ERROR."""
+        if len(args) != 1:
+            return "ERROR: syntax error: d <call-id>\n"
+        if args[0] == "*":
+            self.callmap.discAll()
+            return "OK\n"
+        cc = self.callmap.getCall(args[0])
+        if cc is None:
+            return f"ERROR: no call with id of {args[0]} has been found\n"
+        cc.disconnect(MonoTime())
+        return "OK\n"
+
+    # ----- status line -----
+
+    def statusLine(self) -> str:
+        tm = self.global_config.get("_sip_tm")
+        return (
+            f"status: {self.callmap.ncalls_active} active calls, {self.callmap.ncalls_total} calls since "
+            f"start, {self.callmap.ncalls_failed} failed, {len(getattr(tm, 'tclient', ()))} client / "
+            f"{len(getattr(tm, 'tserver', ()))} server transactions"
+        )
+
+    def logStatus(self) -> None:
+        self.log(self.statusLine())
+
+    def startStatus(self, interval: float = STATUS_INTERVAL) -> Timeout:
+        """Log the status line every `interval` seconds, first after one interval."""
+        if self.status_timer is not None:
+            self.status_timer.cancel()
+        self.status_timer = Timeout(self.logStatus, interval, -1, reactor=self.reactor)
+        return self.status_timer
+
+    # ----- signals -----
+
+    def installSignals(self) -> None:
+        """Install the handlers now and again once the reactor runs (after Twisted's own)."""
+        self._setHandlers()
+        self.reactor.callWhenRunning(self._setHandlers)
+
+    def _setHandlers(self) -> None:
+        for signum in HANDLED_SIGNALS:
+            signal.signal(signum, self._onSignal)
+
+    def _onSignal(self, signum: int, frame: Optional[FrameType]) -> None:
+        # Interrupts whatever runs now: queue the work for the reactor and return at once.
+        self.reactor.callFromThread(self.handleSignal, signum)
+
+    def handleSignal(self, signum: int) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self.safeStop(signum)
+        elif signum == signal.SIGHUP:
+            self.log(f"Signal {signum} received, disconnecting {self.callmap.ncalls_active} call(s)")
+            self.callmap.discAll()
+        elif signum == signal.SIGUSR1:
+            self.reopenLogs(signum)
+        elif signum == signal.SIGUSR2:
+            self.toggleDebug()
+
+    def reopenLogs(self, signum: int = signal.SIGUSR1) -> None:
+        """Start new log files under the configured names (the old ones were renamed)."""
+        if not self.global_config.get("foreground", False) and self.global_config.get("logfile"):
+            # The daemon's stdout/stderr: the -L file
+            reopen_stdio(signum, self.global_config["logfile"])
+        logger = self.logger
+        if logger is not None:
+            logger.reopen()
+            if logger.bend == "logfile":
+                self.log(f"Signal {signum} received, reopened logs")
+
+    def toggleDebug(self) -> None:
+        logger = self.logger
+        if logger is None:
+            return
+        logger.toggleDebug()
+        state = "on" if logger.level == SIPLOG_DBUG else "off"
+        logger.write(f"debug logging {state}", level=max(logger.level, SIPLOG_INFO))
+
+    def safeStop(self, signum: int = signal.SIGTERM) -> None:
+        """Refuse new calls with 503, hang up the rest, stop the reactor once they are gone.
+
+        A second request while stopping stops at once.
+        """
+        if self.stopping:
+            self._finishStop()
+            return
+        self.stopping = True
+        self.log(f"Signal {signum} received, stopping: disconnecting {self.callmap.ncalls_active} call(s)")
+        self.callmap.cc_factory = self._refuseCall
+        self._stop_started = self.reactor.seconds()
+        self.callmap.discAll()
+        self._stop_timer = Timeout(self._checkStop, STOP_POLL, -1, reactor=self.reactor)
+
+    @staticmethod
+    def _refuseCall(global_config: dict, req: Any, sip_t: Any) -> Any:
+        return req.genResponse(503, "Service Unavailable")
+
+    def _checkStop(self) -> None:
+        assert self._stop_started is not None
+        if (
+            self.callmap.ncalls_active == 0
+            or self.reactor.seconds() - self._stop_started >= self.stop_timeout
+        ):
+            self._finishStop()
+
+    def _finishStop(self) -> None:
+        for timer in (self._stop_timer, self.status_timer):
+            if timer is not None:
+                timer.cancel()
+        if self.callmap.ncalls_active:
+            self.log(f"stopping with {self.callmap.ncalls_active} call(s) not finished", SIPLOG_ERR)
+        self.callmap.shutdown()
+        if self.cli is not None:
+            self.cli.shutdown()
+            self.cli = None
+        try:
+            self.reactor.stop()
+        except ReactorNotRunning:
+            # a shutdown hook stopped it already
+            pass
+
+
+def start_operations(
+    global_config: dict,
+    callmap: CallMap,
+    *,
+    reactor: Any = None,
+    status_interval: float = STATUS_INTERVAL,
+    stop_timeout: float = STOP_TIMEOUT,
+) -> B2BOperations:
+    """For main(), before the reactor runs: control socket, status line, signal handlers."""
+    ops = B2BOperations(global_config, callmap, reactor=reactor, stop_timeout=stop_timeout)
+    ops.startCLI()
+    ops.startStatus(status_interval)
+    ops.installSignals()
+    return ops
