@@ -11,6 +11,7 @@ on the transaction key, log lines are built only when DBUG is enabled, and retra
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 import traceback
 from typing import Any, Callable, Optional
@@ -24,6 +25,7 @@ from sippy.Time.Timeout import Timeout
 
 # RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
 _MAGIC = "z9hG4bK"
+_NETS_1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 _MANDATORY = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
 
@@ -113,6 +115,17 @@ class SipTransactionConsumer:
         self.compact = compact
 
 
+def check1918(host: Optional[str]) -> bool:
+    """True for an RFC 1918 (private IPv4) address."""
+    if not host or not host[0].isdigit():
+        return False
+    try:
+        addr = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return any(addr in net for net in _NETS_1918)
+
+
 class SipTransactionManager:
     """Matches messages to transactions, retransmits over UDP, and hands requests to consumers."""
 
@@ -140,6 +153,8 @@ class SipTransactionManager:
         # 2xx is a new transaction with its own branch (RFC 3261 17.1.1.3).
         self.tserver_ack: dict[Any, SipTransaction] = {}
         self.req_consumers: dict[str, list[SipTransactionConsumer]] = {}
+        # Sippy's -t flag: fix up Contacts and answer at the source for UAs behind NAT.
+        self.nat_traversal = False
         self.logger = global_config.get("_sip_logger")
         self.own_transport = transport is None
         if transport is None:
@@ -247,7 +262,25 @@ class SipTransactionManager:
             return
         resp.rtime = rtime
         resp.setSource(address)
+        if self.nat_traversal and resp.countHFs("contact") > 0 and not check1918(t.address[0]):
+            cbody = resp.getHFBody("contact")
+            if not cbody.asterisk:
+                curl = cbody.getUrl()
+                if check1918(curl.host):
+                    curl.host, curl.port = address
         self.incomingResponse(resp, t, code, rtime)
+
+    def _natRequest(self, req: Any, host: str, port: int, address: tuple[str, int]) -> None:
+        """Sippy's -t: a UA behind NAT gets answers at its public address and its Contact fixed."""
+        if address[1] != port and check1918(host):
+            req.nated = True
+        if req.countHFs("contact") > 0 and req.countHFs("via") == 1:
+            cbody = req.getHFBody("contact")
+            if not cbody.asterisk:
+                curl = cbody.getUrl()
+                if check1918(curl.host) or curl.port == 0 or curl.host == "255.255.255.255":
+                    curl.host, curl.port = address
+                    req.nated = True
 
     def _reply_stateless(self, userv: Any, resp: Any, address: tuple[str, int]) -> None:
         self._send(userv, self._encode(resp, userv), address)
@@ -290,7 +323,9 @@ class SipTransactionManager:
             rhost, rport = address
             if host != rhost:
                 via.setParam("received", rhost)
-            if "rport" in via.params:
+            if self.nat_traversal:
+                self._natRequest(req, host, port, address)
+            if "rport" in via.params or req.nated:
                 via.setParam("rport", str(rport))
             for hname, cname in _MANDATORY:
                 if req.countHFs(hname) == 0:

@@ -469,6 +469,24 @@ def test_response_goes_to_received_and_rport(
     assert v.params.get("rport") == rport_val
 
 
+def test_nat_traversal_fixes_private_contact_and_answers_at_source() -> None:
+    cons = Consumer(lambda req, t: req.genResponse(200, "OK"))
+    tm, ft, _ = mk(cons)
+    tm.nat_traversal = True
+    data = request("OPTIONS", via="192.168.1.10:5060").replace(b"alice@127.0.0.1:5062", b"alice@192.168.1.10")
+    feed(tm, data, ("127.0.0.1", 40000))
+    req = cons.reqs[0][0]
+    assert req.nated
+    assert req.getHFBody("contact").getUrl().getAddr() == ("127.0.0.1", 40000)
+    assert ft.sent[0][1] == ("127.0.0.1", 40000)
+    # Off (the default): the Contact stays, the answer goes to received + sent-by port.
+    tm.nat_traversal = False
+    feed(tm, data.replace(b"z9hG4bK-b1", b"z9hG4bK-b2"), ("127.0.0.1", 40000))
+    req = cons.reqs[1][0]
+    assert not req.nated and req.getHFBody("contact").getUrl().host == "192.168.1.10"
+    assert ft.sent[1][1] == ("127.0.0.1", 5060)
+
+
 def test_rfc2543_peer_matched_without_branch() -> None:
     cons = Consumer(lambda req, t: req.genResponse(486, "Busy Here"))
     tm, ft, clock = mk(cons)
