@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -164,6 +165,19 @@ class Sipp:
         )
         self._deadline = time.monotonic() + self.timeout + 5.0
         return self
+
+    def wait_bound(self, timeout: float = 5.0) -> bool:
+        """Wait until SIPp listens on its UDP port (so a server scenario misses no request)."""
+        family = socket.AF_INET6 if ":" in self.local_ip else socket.AF_INET
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.poll() is None:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind((self.local_ip, self.local_port))
+                except OSError:
+                    return True
+            time.sleep(0.02)
+        return False
 
     def poll(self) -> Optional[int]:
         """Exit code if SIPp has finished, else None (lets a test pump its reactor meanwhile)."""

@@ -141,7 +141,7 @@ def test_client_retransmits_to_silent_sipp_then_408(stack: Stack, method: str) -
     tm.T1, tm.T2 = 0.05, 0.2  # timer B/F at 64*T1 = 3.2 s, inside SIPp's 4 s pause
     got: list[Any] = []
     with Sipp("uas_silent.xml", calls=1, timeout=10) as sipp:
-        stack.run_until(lambda: False, 0.3)  # let SIPp bind
+        assert sipp.wait_bound(), "SIPp did not start listening"
         tm.newTransaction(out_request(method, sipp.address), got.append)
         stack.run_until(lambda: bool(got), 5.0)
         sent = stack.userv.stats.dgrams_out
