@@ -383,6 +383,11 @@ class SipTransactionManager:
         t = self._newServer(req, base + (method,), transport, raddress, rtime, reliable)
         if method == "INVITE":
             t.dlg_key = (call_id, ftag, cseq_num)
+            if req.countHFs("expires") > 0:
+                # RFC 3261 13.3.1: an invitation that expires unanswered is terminated (487).
+                expires = req.getHFBody("expires").getNum()
+                if expires > 0:
+                    t.te_end = self._timer(self.timerExpires, expires, t)
         if req.countHFs("max-forwards") > 0 and req.getHFBody("max-forwards").getNum() <= 0:
             self.sendResponse(req.genResponse(483, "Too Many Hops"), t)
             return
@@ -542,14 +547,26 @@ class SipTransactionManager:
         ftag = resp.getHFBody("from").getTag()
         return self.tserver.get((call_id, ftag, cseq_num, host, port, branch, method))
 
-    def doCancel(self, t: SipTransaction, rtime: Optional[MonoTime] = None, req: Any = None) -> None:
+    def doCancel(
+        self,
+        t: SipTransaction,
+        rtime: Optional[MonoTime] = None,
+        req: Any = None,
+        reason: str = "Request Terminated",
+    ) -> None:
         """CANCEL of a pending INVITE: tell the consumer, then 487 unless it answered finally."""
         if rtime is None:
             rtime = MonoTime()
         if t.cancel_cb is not None:
             self._call("cancel_cb", t.cancel_cb, rtime, req)
         if t.state in (TRYING, RINGING):
-            self.sendResponse(t.req.genResponse(487, "Request Terminated"), t)
+            self.sendResponse(t.req.genResponse(487, reason), t)
+
+    def timerExpires(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """The INVITE's Expires passed with no final response: cancel it as Sippy does."""
+        t.te_end = None
+        if t.state in (TRYING, RINGING):
+            self.doCancel(t, rtime, None, "Request Expired")
 
     def incomingACK(self, t: SipTransaction, ack: Any, rtime: MonoTime) -> None:
         if t.state is COMPLETED:

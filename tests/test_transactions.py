@@ -369,6 +369,31 @@ def test_cancel_after_final_gets_200_only() -> None:
     assert cons.cancels == []
 
 
+def test_invite_expires_unanswered_gets_487() -> None:
+    cons = Consumer(lambda req, t: None)
+    tm, ft, clock = mk(cons)
+    feed(tm, request().replace(b"Content-Length: 0", b"Expires: 2\r\nContent-Length: 0"))
+    clock.advance(1.9)
+    assert ft.first_lines() == ["SIP/2.0 100 Trying"]
+    clock.advance(0.2)
+    assert ft.first_lines() == ["SIP/2.0 100 Trying", "SIP/2.0 487 Request Expired"]
+    assert len(cons.cancels) == 1 and cons.cancels[0][1] is None
+
+
+def test_invite_answered_before_expires_is_left_alone() -> None:
+    cons = Consumer(lambda req, t: None)
+    tm, ft, clock = mk(cons)
+    feed(tm, request().replace(b"Content-Length: 0", b"Expires: 2\r\nContent-Length: 0"))
+    req, t = cons.reqs[0]
+    tm.sendResponse(req.genResponse(180, "Ringing"), t)
+    clock.advance(1)
+    tm.sendResponse(req.genResponse(486, "Busy Here"), t)
+    tag = ft.msgs("SIP/2.0 486")[0].getHFBody("to").getTag()
+    feed(tm, request("ACK", to_tag=tag))
+    clock.advance(5)
+    assert ft.count("SIP/2.0 487") == 0 and cons.cancels == []
+
+
 def test_cancel_without_transaction_gets_481() -> None:
     cons = Consumer()
     tm, ft, clock = mk(cons)
