@@ -16,7 +16,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from sippy.CallMap import CallMap
-from sippy.CCEvents import CCEventDisconnect, CCEventGeneric, CCEventTry
+from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventTry
 from sippy.Core.EventDispatcher import ED2
 from sippy.SipCallId import SipCallId
 from sippy.SipConf import SipConf
@@ -72,6 +72,10 @@ class CallController:
                 # Nothing to pass on before a call exists.
                 self.uaA.recvEvent(CCEventDisconnect(rtime=event.rtime))
                 return
+            if event.max_forwards is not None and event.max_forwards <= 1:
+                # Forwarding would send Max-Forwards: 0 (RFC 3261 16.6 step 3, as Sippy does).
+                self.uaA.recvEvent(CCEventFail((483, "Too Many Hops"), rtime=event.rtime))
+                return
             event = self.egressTry(event)
             self.uaO = UA(
                 self.global_config,
@@ -91,7 +95,8 @@ class CallController:
             origin=event.origin,
             callee_name=callee_name,
         )
-        out.max_forwards = event.max_forwards
+        if event.max_forwards is not None:
+            out.max_forwards = event.max_forwards - 1
         return out
 
     def aDone(self, ua: UA, *args: Any) -> None:

@@ -65,7 +65,8 @@ class B2BUA:
         self.logpath = os.path.join(self.logdir, "out.log")
         cmd = [sys.executable, SCRIPT, "-f", "-l", "127.0.0.1", "-p", str(self.port)]
         cmd += ["-n", f"127.0.0.1:{nh_port}", *args]
-        full_env = dict(os.environ, SIPLOG_BEND="stderr", **(env or {}))
+        full_env = dict(os.environ, SIPLOG_BEND="stderr")
+        full_env.update(env or {})
         with open(self.logpath, "w") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env
@@ -186,6 +187,7 @@ def test_basic_call_caller_hangs_up_and_legs_are_isolated(b2bua: B2BUA) -> None:
     assert hf(inv_b, "Via") == [hf(inv_b, "Via")[0]] and f"127.0.0.1:{b2bua.port}" in hf1(inv_b, "Via")
     assert hf1(inv_a, "Via").split(";branch=")[1] not in inv_b
     assert hf(inv_b, "Subject") == []
+    assert hf1(inv_a, "Max-Forwards") == "70" and hf1(inv_b, "Max-Forwards") == "69"
     # The callee's tag and SDP answer reach the caller, but under the B2BUA's own tag.
     ok_b = callee.sent("SIP/2.0 200")[0]
     ok_a = [m for m in caller.received("SIP/2.0 200") if "INVITE" in hf1(m, "CSeq")][0]

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Call-rate benchmark: SIPp UAC -> B2BUA -> SIPp UAS on loopback, B2BUA CPU and memory from /proc.
+
+    python bench/b2bua.py [--rate 100] [--duration 30] [--call-length 0] [--radius]
+
+--radius runs scripts/b2bua_radius.py -u -s (static route, no RADIUS) instead of b2bua_simple.
+Prints calls attempted/completed/failed, the achieved rate, the B2BUA's CPU seconds and share of one
+core over the run, and its peak RSS. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of pid (fields 14 and 15 of /proc/pid/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def read_stats(path: str) -> dict[str, str]:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    return dict(zip(rows[0], rows[-1])) if len(rows) > 1 else {}
+
+
+def start_b2bua(radius: bool, port: int, uas_port: int, logpath: str) -> subprocess.Popen[bytes]:
+    if radius:
+        cmd = [sys.executable, os.path.join(ROOT, "scripts", "b2bua_radius.py"), "-f", "-u"]
+        cmd += ["-s", f"127.0.0.1:{uas_port}"]
+    else:
+        cmd = [sys.executable, os.path.join(ROOT, "scripts", "b2bua_simple.py"), "-f"]
+        cmd += ["-n", f"127.0.0.1:{uas_port}"]
+    cmd += ["-l", "127.0.0.1", "-p", str(port)]
+    env = dict(os.environ, SIPLOG_LVL=os.environ.get("SIPLOG_LVL", "WARN"))
+    with open(logpath, "wb") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+
+
+def wait_listening(proc: subprocess.Popen[bytes], port: int, logpath: str, timeout: float = 10.0) -> None:
+    """Until the B2BUA answers an OPTIONS (both scripts do), or exit with its log."""
+    options = (
+        f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bK{branch}\r\n"
+        "From: <sip:bench@127.0.0.1>;tag=b1\r\nTo: <sip:ping@127.0.0.1>\r\n"
+        "Call-ID: bench-ping-{branch}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(0.2)
+        lport = s.getsockname()[1]
+        while time.monotonic() < deadline and proc.poll() is None:
+            s.sendto(options.format(lport=lport, branch=os.urandom(4).hex()).encode(), ("127.0.0.1", port))
+            try:
+                if s.recv(65535).startswith(b"SIP/2.0 "):
+                    return
+            except socket.timeout:
+                pass
+    with open(logpath, errors="replace") as f:
+        sys.exit(f"B2BUA did not start:\n{f.read()[-2000:]}")
+
+
+def stop(proc: Optional[subprocess.Popen], sig: int = signal.SIGTERM) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=100.0, help="calls per second (default 100)")
+    ap.add_argument("--duration", type=float, default=30.0, help="seconds of offered load (default 30)")
+    ap.add_argument("--call-length", type=int, default=0, help="ms between answer and BYE (default 0)")
+    ap.add_argument("--radius", action="store_true", help="b2bua_radius -u -s instead of b2bua_simple")
+    opts = ap.parse_args()
+    if shutil.which("sipp") is None:
+        sys.exit("sipp not found")
+    calls = int(opts.rate * opts.duration)
+    work = tempfile.mkdtemp(prefix="bench-b2bua-")
+    b2b_port, uas_port = free_udp_port(), free_udp_port()
+    b2bua = uas = uac = None
+    try:
+        b2bua = start_b2bua(opts.radius, b2b_port, uas_port, os.path.join(work, "b2bua.log"))
+        wait_listening(b2bua, b2b_port, os.path.join(work, "b2bua.log"))
+        sipp = ["sipp", "-i", "127.0.0.1", "-nostdin"]
+        uas = subprocess.Popen(
+            [*sipp, "-sn", "uas", "-p", str(uas_port), "-mp", str(free_udp_port())],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.3)
+        cpu0, t0 = cpu_seconds(b2bua.pid), time.monotonic()
+        stat_file = os.path.join(work, "uac.csv")
+        uac = subprocess.Popen(
+            [
+                *sipp,
+                "-sn",
+                "uac",
+                f"127.0.0.1:{b2b_port}",
+                "-p",
+                str(free_udp_port()),
+                "-mp",
+                str(free_udp_port()),
+                "-r",
+                str(opts.rate),
+                "-m",
+                str(calls),
+                "-d",
+                str(opts.call_length),
+                "-l",
+                str(max(1000, int(opts.rate * 64))),
+                "-trace_stat",
+                "-stf",
+                stat_file,
+                "-fd",
+                "1",
+                "-timeout",
+                f"{int(opts.duration + 60)}s",
+            ],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        uac.wait(opts.duration + 90)
+        elapsed, cpu = time.monotonic() - t0, cpu_seconds(b2bua.pid) - cpu0
+        rss = peak_rss_kb(b2bua.pid)
+        stats = read_stats(stat_file)
+        done = int(stats.get("SuccessfulCall(C)", 0))
+        failed = int(stats.get("FailedCall(C)", 0))
+        attempted = int(stats.get("TotalCallCreated", 0))
+        name = "b2bua_radius -u -s" if opts.radius else "b2bua_simple"
+        print(f"B2BUA:            {name}, offered {opts.rate:g} calls/s for {opts.duration:g} s")
+        print(f"calls attempted:  {attempted}")
+        print(f"calls completed:  {done}")
+        print(f"calls failed:     {failed}")
+        print(f"achieved rate:    {done / elapsed:.1f} calls/s (completed calls over {elapsed:.1f} s)")
+        print(f"B2BUA CPU:        {cpu:.2f} s, {100.0 * cpu / elapsed:.1f} % of one core")
+        print(f"B2BUA peak RSS:   {rss / 1024:.1f} MiB")
+        return 0 if failed == 0 and done == calls else 1
+    finally:
+        for proc in (uac, uas, b2bua):
+            stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""b2bua_simple as a program: flags, daemon mode, SIPLOG_* logging, Max-Forwards at the edge."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.conftest import free_udp_port
+from tests.test_b2bua_simple import B2BUA, SCRIPT, _send_request, first_line, ok, run_call, wait_for
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["-x"], "-x"),
+        (["-n", "127.0.0.1", "-p", "99999"], "-p"),
+        (["-n", "127.0.0.1", "-p", "abc"], "-p"),
+        (["-n", "127.0.0.1:0"], "-n"),
+        (["-n", "[::1"], "-n"),
+        (["-f"], "-n"),
+        (["-n", "127.0.0.1", "extra"], "extra"),
+    ],
+)
+def test_bad_flags_one_line_error_exit_2(args: list[str], needle: str) -> None:
+    res = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=10)
+    assert res.returncode == 2
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("b2bua_simple: ") and needle in lines[0], res.stderr
+    assert res.stdout == ""
+
+
+def test_foreground_announces_its_pid() -> None:
+    b = B2BUA(free_udp_port())
+    try:
+        assert f"b2bua_simple started, pid {b.proc.pid}, listening on 127.0.0.1:{b.port}" in b.log()
+    finally:
+        b.stop()
+    # SIGTERM ends it cleanly.
+    assert b.proc.returncode == 0, b.log()
+
+
+class _Daemon:
+    """The parts of B2BUA that run_call needs, for a process we did not start as a child."""
+
+    def __init__(self, port: int, nh_port: int) -> None:
+        self.port = port
+        self.nh_port = nh_port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_daemon_mode_detaches_logs_to_L_and_keeps_serving() -> None:
+    port, nh_port = free_udp_port(), free_udp_port()
+    logdir = tempfile.mkdtemp(prefix="b2bua-daemon-")
+    logfile = os.path.join(logdir, "b2bua.log")
+    cmd = [sys.executable, SCRIPT, "-l", "127.0.0.1", "-p", str(port), "-n", f"127.0.0.1:{nh_port}"]
+    res = subprocess.run(
+        [*cmd, "-L", logfile],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        env=dict(os.environ, SIPLOG_BEND="stderr"),
+    )
+    assert res.returncode == 0, res.stderr
+    # The starting process is gone; the daemon says who it is in the log.
+    assert wait_for(lambda: os.path.exists(logfile) and "started, pid" in open(logfile).read(), 5)
+    pid = int(re.search(r"started, pid (\d+)", open(logfile).read()).group(1))
+    try:
+        assert not _gone(pid)
+        assert os.getsid(pid) != os.getsid(0), "the daemon left our session"
+        d = _Daemon(port, nh_port)
+        (resp,) = _send_request(d, "OPTIONS")
+        assert first_line(resp) == "SIP/2.0 200 OK"
+        caller, callee = run_call(d, "simple_uac.xml", "simple_uas.xml", duration=100)
+        ok(caller, callee)
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGTERM)
+        stopped = wait_for(lambda: _gone(pid), 5)
+        if not stopped:
+            os.kill(pid, signal.SIGKILL)
+    assert stopped
+    assert "Traceback" not in open(logfile).read()
+
+
+def _logging_b2bua(level: str) -> tuple[B2BUA, str]:
+    path = os.path.join(tempfile.mkdtemp(prefix="b2bua-siplog-"), "sip.log")
+    env = {"SIPLOG_LVL": level, "SIPLOG_BEND": "logfile", "SIPLOG_LOGFILE_FILE": path}
+    return B2BUA(free_udp_port(), env=env), path
+
+
+def test_siplog_dbug_logs_every_message_with_its_address() -> None:
+    b, path = _logging_b2bua("DBUG")
+    try:
+        with_port = _send_request(b, "OPTIONS")
+        assert with_port
+        time.sleep(0.2)
+        text = open(path).read()
+    finally:
+        b.stop()
+    assert re.search(r"RECEIVED message from 127\.0\.0\.1:\d+:\s*\nOPTIONS sip:", text), text
+    assert re.search(r"SENDING message to 127\.0\.0\.1:\d+:\s*\nSIP/2\.0 200 OK", text), text
+
+
+def test_siplog_info_writes_no_message_text() -> None:
+    b, path = _logging_b2bua("INFO")
+    try:
+        _send_request(b, "OPTIONS")
+        caller, callee = run_call(b, "simple_uac.xml", "simple_uas.xml", duration=100)
+        ok(caller, callee)
+        text = open(path).read() if os.path.exists(path) else ""
+    finally:
+        b.stop()
+    assert "OPTIONS sip:" not in text and "INVITE sip:" not in text and "SIP/2.0 200" not in text, text
+
+
+def test_max_forwards_1_is_not_forwarded() -> None:
+    b = B2BUA(free_udp_port())
+    try:
+        resps = _send_request(
+            b, "INVITE", call_id="cid-mf1@127.0.0.1", extra="Max-Forwards: 1", drop="Max-Forwards: 70"
+        )
+        finals = [first_line(r) for r in resps if not r.startswith("SIP/2.0 100")]
+        assert finals == ["SIP/2.0 483 Too Many Hops"], resps
+    finally:
+        b.stop()
