@@ -155,10 +155,18 @@ def main() -> int:
             ],
             cwd=work,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
-        uac.wait(opts.duration + 90)
-        elapsed, cpu = time.monotonic() - t0, cpu_seconds(b2bua.pid) - cpu0
+        # Poll SIPp's statistics: the achieved rate is over the time until the last call completed,
+        # not including the wait for stragglers to time out.
+        done, last_done_t = 0, t0
+        deadline = t0 + opts.duration + 90
+        while uac.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            now_done = int(read_stats(stat_file).get("SuccessfulCall(C)", 0) or 0)
+            if now_done != done:
+                done, last_done_t = now_done, time.monotonic()
+        elapsed, cpu = max(last_done_t - t0, 1e-3), cpu_seconds(b2bua.pid) - cpu0
         rss = peak_rss_kb(b2bua.pid)
         stats = read_stats(stat_file)
         done = int(stats.get("SuccessfulCall(C)", 0))
@@ -168,9 +176,15 @@ def main() -> int:
         print(f"B2BUA:            {name}, offered {opts.rate:g} calls/s for {opts.duration:g} s")
         print(f"calls attempted:  {attempted}")
         print(f"calls completed:  {done}")
-        print(f"calls failed:     {failed}")
+        reasons = ", ".join(
+            f"{k[6:-3]} {v}"
+            for k, v in stats.items()
+            if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v not in ("", "0")
+        )
+        print(f"calls failed:     {failed}" + (f" ({reasons})" if reasons else ""))
+        print(f"retransmissions:  {stats.get('Retransmissions(C)', '?')} (seen by the caller)")
         print(f"achieved rate:    {done / elapsed:.1f} calls/s (completed calls over {elapsed:.1f} s)")
-        print(f"B2BUA CPU:        {cpu:.2f} s, {100.0 * cpu / elapsed:.1f} % of one core")
+        print(f"B2BUA CPU:        {cpu:.2f} s, {100.0 * cpu / elapsed:.1f} % of one core over the load")
         print(f"B2BUA peak RSS:   {rss / 1024:.1f} MiB")
         return 0 if failed == 0 and done == calls else 1
     finally:

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from tests.conftest import free_udp_port
-from tests.test_b2bua_simple import B2BUA, SCRIPT, _send_request, first_line, ok, run_call, wait_for
+from tests.sipp_util import Sipp
+from tests.test_b2bua_simple import B2BUA, CLD, SCRIPT, _send_request, first_line, ok, run_call, wait_for
 
 
 @pytest.mark.parametrize(
@@ -141,3 +142,39 @@ def test_max_forwards_1_is_not_forwarded() -> None:
         assert finals == ["SIP/2.0 483 Too Many Hops"], resps
     finally:
         b.stop()
+
+
+def test_sigterm_hangs_up_calls_in_progress() -> None:
+    nh_port = free_udp_port()
+    b = B2BUA(nh_port)
+    callee = Sipp("simple_uas.xml", local_port=nh_port, calls=1, timeout=8)
+    caller = Sipp(
+        "simple_uac_wait_bye.xml",
+        remote=b.address,
+        calls=1,
+        service=CLD,
+        extra=("-key", "cli", "a"),
+        timeout=8,
+    )
+    try:
+        callee.start()
+        time.sleep(0.2)
+        caller.start()
+        # Connected once the callee has the ACK.
+        assert wait_for(
+            lambda: (
+                "ACK sip:"
+                in (open(callee.message_file).read() if os.path.exists(callee.message_file) else "")
+            ),
+            5,
+        )
+        b.proc.send_signal(signal.SIGTERM)
+        res_caller, res_callee = caller.wait(), callee.wait()
+        b.proc.wait(5)
+    finally:
+        caller.cleanup()
+        callee.cleanup()
+        b.stop()
+    ok(res_caller, res_callee)
+    assert len(res_caller.received("BYE ")) == 1 and len(res_callee.received("BYE ")) == 1
+    assert b.proc.returncode == 0, b.log()
