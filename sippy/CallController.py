@@ -26,6 +26,7 @@ from sippy.CCEvents import (
     CCEventUpdate,
 )
 from sippy.Exceptions.SipParseError import SdpParseError
+from sippy.Radius_client import RESULT_NO_ANSWER
 from sippy.RadiusAccounting import RadiusAccounting
 from sippy.RadiusAuthorisation import AuthResult, RadiusAuthorisation
 from sippy.SipCallId import SipCallId
@@ -98,6 +99,17 @@ class MediaRelay:
 
     def shutdown(self) -> None:
         """The call is over: release media resources."""
+
+
+class _LegAccounting(RadiusAccounting):
+    """RadiusAccounting plus ``addAttributes``, which the po_proc routines (VAL2Xattrs) call.
+
+    Stop-gap: the contract (docs/internals.md, B2BTransforms) says accounting objects provide it,
+    sippy/RadiusAccounting.py does not yet.
+    """
+
+    def addAttributes(self, attributes: Sequence[tuple[str, Any]]) -> None:
+        self._attributes.extend(attributes)
 
 
 def _pt_by_name(section: Any, name: str) -> Optional[int]:
@@ -332,7 +344,8 @@ class CallController:
         attributes, rcode = results[0], results[1]
         if rcode != 0:
             if isinstance(self.uaA.state, UasStateTrying):
-                if self.challenge is not None:
+                # A refusal of Remote-IP auth asks for credentials; no answer at all does not.
+                if self.challenge is not None and rcode != RESULT_NO_ANSWER:
                     event = CCEventFail((401, "Unauthorized"))
                     event.challenges = [self.challenge]
                 else:
@@ -387,7 +400,7 @@ class CallController:
         cfg = self.global_config
         if not cfg.get("acct_enable", False) or cfg.get("_radius_client") is None:
             return None
-        return RadiusAccounting(
+        return _LegAccounting(
             cfg["_radius_client"],
             origin,
             lperiod=cfg.get("alive_acct_int"),
@@ -521,6 +534,11 @@ class CallController:
         )
         if self.acctA is not None:
             self.acctA.ua_disc(ua, rtime, origin, result)
+        if self.uaO is None and self.callmap is not None:
+            # Refused before any route was tried (401, 403...): free the Call-ID now, so the
+            # caller's retry with credentials (same Call-ID, RFC 3261 22.2) is a new call and
+            # not a "merged request" (482) while this answering UA lingers.
+            self.callmap.dropCall(self, failed=True)
 
     def aDead(self, ua: UA) -> None:
         if self.uaO is None or self.uaO.isDead():
