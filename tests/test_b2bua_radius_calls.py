@@ -292,3 +292,31 @@ def test_keepalive_481_disconnects_both_legs():
     assert uac.returncode == 0, uac.describe() + err
     assert uas.returncode == 0, uas.describe() + err
     assert uac.received("BYE") and uas.received("BYE")
+
+
+def _run_main(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_bad_flag_one_line_exit_2_before_start():
+    port = free_udp_port()
+    res = _run_main("-f", "-u", "-s", "127.0.0.1:9", "-p", str(port), "-k", "7")
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("b2bua_radius: -k"), res.stderr
+    assert "started" not in res.stdout
+
+
+def test_missing_radiusclient_conf_with_auth_exits_1(tmp_path):
+    res = _run_main(
+        "-f", "-p", str(free_udp_port()), "-R", str(tmp_path / "nope.conf"), "-c", str(tmp_path / "c")
+    )
+    assert res.returncode == 1
+    assert res.stderr.startswith("b2bua_radius: ") and "nope.conf" in res.stderr, res.stderr
+    assert "started" not in res.stdout
