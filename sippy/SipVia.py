@@ -11,9 +11,12 @@ from sippy.SipGenericHF import SipGenericHF
 
 
 def _parse_port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5:
         raise SipParseError("Malformed port in Via")
-    return int(text)
+    port = int(text)
+    if not 0 < port < 65536:
+        raise SipParseError("Malformed port in Via")
+    return port
 
 
 class SipVia(SipGenericHF):
@@ -65,37 +68,39 @@ class SipVia(SipGenericHF):
             proto, sep, rest = text.partition(" ")
             if proto.count("/") != 2:
                 raise SipParseError("Malformed sent-protocol in Via")
-        name, version, transport = proto.split("/")
-        if not sep or not name or not version or not transport:
+        sipver, _, transport = proto.rpartition("/")
+        if not sep or not transport or sipver[0] == "/" or sipver[-1] == "/":
             raise SipParseError("Malformed sent-protocol in Via")
-        hostport, _, params = rest.strip().partition(";")
-        hostport = hostport.strip()
-        if "(" in hostport:
-            raise SipParseError("Comments in Via are not supported")
-        if hostport.startswith("["):
+        hostport, _, params = rest.partition(";")
+        if " " in hostport:
+            hostport = hostport.strip()
+        if hostport[:1] == "[":
             end = hostport.find("]")
             if end < 2:
                 raise SipParseError("Malformed IPv6 host in Via")
             hostname = hostport[: end + 1]
             tail = hostport[end + 1 :].strip()
-            if tail and not tail.startswith(":"):
+            if tail and tail[0] != ":":
                 raise SipParseError("Malformed host in Via")
             port = _parse_port(tail[1:].strip()) if tail else None
         else:
             hostname, colon, portstr = hostport.partition(":")
-            hostname = hostname.strip()
             port = _parse_port(portstr.strip()) if colon else None
-            if not hostname or " " in hostname or "\t" in hostname:
+            if " " in hostname:
+                hostname = hostname.strip()
+            if not hostname or " " in hostname or "(" in hostname:
                 raise SipParseError("Malformed host in Via")
         pdict: dict[str, Optional[str]] = {}
         if params:
             for param in params.split(";"):
                 pname, eq, pval = param.partition("=")
-                pname = pname.strip()
+                if " " in param:
+                    pname = pname.strip()
+                    pval = pval.strip()
                 if not pname:
                     raise SipParseError("Empty parameter in Via")
-                pdict[pname] = pval.strip() if eq else None
-        self.sipver = name + "/" + version
+                pdict[pname] = pval if eq else None
+        self.sipver = sipver
         self.transport = transport
         self.hostname = hostname
         self.port = port
