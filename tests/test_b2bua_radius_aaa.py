@@ -193,6 +193,7 @@ def place_call(
     cli: str = "16045550000",
     call_id: Optional[str] = None,
     xbilling: str = "none",
+    domain: str = B2B_IP,
     hold_ms: Optional[int] = None,
     extra: Sequence[str] = (),
     timeout: float = 10.0,
@@ -202,7 +203,8 @@ def place_call(
     A callee that got no call is stopped once the caller is done (its result then shows no
     messages)."""
     call_id = call_id or f"aaa-{uuid.uuid4().hex[:12]}@{caller_ip}"
-    keys = ["-key", "cli", cli, "-key", "cld", cld, "-key", "xbilling", xbilling, "-cid_str", call_id]
+    keys = ["-key", "cli", cli, "-key", "cld", cld, "-key", "xbilling", xbilling, "-key", "domain", domain]
+    keys += ["-cid_str", call_id]
     uas = {
         name: Sipp(scen, local_port=port, calls=1, timeout=timeout)
         for name, (scen, port) in (callees or {}).items()
@@ -441,14 +443,16 @@ def test_second_server_answers_when_first_is_silent(
 
 def test_unauthorised_caller_is_challenged_with_fresh_nonces(radius: FreeRadius, tmp_path: Any) -> None:
     with B2bua(tmp_path, radconf(radius, tmp_path), ["-A", "0"]) as b2b:
-        calls = [place_call(b2b, "aaa_uac_refused.xml", "127.0.0.24") for _ in range(2)]
+        calls = [
+            place_call(b2b, "aaa_uac_refused.xml", "127.0.0.24", domain="voip.example.net") for _ in range(2)
+        ]
     nonces = []
     for call in calls:
         assert call.uac.returncode == 0, call.describe()
         (resp,) = call.uac.received("SIP/2.0 401")
         challenge = header(resp, "WWW-Authenticate")
         assert challenge.startswith("Digest ")
-        assert re.search(r'realm="127\.0\.0\.1"', challenge), challenge
+        assert re.search(r'realm="voip\.example\.net"', challenge), challenge
         m = re.search(r'nonce="([^"]+)"', challenge)
         assert m is not None, challenge
         nonces.append(m.group(1))
