@@ -101,17 +101,6 @@ class MediaRelay:
         """The call is over: release media resources."""
 
 
-class _LegAccounting(RadiusAccounting):
-    """RadiusAccounting plus ``addAttributes``, which the po_proc routines (VAL2Xattrs) call.
-
-    Stop-gap: the contract (docs/internals.md, B2BTransforms) says accounting objects provide it,
-    sippy/RadiusAccounting.py does not yet.
-    """
-
-    def addAttributes(self, attributes: Sequence[tuple[str, Any]]) -> None:
-        self._attributes.extend(attributes)
-
-
 def _pt_by_name(section: Any, name: str) -> Optional[int]:
     """The payload type an ``a=rtpmap`` line of this section gives to encoding ``name``."""
     name = name.lower()
@@ -400,7 +389,7 @@ class CallController:
         cfg = self.global_config
         if not cfg.get("acct_enable", False) or cfg.get("_radius_client") is None:
             return None
-        return _LegAccounting(
+        return RadiusAccounting(
             cfg["_radius_client"],
             origin,
             lperiod=cfg.get("alive_acct_int"),

@@ -11,7 +11,7 @@ controller needs no particular UA class; `ua_conn`/`ua_disc` adapt a Sippy-style
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from sippy.CiscoCDR import cisco_time, h323_disconnect_cause, realtime
 from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER, Radius_client
@@ -93,6 +93,10 @@ class RadiusAccounting:
             self._attributes.append(("h323-incoming-conf-id", h323_in_cid))
         self.sip_cid = str(sip_cid)
         self.complete = True
+
+    def addAttributes(self, attributes: Sequence[tuple[str, Any]]) -> None:
+        """Extra attributes sent in every record of this leg (the po_proc routines add them)."""
+        self._attributes.extend(attributes)
 
     def _note(self, remote_ua: Optional[str], p1xx_ts: Any, p100_ts: Any) -> None:
         if remote_ua is not None and self.user_agent is None:
