@@ -64,6 +64,21 @@ def _unescape(q: str) -> str:
     return "".join(out)
 
 
+def _is_quoted_string(v: str) -> bool:
+    """True when v is exactly one quoted-string: a closing quote only at the very end."""
+    if len(v) < 2 or v[0] != '"':
+        return False
+    i, n = 1, len(v)
+    while i < n:
+        if v[i] == "\\":
+            i += 2
+        elif v[i] == '"':
+            return i == n - 1
+        else:
+            i += 1
+    return False
+
+
 def _is_tokens(name: str) -> bool:
     """True when name is a run of tokens separated by single spaces (no quoting needed)."""
     return all(t and _TOKEN_CHARS.issuperset(t) for t in name.split(" "))
@@ -157,8 +172,8 @@ class SipAddress:
             value: Optional[str] = v.strip() if eq else None
             if value is not None and not value:
                 raise SipParseError(f"empty value of address parameter {k!r}: {address!r}")
-            if value is not None and value[0] == '"' and (len(value) < 2 or value[-1] != '"'):
-                raise SipParseError(f"unterminated quoted parameter {k!r}: {address!r}")
+            if value is not None and '"' in value and not _is_quoted_string(value):
+                raise SipParseError(f"badly quoted parameter {k!r}: {address!r}")
             self.params[k] = value
             self._praw[k] = (value, raw)
 
@@ -169,10 +184,10 @@ class SipAddress:
         parts = []
         w = parts.append
         url = self.url.localStr(local_addr, local_port)
-        if self.name:
-            if self._name_raw is not None and self._name_raw[1] == self.name:
-                w(self._name_raw[0])
-            elif _is_tokens(self.name):
+        if self._name_raw is not None and self._name_raw[1] == self.name:
+            w(self._name_raw[0] + "<" + url + ">")
+        elif self.name:
+            if _is_tokens(self.name):
                 w(self.name + " ")
             else:
                 w('"' + self.name.replace("\\", "\\\\").replace('"', '\\"') + '" ')

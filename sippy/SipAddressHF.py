@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Optional
+from typing import Any, Optional
 
 from sippy.SipAddress import SipAddress, split_unquoted
 from sippy.SipGenericHF import SipGenericHF
@@ -29,18 +29,22 @@ class SipAddressHF(SipGenericHF):
 
     def __init__(self, body: Optional[str] = None, address: Optional[SipAddress] = None) -> None:
         super().__init__(body)
-        self.address: Optional[SipAddress] = None
         if body is None:
             self.parsed = True
-            self.address = address
+            self.address: Optional[SipAddress] = address
+
+    def __getattr__(self, name: str) -> Any:
+        # `.address` of a header still in raw form: parse on first access.
+        if name != "address" or self.__dict__.get("parsed", True):
+            raise AttributeError(name)
+        self.parse()
+        return self.address
 
     def parse(self) -> None:
         self.address = SipAddress(self.body, relaxedparser=self.relaxedparser)
         self.parsed = True
 
     def _addr(self) -> SipAddress:
-        if not self.parsed:
-            self.parse()
         return self.address
 
     def __str__(self) -> str:
@@ -53,7 +57,7 @@ class SipAddressHF(SipGenericHF):
 
     def getCopy(self) -> SipAddressHF:
         new = super().getCopy()
-        if self.parsed and self.address is not None:
+        if self.parsed and getattr(self, "address", None) is not None:
             new.address = self.address.getCopy()
         return new
 

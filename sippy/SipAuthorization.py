@@ -161,12 +161,29 @@ class SipAuthorization(SipGenericHF):
         cself: Optional[SipAuthorization] = None,
     ) -> None:
         super().__init__(body)
-        self.scheme = "Digest"
+        if cself is not None:
+            self.__dict__.update(cself.__dict__)
+            if "otherparams" in cself.__dict__:
+                self.otherparams = list(cself.otherparams)
+            return
+        if body is not None:
+            # Fields appear on first access (see __getattr__), so raw credentials cost nothing.
+            return
+        self._init_fields()
         self.username = username
         self.uri = uri
         self.realm = realm
         self.nonce = nonce
         self.response = response
+        self.parsed = True
+
+    def _init_fields(self) -> None:
+        self.scheme = "Digest"
+        self.username: Optional[str] = None
+        self.uri: Optional[str] = None
+        self.realm: Optional[str] = None
+        self.nonce: Optional[str] = None
+        self.response: Optional[str] = None
         self.qop: Optional[str] = None
         self.cnonce: Optional[str] = None
         self.nc: Optional[str] = None
@@ -174,16 +191,19 @@ class SipAuthorization(SipGenericHF):
         self.opaque: Optional[str] = None
         self.otherparams: list[tuple[str, str]] = []
         self._snap: Optional[tuple] = None
-        if cself is not None:
-            self.__dict__.update(cself.__dict__)
-            self.otherparams = list(cself.otherparams)
-        elif body is None:
-            self.parsed = True
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for fields of a header still in raw form: parse it, then answer.
+        if name.startswith("__") or self.__dict__.get("parsed", True):
+            raise AttributeError(name)
+        self.parse()
+        return getattr(self, name)
 
     def _state(self) -> tuple:
         return tuple(getattr(self, f) for f in self._fields) + (self.opaque, tuple(self.otherparams))
 
     def parse(self) -> None:
+        self._init_fields()
         self.scheme, params = parse_auth_params(self.body)
         if self.scheme.lower() != "digest":
             raise SipParseError(f"unsupported auth scheme: {self.scheme!r}")
@@ -225,7 +245,8 @@ class SipAuthorization(SipGenericHF):
 
     def getCopy(self) -> SipAuthorization:
         new = super().getCopy()
-        new.otherparams = list(self.otherparams)
+        if self.parsed:
+            new.otherparams = list(self.otherparams)
         return new
 
     def genResponse(self, password: str, method: str, entity_body: Union[str, bytes, None] = None) -> None:

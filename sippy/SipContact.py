@@ -25,6 +25,7 @@ class SipContact(SipAddressHF):
 
     def parse(self) -> None:
         if self.asterisk:
+            self.address = None
             self.parsed = True
             return
         super().parse()

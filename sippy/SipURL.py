@@ -25,6 +25,8 @@ _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 # Characters never legal unescaped anywhere in a URI; seeing one means the text is not a URI.
 _BAD_CHARS = frozenset(' \t\r\n<>"\x00')
+# RFC 3966 phonedigit-hex plus the pause/wait dial characters some gateways send.
+_TEL_CHARS = frozenset("0123456789abcdefABCDEF*#+-.()pwPW%")
 
 
 def _check_port(text: str, url: str) -> int:
@@ -135,8 +137,8 @@ class SipURL:
 
     def _parse_tel(self, rest: str, url: str) -> None:
         number, *params = rest.split(";")
-        if not number:
-            raise SipParseError(f"tel URL without a number: {url!r}")
+        if not number or not _TEL_CHARS.issuperset(number):
+            raise SipParseError(f"bad number in tel URL: {url!r}")
         self._set_user(number)
         self.userparams = params
 
@@ -256,7 +258,7 @@ class SipURL:
                 from sippy.SipConf import SipConf
 
                 local_addr, local_port = SipConf.my_address, SipConf.my_port
-            host = f"[{local_addr}]" if ":" in local_addr else local_addr
+            host = f"[{local_addr}]" if ":" in local_addr and local_addr[0] != "[" else local_addr
             if port is None:
                 port = local_port
         w(host)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.Security.SipNonce import DGST_PRIOS, HashOracle, default_oracle
@@ -33,9 +33,22 @@ class SipWWWAuthenticate(SipGenericHF):
         enabled_algos: Iterable[int] = DGST_PRIOS,
     ) -> None:
         super().__init__(body)
-        self.scheme = "Digest"
+        if body is not None:
+            # Fields appear on first access (see __getattr__).
+            return
+        self._init_fields()
+        self.parsed = True
         self.realm = realm
-        self.nonce = nonce
+        self.nonce = nonce if nonce is not None else self.ho.emit_challenge(enabled_algos)
+        if realm is None:
+            from sippy.SipConf import SipConf
+
+            self.realm = str(SipConf.my_address)
+
+    def _init_fields(self) -> None:
+        self.scheme = "Digest"
+        self.realm: Optional[str] = None
+        self.nonce: Optional[str] = None
         self.algorithm: Optional[str] = None
         # Offered qop values in order, None when the challenge has no qop (RFC 2069 style).
         self.qop: Optional[list[str]] = None
@@ -44,15 +57,13 @@ class SipWWWAuthenticate(SipGenericHF):
         self.domain: Optional[str] = None
         self.otherparams: list[tuple[str, str]] = []
         self._snap: Optional[tuple] = None
-        if body is not None:
-            return
-        self.parsed = True
-        if nonce is None:
-            self.nonce = self.ho.emit_challenge(enabled_algos)
-        if realm is None:
-            from sippy.SipConf import SipConf
 
-            self.realm = str(SipConf.my_address)
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for fields of a challenge still in raw form: parse it, then answer.
+        if name.startswith("__") or self.__dict__.get("parsed", True):
+            raise AttributeError(name)
+        self.parse()
+        return getattr(self, name)
 
     def _state(self) -> tuple:
         qop = None if self.qop is None else tuple(self.qop)
@@ -68,6 +79,7 @@ class SipWWWAuthenticate(SipGenericHF):
         )
 
     def parse(self) -> None:
+        self._init_fields()
         self.scheme, params = parse_auth_params(self.body)
         if self.scheme.lower() != "digest":
             raise SipParseError(f"unsupported auth scheme: {self.scheme!r}")
@@ -109,9 +121,10 @@ class SipWWWAuthenticate(SipGenericHF):
 
     def getCopy(self) -> SipWWWAuthenticate:
         new = super().getCopy()
-        new.otherparams = list(self.otherparams)
-        if self.qop is not None:
-            new.qop = list(self.qop)
+        if self.parsed:
+            new.otherparams = list(self.otherparams)
+            if self.qop is not None:
+                new.qop = list(self.qop)
         return new
 
     def getRealm(self) -> Optional[str]:
