@@ -21,6 +21,7 @@ import sys
 from types import FrameType
 from typing import Any, Optional
 
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ReactorNotRunning
 
 from sippy.CallMap import CallMap
@@ -41,6 +42,8 @@ STOP_POLL = 0.1
 # `llt` lists transactions at least this old, seconds.
 LONG_TRANSACTION = 60.0
 
+# Leg states (CallMap.listCalls) in which a hung-up leg has nothing left to send.
+FINISHED_LEG_STATES = ("Disconnected", "Failed", "Dead")
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -255,29 +258,60 @@ class B2BOperations:
     def _refuseCall(global_config: dict, req: Any, sip_t: Any) -> Any:
         return req.genResponse(503, "Service Unavailable")
 
+    def pendingHangups(self) -> int:
+        """Calls with a leg still up, plus BYEs/CANCELs still waiting for their answer.
+
+        A hung-up call stays in the call map until its legs go dead (32 s, to absorb late
+        retransmissions): waiting for that would hold a stop for half a minute.
+        """
+        n = 0
+        for info in self.callmap.listCalls():
+            legs = (info["a"], info["o"])
+            if any(leg is not None and leg["state"] not in FINISHED_LEG_STATES for leg in legs):
+                n += 1
+        tm = self.global_config.get("_sip_tm")
+        for t in tuple(getattr(tm, "tclient", {}).values()):
+            if t.method in ("BYE", "CANCEL") and t.state.__name__ in ("TRYING", "RINGING"):
+                n += 1
+        return n
+
     def _checkStop(self) -> None:
         assert self._stop_started is not None
-        if (
-            self.callmap.ncalls_active == 0
-            or self.reactor.seconds() - self._stop_started >= self.stop_timeout
-        ):
+        waited = self.reactor.seconds() - self._stop_started
+        if waited >= self.stop_timeout or self.pendingHangups() == 0:
             self._finishStop()
 
     def _finishStop(self) -> None:
-        for timer in (self._stop_timer, self.status_timer):
-            if timer is not None:
-                timer.cancel()
-        if self.callmap.ncalls_active:
-            self.log(f"stopping with {self.callmap.ncalls_active} call(s) not finished", SIPLOG_ERR)
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+        pending = self.pendingHangups()
+        if pending:
+            self.log(f"stopping with {pending} call(s) or hang-up(s) not finished", SIPLOG_ERR)
         self.callmap.shutdown()
-        if self.cli is not None:
-            self.cli.shutdown()
-            self.cli = None
+        closed = self.shutdown()
+        if closed is None:
+            self._stopReactor()
+        else:
+            # the unix socket file is removed once the listener has really closed
+            closed.addBoth(lambda _: self._stopReactor())
+
+    def _stopReactor(self) -> None:
         try:
             self.reactor.stop()
         except ReactorNotRunning:
             # a shutdown hook stopped it already
             pass
+
+    def shutdown(self) -> Optional[Deferred]:
+        """Close the control socket (removing its unix path) and stop the status line.
+
+        Returns the Deferred that fires once the control socket is closed, None if there was none.
+        """
+        if self.status_timer is not None:
+            self.status_timer.cancel()
+            self.status_timer = None
+        cli, self.cli = self.cli, None
+        return None if cli is None else cli.shutdown()
 
 
 def start_operations(

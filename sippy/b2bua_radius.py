@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any, Optional, Sequence
 
 from sippy.B2BConfig import B2BConfig, load_config
+from sippy.B2BOperations import start_operations
 from sippy.B2BRoute import B2BRoute
 from sippy.CallController import UA_NAME, cc_factory
 from sippy.CallMap import CallMap
@@ -159,11 +160,11 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         logger = start_logger(cfg)
         start_radius(cfg, radius_conf)
         callmap = build_call_machinery(cfg, routes)
-        start_control_socket(cfg)
     except StartupError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
-    install_signals(cfg, callmap)
+    # Operations (sippy.B2BOperations): control socket, status line, signals (safe stop on SIGTERM).
+    ops = start_operations(cfg, callmap)
     print(
         f"{PROG} started, pid {os.getpid()}, listening on {cfg['_sip_address']}:{cfg['_sip_port']}",
         flush=True,
@@ -172,6 +173,6 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     cfg["_sip_tm"].shutdown()
     if "_radius_client" in cfg:
         cfg["_radius_client"].shutdown()
-    cfg["_cli_server"].shutdown()
+    ops.shutdown()
     logger.shutdown()
     return 0
