@@ -14,7 +14,7 @@ from sippy.CCEvents import (
     CCEventUpdate,
 )
 from sippy.Time.Timeout import Timeout
-from sippy.UaStateGeneric import NextState, UaStateGeneric
+from sippy.UaStateGeneric import NextState, UaStateGeneric, copy_reason
 
 
 class UaStateConnected(UaStateGeneric):
@@ -41,15 +41,11 @@ class UaStateConnected(UaStateGeneric):
         if method == "BYE":
             ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
             also = req.getHFBody("also").getCopy() if req.countHFs("also") > 0 else None
-            event = CCEventDisconnect(also, rtime=req.rtime, origin=ua.origin)
-            _copy_reason(req, event)
-            ua.equeue.append(event)
-            ua.disconnect_ts = req.rtime
-            return (UaStateDisconnected, ua.disc_cbs, req.rtime, ua.origin)
+            return self.remoteDisconnected(req.rtime, req, also)
         if method == "INFO":
             ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
             event = CCEventInfo(req.getBody(), rtime=req.rtime, origin=ua.origin)
-            _copy_reason(req, event)
+            copy_reason(req, event)
             ua.equeue.append(event)
             return None
         if method == "OPTIONS":
@@ -61,8 +57,7 @@ class UaStateConnected(UaStateGeneric):
             also = req.getHFBody("refer-to").getCopy()
             ua.equeue.append(CCEventDisconnect(also, rtime=req.rtime, origin=ua.origin))
             ua.sendBYE()
-            ua.disconnect_ts = req.rtime
-            return (UaStateDisconnected, ua.disc_cbs, req.rtime, ua.origin)
+            return self.disconnected(req.rtime, ua.origin)
         ua.logWrong("request", method, self)
         ua.sendResponse(req.genResponse(501, "Not Implemented", server=ua.local_ua), sip_t)
         return None
@@ -77,7 +72,7 @@ class UaStateConnected(UaStateGeneric):
             ua.sendUasResponse(200, "OK", ua.lSDP, (ua.lContact,))
             return None
         event = CCEventUpdate(body, rtime=req.rtime, origin=ua.origin)
-        _copy_reason(req, event)
+        copy_reason(req, event)
         if req.countHFs("max-forwards") > 0:
             event.max_forwards = req.getHFBody("max-forwards").getNum()
         previous_sdp = ua.rSDP
@@ -116,8 +111,7 @@ class UaStateConnected(UaStateGeneric):
         eh = event.getExtraHeaders()
         if isinstance(event, (CCEventDisconnect, CCEventFail, CCEventRedirect)):
             ua.sendBYE(extra_headers=eh)
-            ua.disconnect_ts = event.rtime
-            return (UaStateDisconnected, ua.disc_cbs, event.rtime, event.origin)
+            return self.disconnected(event.rtime, event.origin)
         if isinstance(event, CCEventUpdate):
             return self._update(event, eh)
         if isinstance(event, CCEventInfo):
@@ -218,11 +212,6 @@ class UaStateConnected(UaStateGeneric):
             ua.sendACK(tr, resp)
 
 
-def _copy_reason(req: Any, event: CCEventGeneric) -> None:
-    if req.countHFs("reason") > 0:
-        event.reason = req.getHFBody("reason").getCopy()
-
-
 def _remember_sdp(ua: Any, previous_sdp: Any) -> None:
     """Keep the SDP in force before an update, to go back to it if the update is rejected."""
     ua.state.previous_sdp = previous_sdp
@@ -230,4 +219,3 @@ def _remember_sdp(ua: Any, previous_sdp: Any) -> None:
 
 from sippy.UacStateUpdating import UacStateUpdating  # noqa: E402
 from sippy.UasStateUpdating import UasStateUpdating  # noqa: E402
-from sippy.UaStateDisconnected import UaStateDisconnected  # noqa: E402

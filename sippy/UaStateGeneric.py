@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from typing import TYPE_CHECKING, Any, Optional, Union
+
+from sippy.CCEvents import CCEventDisconnect
+from sippy.SipHeader import SipHeader
 
 if TYPE_CHECKING:
     from sippy.CCEvents import CCEventGeneric
@@ -52,5 +56,42 @@ class UaStateGeneric:
     def onStateChange(self, newstate: type) -> None:
         """Release what this state holds (timers, pending transactions) before the UA leaves it."""
 
+    def disconnected(self, rtime: Any, origin: Optional[str], *cb_args: Any) -> NextState:
+        """The dialog is over: note when, and go to Disconnected running disc_cbs(ua, rtime, origin,
+        *cb_args)."""
+        # Imported here: every state module, UaStateDisconnected included, imports this one first.
+        from sippy.UaStateDisconnected import UaStateDisconnected
+
+        self.ua.disconnect_ts = rtime
+        return (UaStateDisconnected, self.ua.disc_cbs, rtime, origin, *cb_args)
+
+    def remoteDisconnected(self, rtime: Any, msg: Any = None, also: Any = None) -> NextState:
+        """The remote side ended the dialog (BYE, CANCEL): tell call control, passing on the
+        message's Reason, then go to Disconnected."""
+        ua = self.ua
+        event = CCEventDisconnect(also, rtime=rtime, origin=ua.origin)
+        copy_reason(msg, event)
+        ua.equeue.append(event)
+        return self.disconnected(rtime, ua.origin)
+
+    def refusePendingInvite(self, req: Any, sip_t: Any) -> None:
+        """RFC 3261 14.2: an INVITE while the previous one from that side is unanswered gets 500
+        with a random Retry-After."""
+        ua = self.ua
+        resp = req.genResponse(500, "Server Internal Error", server=ua.local_ua)
+        retry = SipHeader(name="retry-after", body=str(random.randint(0, 10)))
+        ua.sendResponse(resp, sip_t, extra_headers=(retry,))
+
     def __str__(self) -> str:
         return self.sname
+
+
+def copy_reason(msg: Any, event: CCEventGeneric) -> None:
+    """Pass a message's Reason header (RFC 3326) on to the other leg with the event it caused."""
+    if msg is not None and msg.countHFs("reason") > 0:
+        event.reason = msg.getHFBody("reason").getCopy()
+
+
+def contact_url(msg: Any) -> Any:
+    """The URL of a message's first Contact (the remote target), or None when it has none."""
+    return msg.getHFBody("contact").getUrl() if msg.countHFs("contact") > 0 else None

@@ -13,7 +13,7 @@ from sippy.CCEvents import (
     CCEventRedirect,
     CCEventRing,
 )
-from sippy.UaStateGeneric import NextState, UaStateGeneric
+from sippy.UaStateGeneric import NextState, UaStateGeneric, contact_url, copy_reason
 
 
 class UacStateTrying(UaStateGeneric):
@@ -55,8 +55,7 @@ class UacStateTrying(UaStateGeneric):
                 ch_name = {401: "www-authenticate", 407: "proxy-authenticate"}.get(code)
                 if ch_name is not None and resp.countHFs(ch_name) > 0:
                     event.challenges = [x.getCopy() for x in resp.getHFs(ch_name)]
-        if resp.countHFs("reason") > 0:
-            event.reason = resp.getHFBody("reason").getCopy()
+        copy_reason(resp, event)
         ua.equeue.append(event)
         ua.disconnect_ts = resp.rtime
         return (UaStateFailed, ua.fail_cbs, resp.rtime, ua.origin, code)
@@ -66,7 +65,7 @@ class UacStateTrying(UaStateGeneric):
         us the SDP answer when our INVITE had no offer and the 2xx has one (late media)."""
         ua = self.ua
         tag = resp.getHFBody("to").getTag()
-        ua.setRouting(list(reversed(resp.getHFBodys("record-route"))), _contact_url(resp))
+        ua.setRouting(list(reversed(resp.getHFBodys("record-route"))), contact_url(resp))
         if tag is None:
             # Cannot be in a dialog without the remote tag: end it, and fail the call.
             ua.logWrong("tag-less 2xx", code, self)
@@ -95,10 +94,6 @@ class UacStateTrying(UaStateGeneric):
             ua.disconnect_ts = event.rtime
             return (UacStateCancelling, ua.disc_cbs, event.rtime, event.origin, ua.last_scode)
         return super().recvEvent(event)
-
-
-def _contact_url(resp: Any) -> Any:
-    return resp.getHFBody("contact").getUrl() if resp.countHFs("contact") > 0 else None
 
 
 # A module reference: UacStateRinging subclasses this class, so its module may still be loading.

@@ -12,7 +12,7 @@ from sippy.CCEvents import (
     CCEventRedirect,
     CCEventRing,
 )
-from sippy.UaStateGeneric import NextState, UaStateGeneric
+from sippy.UaStateGeneric import NextState, UaStateGeneric, copy_reason
 
 
 class UacStateUpdating(UaStateGeneric):
@@ -34,12 +34,7 @@ class UacStateUpdating(UaStateGeneric):
         if method == "BYE":
             ua.tm.cancelTransaction(ua.tr)
             ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
-            event = CCEventDisconnect(rtime=req.rtime, origin=ua.origin)
-            if req.countHFs("reason") > 0:
-                event.reason = req.getHFBody("reason").getCopy()
-            ua.equeue.append(event)
-            ua.disconnect_ts = req.rtime
-            return (UaStateDisconnected, ua.disc_cbs, req.rtime, ua.origin)
+            return self.remoteDisconnected(req.rtime, req)
         return super().recvRequest(req, sip_t)
 
     def recvResponse(self, resp: Any, tr: Any) -> NextState:
@@ -61,16 +56,13 @@ class UacStateUpdating(UaStateGeneric):
             )
         else:
             event = CCEventFail((code, reason, body), rtime=resp.rtime, origin=ua.origin)
-        if resp.countHFs("reason") > 0:
-            event.reason = resp.getHFBody("reason").getCopy()
+        copy_reason(resp, event)
         ua.equeue.append(event)
         ua.lSDP = self.previous_sdp
         if code in (408, 481):
             # RFC 3261 12.2.1.2: the dialog is gone on the far side; end it here too.
             ua.sendBYE()
-            ua.equeue.append(CCEventDisconnect(rtime=resp.rtime, origin=ua.origin))
-            ua.disconnect_ts = resp.rtime
-            return (UaStateDisconnected, ua.disc_cbs, resp.rtime, ua.origin)
+            return self.remoteDisconnected(resp.rtime)
         return UaStateConnected
 
     def recvEvent(self, event: CCEventGeneric) -> NextState:
@@ -78,10 +70,8 @@ class UacStateUpdating(UaStateGeneric):
         if isinstance(event, (CCEventDisconnect, CCEventFail, CCEventRedirect)):
             ua.tm.cancelTransaction(ua.tr)
             ua.sendBYE(extra_headers=event.getExtraHeaders())
-            ua.disconnect_ts = event.rtime
-            return (UaStateDisconnected, ua.disc_cbs, event.rtime, event.origin)
+            return self.disconnected(event.rtime, event.origin)
         return super().recvEvent(event)
 
 
 from sippy.UaStateConnected import UaStateConnected  # noqa: E402
-from sippy.UaStateDisconnected import UaStateDisconnected  # noqa: E402

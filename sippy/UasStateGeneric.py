@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from sippy.CCEvents import (
@@ -15,7 +14,6 @@ from sippy.CCEvents import (
     CCEventRing,
 )
 from sippy.SipContact import SipContact
-from sippy.SipHeader import SipHeader
 from sippy.UaStateGeneric import NextState, UaStateGeneric
 
 
@@ -66,8 +64,7 @@ class UasStateGeneric(UaStateGeneric):
         if isinstance(event, CCEventDisconnect):
             ua.sendUasResponse(500, "Disconnected", extra_headers=eh)
             ua.cancelSetupTimers()
-            ua.disconnect_ts = event.rtime
-            return (UaStateDisconnected, ua.disc_cbs, event.rtime, event.origin, ua.last_scode)
+            return self.disconnected(event.rtime, event.origin, ua.last_scode)
         return super().recvEvent(event)
 
     def _failed(self, event: CCEventGeneric, code: int) -> NextState:
@@ -79,36 +76,21 @@ class UasStateGeneric(UaStateGeneric):
         ua = self.ua
         method = req.getMethod()
         if method == "INVITE":
-            # RFC 3261 14.2: a second INVITE before the first is answered gets 500 + Retry-After.
-            resp = req.genResponse(500, "Server Internal Error", server=ua.local_ua)
-            retry = SipHeader(name="retry-after", body=str(random.randint(0, 10)))
-            ua.sendResponse(resp, sip_t, extra_headers=(retry,))
+            self.refusePendingInvite(req, sip_t)
             return None
         if method == "BYE":
             ua.sendUasResponse(487, "Request Terminated")
             ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
             also = req.getHFBody("also").getCopy() if req.countHFs("also") > 0 else None
-            event = CCEventDisconnect(also, rtime=req.rtime, origin=ua.origin)
-            if req.countHFs("reason") > 0:
-                event.reason = req.getHFBody("reason").getCopy()
-            ua.equeue.append(event)
             ua.cancelSetupTimers()
-            ua.disconnect_ts = req.rtime
-            return (UaStateDisconnected, ua.disc_cbs, req.rtime, ua.origin)
+            return self.remoteDisconnected(req.rtime, req, also)
         return super().recvRequest(req, sip_t)
 
     def cancel(self, rtime: Any, req: Any) -> NextState:
         """The caller gave up; the transaction layer answers 487 to the INVITE after this."""
-        ua = self.ua
-        event = CCEventDisconnect(rtime=rtime, origin=ua.origin)
-        if req is not None and req.countHFs("reason") > 0:
-            event.reason = req.getHFBody("reason").getCopy()
-        ua.equeue.append(event)
-        ua.cancelSetupTimers()
-        ua.disconnect_ts = rtime
-        return (UaStateDisconnected, ua.disc_cbs, rtime, ua.origin)
+        self.ua.cancelSetupTimers()
+        return self.remoteDisconnected(rtime, req)
 
 
 from sippy.UaStateConnected import UaStateConnected  # noqa: E402
-from sippy.UaStateDisconnected import UaStateDisconnected  # noqa: E402
 from sippy.UaStateFailed import UaStateFailed  # noqa: E402

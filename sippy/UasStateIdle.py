@@ -8,7 +8,7 @@ from sippy.CCEvents import CCEventTry
 from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
 from sippy.SipTo import SipTo
-from sippy.UaStateGeneric import NextState, UaStateGeneric
+from sippy.UaStateGeneric import NextState, UaStateGeneric, copy_reason
 
 
 class UasStateIdle(UaStateGeneric):
@@ -44,8 +44,7 @@ class UasStateIdle(UaStateGeneric):
             rtime=req.rtime,
             origin=ua.origin,
         )
-        if req.countHFs("reason") > 0:
-            event.reason = req.getHFBody("reason").getCopy()
+        copy_reason(req, event)
         if req.countHFs("max-forwards") > 0:
             event.max_forwards = req.getHFBody("max-forwards").getNum()
         ua.setup_ts = req.rtime

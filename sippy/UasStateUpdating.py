@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from sippy.CCEvents import (
@@ -14,7 +13,6 @@ from sippy.CCEvents import (
     CCEventRing,
 )
 from sippy.SipContact import SipContact
-from sippy.SipHeader import SipHeader
 from sippy.UaStateGeneric import NextState, UaStateGeneric
 
 
@@ -31,20 +29,12 @@ class UasStateUpdating(UaStateGeneric):
         ua = self.ua
         method = req.getMethod()
         if method == "INVITE":
-            # RFC 3261 14.2: an INVITE while one from the same side is pending gets 500 + Retry-After.
-            resp = req.genResponse(500, "Server Internal Error", server=ua.local_ua)
-            retry = SipHeader(name="retry-after", body=str(random.randint(0, 10)))
-            ua.sendResponse(resp, sip_t, extra_headers=(retry,))
+            self.refusePendingInvite(req, sip_t)
             return None
         if method == "BYE":
             ua.sendUasResponse(487, "Request Terminated")
             ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
-            event = CCEventDisconnect(rtime=req.rtime, origin=ua.origin)
-            if req.countHFs("reason") > 0:
-                event.reason = req.getHFBody("reason").getCopy()
-            ua.equeue.append(event)
-            ua.disconnect_ts = req.rtime
-            return (UaStateDisconnected, ua.disc_cbs, req.rtime, ua.origin)
+            return self.remoteDisconnected(req.rtime, req)
         return super().recvRequest(req, sip_t)
 
     def recvEvent(self, event: CCEventGeneric) -> NextState:
@@ -72,21 +62,13 @@ class UasStateUpdating(UaStateGeneric):
         if isinstance(event, CCEventDisconnect):
             ua.sendUasResponse(487, "Request Terminated", extra_headers=eh)
             ua.sendBYE(extra_headers=eh)
-            ua.disconnect_ts = event.rtime
-            return (UaStateDisconnected, ua.disc_cbs, event.rtime, event.origin)
+            return self.disconnected(event.rtime, event.origin)
         return super().recvEvent(event)
 
     def cancel(self, rtime: Any, req: Any) -> NextState:
         """CANCEL of a re-INVITE: Sippy ends the whole call (the transaction layer sends the 487)."""
-        ua = self.ua
-        ua.sendBYE()
-        event = CCEventDisconnect(rtime=rtime, origin=ua.origin)
-        if req is not None and req.countHFs("reason") > 0:
-            event.reason = req.getHFBody("reason").getCopy()
-        ua.equeue.append(event)
-        ua.disconnect_ts = rtime
-        return (UaStateDisconnected, ua.disc_cbs, rtime, ua.origin)
+        self.ua.sendBYE()
+        return self.remoteDisconnected(rtime, req)
 
 
 from sippy.UaStateConnected import UaStateConnected  # noqa: E402
-from sippy.UaStateDisconnected import UaStateDisconnected  # noqa: E402

@@ -1,0 +1,32 @@
+"""Base of the end states that wait a while before Dead (Failed, Disconnected, Cancelling(UAC))."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sippy.Time.Timeout import Timeout
+from sippy.UaStateGeneric import UaStateGeneric
+
+
+class UaStateLingering(UaStateGeneric):
+    """The call is over for call control, but the UA stays a while so that retransmissions and
+    late in-dialog requests still find it; then it goes Dead on its own."""
+
+    def __init__(self, ua: Any, linger: float) -> None:
+        super().__init__(ua)
+        # Call control no longer wants SDP news from this leg.
+        ua.on_local_sdp_change = None
+        ua.on_remote_sdp_change = None
+        self.te: Any = Timeout(self.goDead, linger, reactor=ua.reactor)
+
+    def goDead(self) -> None:
+        self.te = None
+        self.ua.changeState(UaStateDead)
+
+    def onStateChange(self, newstate: type) -> None:
+        if self.te is not None:
+            self.te.cancel()
+            self.te = None
+
+
+from sippy.UaStateDead import UaStateDead  # noqa: E402
