@@ -67,16 +67,7 @@ class SdpBody:
                 section.addHeader(name, value)
                 continue
             seen.add(name)
-            if name == "o":
-                self.o_header = SdpOrigin(value)
-            elif name == "c":
-                self.c_header = SdpConnecton(value)
-            elif name == "a":
-                self.a_headers.append(a_header(value))
-            elif name in _FIRST_HALF:
-                setattr(self, name + "_header", SdpGeneric(value))
-            else:
-                self.other_headers.append((name, SdpGeneric(value)))
+            self.addHeader(name, value)
         for name in _MANDATORY + ("t",):
             if name not in seen:
                 raise SdpParseError(f'mandatory "{name}=" session line is missing')

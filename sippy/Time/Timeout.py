@@ -29,6 +29,10 @@ class TimeoutInact:
     drift.
     """
 
+    # Subclasses that start at once (Sippy's Timeout, TimeoutAbsMono) set this instead of
+    # repeating the constructor.
+    start_at_once = False
+
     def __init__(
         self,
         timeout_cb: Callable[..., Any],
@@ -45,6 +49,8 @@ class TimeoutInact:
         self._call: Any = None
         self._etime = 0.0
         self._randomizer: Optional[Callable[[float], float]] = None
+        if self.start_at_once:
+            self.go()
 
     def spread_runs(self, p: float) -> None:
         """Randomise each interval by up to +/- p (a fraction), so periodic jobs of many calls
@@ -99,16 +105,7 @@ class TimeoutInact:
 class Timeout(TimeoutInact):
     """`Timeout(cb, ival, nticks=1, *cb_params, reactor=None)`: a timer that starts at once."""
 
-    def __init__(
-        self,
-        timeout_cb: Callable[..., Any],
-        ival: float,
-        nticks: int = 1,
-        *cb_params: Any,
-        reactor: Any = None,
-    ) -> None:
-        super().__init__(timeout_cb, ival, nticks, *cb_params, reactor=reactor)
-        self.go()
+    start_at_once = True
 
 
 class TimeoutAbsMonoInact(TimeoutInact):
@@ -119,8 +116,9 @@ class TimeoutAbsMonoInact(TimeoutInact):
     ) -> None:
         if not isinstance(mtime, MonoTime):
             raise TypeError("mtime is not MonoTime")
-        super().__init__(timeout_cb, 0.0, 1, *cb_params, reactor=reactor)
+        # Set first: a timer that starts at once reads it in go().
         self.mtime = mtime
+        super().__init__(timeout_cb, 0.0, 1, *cb_params, reactor=reactor)
 
     def _next_ival(self) -> float:
         return self.mtime - MonoTime()
@@ -129,8 +127,4 @@ class TimeoutAbsMonoInact(TimeoutInact):
 class TimeoutAbsMono(TimeoutAbsMonoInact):
     """`TimeoutAbsMono(cb, mtime, *cb_params, reactor=None)`: fires once at mtime (at once if past)."""
 
-    def __init__(
-        self, timeout_cb: Callable[..., Any], mtime: MonoTime, *cb_params: Any, reactor: Any = None
-    ) -> None:
-        super().__init__(timeout_cb, mtime, *cb_params, reactor=reactor)
-        self.go()
+    start_at_once = True
