@@ -7,7 +7,7 @@ hexadecimal Q.850 disconnect cause literally, so these must match what Sippy has
 from __future__ import annotations
 
 import time
-from typing import Any, Union
+from typing import Any, Iterable, Optional, Union
 
 # SIP final response -> Q.850 cause value, as Sippy's b2bua_radius reports them (a superset of
 # RFC 3398 section 8.2.6.1 with a few choices of its own, e.g. 401/403 -> 57).
@@ -68,6 +68,24 @@ def sip2q850(code: int) -> int:
 def h323_disconnect_cause(code: int) -> str:
     """The h323-disconnect-cause value: the Q.850 cause in lower-case hex (`10`, `11`, `7f`)."""
     return f"{sip2q850(code):x}"
+
+
+def party_attributes(
+    caller: Optional[str], callee: Optional[str], h323_cid: str, sip_cid: str
+) -> list[tuple[str, Any]]:
+    """Who called whom in which call, as both authorisation and accounting records name it
+    (a missing number is sent empty, as Sippy does)."""
+    return [
+        ("Calling-Station-Id", caller if caller is not None else ""),
+        ("Called-Station-Id", callee if callee is not None else ""),
+        ("h323-conf-id", h323_cid),
+        ("call-id", sip_cid),
+    ]
+
+
+def format_attributes(attributes: Iterable[tuple[str, Any]]) -> str:
+    """One `name = 'value'` line per attribute, for the log of what was sent or received."""
+    return "".join(f"{name:<32} = '{value}'\n" for name, value in attributes)
 
 
 def realtime(t: Union[float, Any]) -> float:

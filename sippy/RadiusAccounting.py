@@ -13,20 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any, Optional, Sequence
 
-from sippy.CiscoCDR import cisco_time, h323_disconnect_cause, realtime
+from sippy.CiscoCDR import cisco_time, format_attributes, h323_disconnect_cause, party_attributes, realtime
 from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER, Radius_client
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
-from sippy.Time.Timeout import Timeout
+from sippy.Time.Timeout import Timeout, default_reactor
 
 # release-source values (Cisco): who ended the call.
 RELEASE_SOURCE = {"caller": "2", "callee": "4"}
 RELEASE_SOURCE_INTERNAL = "8"
-
-
-def _default_reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
 
 
 class RadiusAccounting:
@@ -49,7 +43,7 @@ class RadiusAccounting:
         self.send_start = send_start
         self.logger = logger
         self.ms_precision = ms_precision
-        self.reactor = reactor if reactor is not None else _default_reactor()
+        self.reactor = reactor if reactor is not None else default_reactor()
         self._attributes: list[tuple[str, Any]] = [
             ("h323-call-origin", origin),
             ("h323-call-type", "VoIP"),
@@ -78,17 +72,9 @@ class RadiusAccounting:
         h323_in_cid: Optional[str] = None,
     ) -> None:
         """Who and what the leg is; nothing is sent before this is called."""
-        self._attributes.extend(
-            (
-                ("User-Name", username),
-                ("Calling-Station-Id", caller if caller is not None else ""),
-                ("Called-Station-Id", callee if callee is not None else ""),
-                ("h323-conf-id", h323_cid),
-                ("call-id", sip_cid),
-                ("Acct-Session-Id", sip_cid),
-                ("h323-remote-address", remote_ip),
-            )
-        )
+        self._attributes.append(("User-Name", username))
+        self._attributes.extend(party_attributes(caller, callee, h323_cid, sip_cid))
+        self._attributes.extend((("Acct-Session-Id", sip_cid), ("h323-remote-address", remote_ip)))
         if h323_in_cid is not None and h323_in_cid != h323_cid:
             self._attributes.append(("h323-incoming-conf-id", h323_in_cid))
         self.sip_cid = str(sip_cid)
@@ -251,9 +237,10 @@ class RadiusAccounting:
         delay = time.time() - (now if event_time is None else event_time)
         attributes.append(("Acct-Delay-Time", max(0, round(delay))))
         if self.logger is not None and self.logger.isEnabledFor(SIPLOG_INFO):
-            lines = "".join(f"{name:<32} = '{value}'\n" for name, value in attributes)
             self.logger.write(
-                f"sending Acct {rtype} ({self.origin.capitalize()}):\n", lines, call_id=self.sip_cid
+                f"sending Acct {rtype} ({self.origin.capitalize()}):\n",
+                format_attributes(attributes),
+                call_id=self.sip_cid,
             )
         self.radius_client.do_acct(attributes, self._process_result, self.sip_cid, time.monotonic())
 

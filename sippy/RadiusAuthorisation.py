@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, NamedTuple, Optional
 
+from sippy.CiscoCDR import format_attributes, party_attributes
 from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER, RESULT_REJECT, Radius_client, RadiusRequest
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
 
@@ -77,10 +78,6 @@ def _first_int(values: list[str]) -> Optional[int]:
     return None
 
 
-def _fmt_attributes(attributes: Any) -> str:
-    return "".join(f"{name:<32} = '{value}'\n" for name, value in attributes)
-
-
 class RadiusAuthorisation:
     """`do_auth(...)` for each new call; the result arrives through `res_cb(AuthResult)`."""
 
@@ -132,20 +129,12 @@ class RadiusAuthorisation:
             attributes.append(("Digest-Response", response))
         else:
             attributes = [("User-Name", remote_ip), ("User-Password", REMOTE_IP_PASSWORD)]
-        attributes.extend(
-            (
-                ("Calling-Station-Id", caller if caller is not None else ""),
-                ("Called-Station-Id", callee if callee is not None else ""),
-                ("h323-conf-id", h323_cid),
-                ("call-id", sip_cid),
-                ("h323-remote-address", remote_ip),
-                ("h323-session-protocol", "sipv2"),
-            )
-        )
+        attributes.extend(party_attributes(caller, callee, h323_cid, sip_cid))
+        attributes.extend((("h323-remote-address", remote_ip), ("h323-session-protocol", "sipv2")))
         if extra_attributes:
             attributes.extend(extra_attributes)
         if self._enabled():
-            self.logger.write("sending AAA request:\n", _fmt_attributes(attributes), call_id=sip_cid)
+            self.logger.write("sending AAA request:\n", format_attributes(attributes), call_id=sip_cid)
         return self.radius_client.do_auth(attributes, self._process_result, res_cb, sip_cid, time.monotonic())
 
     def _enabled(self) -> bool:
@@ -172,5 +161,5 @@ class RadiusAuthorisation:
             delay = time.monotonic() - btime
             verdict = "accepted" if result.accepted else "rejected"
             msg = f"AAA request {verdict} (delay is {delay:.3f}), processing response:\n"
-            self.logger.write(msg, _fmt_attributes(attributes), call_id=sip_cid)
+            self.logger.write(msg, format_attributes(attributes), call_id=sip_cid)
         res_cb(result)

@@ -26,7 +26,7 @@ from twisted.internet.protocol import DatagramProtocol
 
 from sippy.RadiusConf import RadiusConf, RadiusServer, read_radconf
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_INFO
-from sippy.Time.Timeout import Timeout
+from sippy.Time.Timeout import Timeout, default_reactor
 
 # Attributes Cisco carries only inside Cisco-AVPair.
 AVPAIR_NAMES = frozenset(
@@ -56,12 +56,6 @@ RESULT_NO_ANSWER = -1
 
 Attributes = list[tuple[str, Any]]
 ResultCallback = Callable[..., None]
-
-
-def _default_reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
 
 
 def _ip_literal(host: str) -> Optional[str]:
@@ -140,7 +134,7 @@ class Radius_client:
             raise ValueError("RadiusConf has no dictionary")
         self.conf = conf
         self.dict: Dictionary = conf.dictionary
-        self.reactor = reactor if reactor is not None else _default_reactor()
+        self.reactor = reactor if reactor is not None else default_reactor()
         self.logger = logger
         self._ports: dict[int, Any] = {}
         self._resolved: dict[str, str] = {}

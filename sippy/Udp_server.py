@@ -18,7 +18,7 @@ from twisted.internet.error import MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
 from sippy.Time.MonoTime import MonoTime
-from sippy.Time.Timeout import _default_reactor
+from sippy.Time.Timeout import default_reactor
 
 DataCallback = Callable[[bytes, tuple[str, int], "Udp_server", MonoTime], Any]
 
@@ -94,7 +94,7 @@ class Udp_server:
     def __init__(self, global_config: Any, uopts: Udp_server_opts, reactor: Any = None) -> None:
         self.global_config = global_config if global_config is not None else {}
         self.uopts = uopts.getCopy()
-        self.reactor = reactor if reactor is not None else _default_reactor()
+        self.reactor = reactor if reactor is not None else default_reactor()
         self.stats = Udp_server_stats()
         self._resolved: dict[str, tuple[str, float]] = {}
         self._resolving: dict[str, list[tuple[bytes, int]]] = {}

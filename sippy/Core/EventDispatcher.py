@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from twisted.internet.error import ReactorNotRunning
 
 from sippy.Time.MonoTime import MonoTime
-from sippy.Time.Timeout import TimeoutAbsMonoInact, TimeoutInact, _default_reactor
+from sippy.Time.Timeout import TimeoutAbsMonoInact, TimeoutInact, default_reactor
 
 
 class EventDispatcher2:
@@ -25,7 +25,7 @@ class EventDispatcher2:
     @property
     def reactor(self) -> Any:
         # Resolved on use so that a program may install another reactor after importing sippy.
-        return self._reactor if self._reactor is not None else _default_reactor()
+        return self._reactor if self._reactor is not None else default_reactor()
 
     def regTimer(
         self,

@@ -14,8 +14,9 @@ from twisted.python import log
 from sippy.Time.MonoTime import MonoTime
 
 
-def _default_reactor() -> Any:
-    # Imported at call time so that a program can install another reactor before first use.
+def default_reactor() -> Any:
+    """The global Twisted reactor, imported at call time so that a program can install another
+    reactor before first use."""
     from twisted.internet import reactor
 
     return reactor
@@ -45,7 +46,7 @@ class TimeoutInact:
         self.ival = ival
         self.nticks = nticks
         self.cb_params = cb_params
-        self.reactor = reactor if reactor is not None else _default_reactor()
+        self.reactor = reactor if reactor is not None else default_reactor()
         self._call: Any = None
         self._etime = 0.0
         self._randomizer: Optional[Callable[[float], float]] = None
