@@ -547,3 +547,13 @@ def test_llt_lists_old_transactions_with_age(ops_env):
     assert answers[1].count(" TRYING") == 2 and "COMPLETED" in answers[1]
     with pytest.raises(UnknownCommand):
         ops.recvCommand(Clim(), "x 1")
+
+
+def test_readme_lists_every_flag_as_help_prints_it():
+    from sippy.B2BConfig import usage
+
+    help_lines = usage().split("options:\n", 1)[1].splitlines()
+    readme = (ROOT / "README.rst").read_text()
+    section = readme.split("\nb2bua_radius\n------------\n", 1)[1].split("\nRoutes\n~~~~~~\n", 1)[0]
+    block = section.split("    options:\n", 1)[1].split("\n\n", 1)[0]
+    assert [x[4:] for x in block.splitlines()] == help_lines
