@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sippy.CCEvents import CCEventDisconnect
-from sippy.SipHeader import SipHeader
 
 if TYPE_CHECKING:
     from sippy.CCEvents import CCEventGeneric
@@ -73,14 +71,6 @@ class UaStateGeneric:
         copy_reason(msg, event)
         ua.equeue.append(event)
         return self.disconnected(rtime, ua.origin)
-
-    def refusePendingInvite(self, req: Any, sip_t: Any) -> None:
-        """RFC 3261 14.2: an INVITE while the previous one from that side is unanswered gets 500
-        with a random Retry-After."""
-        ua = self.ua
-        resp = req.genResponse(500, "Server Internal Error", server=ua.local_ua)
-        retry = SipHeader(name="retry-after", body=str(random.randint(0, 10)))
-        ua.sendResponse(resp, sip_t, extra_headers=(retry,))
 
     def __str__(self) -> str:
         return self.sname

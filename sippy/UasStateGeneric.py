@@ -13,11 +13,11 @@ from sippy.CCEvents import (
     CCEventRedirect,
     CCEventRing,
 )
-from sippy.SipContact import SipContact
-from sippy.UaStateGeneric import NextState, UaStateGeneric
+from sippy.UasStateAnswering import UasStateAnswering
+from sippy.UaStateGeneric import NextState
 
 
-class UasStateGeneric(UaStateGeneric):
+class UasStateGeneric(UasStateAnswering):
     """Early UAS: call control answers the INVITE with Ring, (Pre)Connect, Fail, Redirect or
     Disconnect; the caller may CANCEL or (rarely) BYE."""
 
@@ -54,10 +54,8 @@ class UasStateGeneric(UaStateGeneric):
             ua.connect_ts = event.rtime
             return (UaStateConnected, ua.conn_cbs, event.rtime, event.origin)
         if isinstance(event, CCEventRedirect):
-            code, reason, body, contacts = event.scode, event.scode_reason, event.body, event.contacts
-            hfs = tuple(SipContact(address=x) for x in contacts) if contacts is not None else None
-            ua.sendUasResponse(code, reason, body, hfs, extra_headers=eh)
-            return self._failed(event, code)
+            self.sendRedirect(event, eh)
+            return self._failed(event, event.scode)
         if isinstance(event, CCEventFail):
             ua.sendUasResponse(event.scode, event.scode_reason, extra_headers=eh)
             return self._failed(event, event.scode)
@@ -72,19 +70,11 @@ class UasStateGeneric(UaStateGeneric):
         self.ua.disconnect_ts = event.rtime
         return (UaStateFailed, self.ua.fail_cbs, event.rtime, event.origin, code)
 
-    def recvRequest(self, req: Any, sip_t: Any) -> NextState:
-        ua = self.ua
-        method = req.getMethod()
-        if method == "INVITE":
-            self.refusePendingInvite(req, sip_t)
-            return None
-        if method == "BYE":
-            ua.sendUasResponse(487, "Request Terminated")
-            ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
-            also = req.getHFBody("also").getCopy() if req.countHFs("also") > 0 else None
-            ua.cancelSetupTimers()
-            return self.remoteDisconnected(req.rtime, req, also)
-        return super().recvRequest(req, sip_t)
+    def byeReceived(self, req: Any) -> NextState:
+        """Before the call is answered a BYE may still carry Also (a transfer target, RFC 2543)."""
+        also = req.getHFBody("also").getCopy() if req.countHFs("also") > 0 else None
+        self.ua.cancelSetupTimers()
+        return self.remoteDisconnected(req.rtime, req, also)
 
     def cancel(self, rtime: Any, req: Any) -> NextState:
         """The caller gave up; the transaction layer answers 487 to the INVITE after this."""

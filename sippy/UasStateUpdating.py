@@ -12,11 +12,11 @@ from sippy.CCEvents import (
     CCEventRedirect,
     CCEventRing,
 )
-from sippy.SipContact import SipContact
-from sippy.UaStateGeneric import NextState, UaStateGeneric
+from sippy.UasStateAnswering import UasStateAnswering
+from sippy.UaStateGeneric import NextState
 
 
-class UasStateUpdating(UaStateGeneric):
+class UasStateUpdating(UasStateAnswering):
     sname = "Updating(UAS)"
     connected = True
 
@@ -24,18 +24,6 @@ class UasStateUpdating(UaStateGeneric):
         super().__init__(ua)
         # The SDP in force before this re-INVITE, restored if it fails (Connected fills it in).
         self.previous_sdp: Any = None
-
-    def recvRequest(self, req: Any, sip_t: Any) -> NextState:
-        ua = self.ua
-        method = req.getMethod()
-        if method == "INVITE":
-            self.refusePendingInvite(req, sip_t)
-            return None
-        if method == "BYE":
-            ua.sendUasResponse(487, "Request Terminated")
-            ua.sendResponse(req.genResponse(200, "OK", server=ua.local_ua), sip_t)
-            return self.remoteDisconnected(req.rtime, req)
-        return super().recvRequest(req, sip_t)
 
     def recvEvent(self, event: CCEventGeneric) -> NextState:
         ua = self.ua
@@ -49,9 +37,7 @@ class UasStateUpdating(UaStateGeneric):
             ua.sendUasResponse(event.scode, event.scode_reason, event.body, (ua.lContact,), extra_headers=eh)
             return UaStateConnected
         if isinstance(event, CCEventRedirect):
-            contacts = event.contacts
-            hfs = tuple(SipContact(address=x) for x in contacts) if contacts is not None else None
-            ua.sendUasResponse(event.scode, event.scode_reason, event.body, hfs, extra_headers=eh)
+            self.sendRedirect(event, eh)
             ua.rSDP = self.previous_sdp
             return UaStateConnected
         if isinstance(event, CCEventFail):
