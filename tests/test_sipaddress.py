@@ -6,7 +6,6 @@ import re
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipAddress import SipAddress
@@ -22,6 +21,7 @@ from sippy.SipReplaces import SipReplaces
 from sippy.SipRoute import SipRoute
 from sippy.SipTo import SipTo
 from sippy.SipURL import SipURL
+from tests.conftest import mutated_text
 
 ROUND_TRIP = [
     '"Display \\"quoted\\" Name" <sip:alice@example.com>;tag=x',
@@ -268,27 +268,8 @@ def test_replaces() -> None:
         SipReplaces("c@h;to-tag=1").parse()
 
 
-_CHARS = st.sampled_from(list(':;@[]?&=%<>"\\ ,.#!~*+-/0aZ\x00é\t'))
-
-
-@st.composite
-def mutated_addresses(draw: st.DrawFn) -> str:
-    s = draw(st.sampled_from(ROUND_TRIP))
-    for _ in range(draw(st.integers(1, 4))):
-        pos = draw(st.integers(0, len(s)))
-        op = draw(st.sampled_from(["ins", "del", "rep"]))
-        c = draw(_CHARS)
-        if op == "ins":
-            s = s[:pos] + c + s[pos:]
-        elif op == "del":
-            s = s[:pos] + s[pos + 1 :]
-        else:
-            s = s[:pos] + c + s[pos + 1 :]
-    return s
-
-
 @settings(max_examples=400, deadline=None)
-@given(mutated_addresses())
+@given(mutated_text(ROUND_TRIP, ':;@[]?&=%<>"\\ ,.#!~*+-/0aZ\x00é\t'))
 def test_mutated_addresses_raise_only_sip_parse_error(text: str) -> None:
     for cls in (SipFrom, SipContact, SipRoute):
         hf = cls(text)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipURL import SipURL
+from tests.conftest import mutated_text
 
 ROUND_TRIP = [
     "sip:alice@example.com",
@@ -192,27 +192,8 @@ def test_malformed_urls_raise_sip_parse_error_with_reason(text: str) -> None:
     assert ei.value.reason
 
 
-_MUTATION_CHARS = st.sampled_from(list(":;@[]?&=%<>\"' \t,.#!~*+-/\\0aZ\x00é"))
-
-
-@st.composite
-def mutated_urls(draw: st.DrawFn) -> str:
-    s = draw(st.sampled_from(ROUND_TRIP))
-    for _ in range(draw(st.integers(1, 4))):
-        pos = draw(st.integers(0, len(s)))
-        op = draw(st.sampled_from(["ins", "del", "rep"]))
-        c = draw(_MUTATION_CHARS)
-        if op == "ins":
-            s = s[:pos] + c + s[pos:]
-        elif op == "del":
-            s = s[:pos] + s[pos + 1 :]
-        else:
-            s = s[:pos] + c + s[pos + 1 :]
-    return s
-
-
 @settings(max_examples=400, deadline=None)
-@given(mutated_urls())
+@given(mutated_text(ROUND_TRIP, ":;@[]?&=%<>\"' \t,.#!~*+-/\\0aZ\x00é"))
 def test_mutated_urls_raise_only_sip_parse_error(text: str) -> None:
     try:
         u = SipURL(text)
