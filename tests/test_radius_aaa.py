@@ -57,6 +57,11 @@ def client(auth_ports: list[int], acct_ports: list[int], secret: str, timeout: f
     return Radius_client(conf)
 
 
+def server_client(radius: FreeRadius) -> Radius_client:
+    """A client of the test server alone (its authentication and accounting ports)."""
+    return client([radius.auth_port], [radius.acct_port], radius.secret)
+
+
 def authorise(rc: Radius_client, logger: Any = None, **kw: Any) -> AuthResult:
     args = dict(
         username="127.0.0.2",
@@ -80,19 +85,19 @@ def authorise(rc: Radius_client, logger: Any = None, **kw: Any) -> AuthResult:
 
 
 def test_remote_ip_accept_routes_in_order_and_overrides(radius: FreeRadius) -> None:
-    result = authorise(client([radius.auth_port], [radius.acct_port], radius.secret))
+    result = authorise(server_client(radius))
     assert result.accepted and result[1] == 0 and len(result) == 2
     assert result.routes == ["200@127.0.0.1:5070;expires=30", "300@127.0.0.1:5071;cli=555"]
     assert (result.cli, result.caller_name, result.credit_time) == ("16045551234", "Alice Smith", 30)
 
 
 def test_remote_ip_unknown_caller_rejected(radius: FreeRadius) -> None:
-    result = authorise(client([radius.auth_port], [radius.acct_port], radius.secret), remote_ip="127.0.0.3")
+    result = authorise(server_client(radius), remote_ip="127.0.0.3")
     assert result.rcode == 1 and not result.accepted and result.routes == []
 
 
 def test_nonzero_h323_return_code_is_a_reject(radius: FreeRadius) -> None:
-    result = authorise(client([radius.auth_port], [radius.acct_port], radius.secret), remote_ip="127.0.0.4")
+    result = authorise(server_client(radius), remote_ip="127.0.0.4")
     assert result.return_code == 9
     assert result.rcode == 1 and not result.accepted
 
@@ -104,45 +109,33 @@ def digest(password: str, nonce: str, uri: str, qop: Any = None, nc: str = "", c
     return hashlib.md5(f"{ha1}:{mid}:{ha2}".encode()).hexdigest()
 
 
-def test_digest_accepted(radius: FreeRadius) -> None:
+def authorise_digest(radius: FreeRadius, password: str, nonce: str, **qop: str) -> AuthResult:
+    """Digest authorisation of alice in realm sip.test; qop: qop, nc and cnonce, or nothing."""
     uri = "sip:400@127.0.0.1"
-    result = authorise(
-        client([radius.auth_port], [radius.acct_port], radius.secret),
+    response = digest(password, nonce, uri, qop.get("qop"), qop.get("nc", ""), qop.get("cnonce", ""))
+    return authorise(
+        server_client(radius),
         username="alice",
         realm="sip.test",
-        nonce="4f2a",
+        nonce=nonce,
         uri=uri,
-        response=digest("wonderland", "4f2a", uri),
+        response=response,
+        **qop,
     )
+
+
+def test_digest_accepted(radius: FreeRadius) -> None:
+    result = authorise_digest(radius, "wonderland", "4f2a")
     assert result.accepted and result.routes == ["400@127.0.0.1:5072"]
 
 
 def test_digest_with_qop_accepted(radius: FreeRadius) -> None:
-    uri = "sip:400@127.0.0.1"
-    result = authorise(
-        client([radius.auth_port], [radius.acct_port], radius.secret),
-        username="alice",
-        realm="sip.test",
-        nonce="77aa",
-        uri=uri,
-        response=digest("wonderland", "77aa", uri, "auth", "00000001", "c0ffee"),
-        qop="auth",
-        nc="00000001",
-        cnonce="c0ffee",
-    )
+    result = authorise_digest(radius, "wonderland", "77aa", qop="auth", nc="00000001", cnonce="c0ffee")
     assert result.accepted
 
 
 def test_digest_wrong_password_refused(radius: FreeRadius) -> None:
-    uri = "sip:400@127.0.0.1"
-    result = authorise(
-        client([radius.auth_port], [radius.acct_port], radius.secret),
-        username="alice",
-        realm="sip.test",
-        nonce="4f2a",
-        uri=uri,
-        response=digest("guess", "4f2a", uri),
-    )
+    result = authorise_digest(radius, "guess", "4f2a")
     assert result.rcode == 1 and result.attributes == ()
 
 
@@ -199,7 +192,7 @@ def test_cisco_time_format_and_cause_mapping() -> None:
 
 
 def test_start_and_stop_records_of_a_connected_call(radius: FreeRadius) -> None:
-    rc = client([radius.auth_port], [radius.acct_port], radius.secret)
+    rc = server_client(radius)
     cid = "acct-connected@127.0.0.2"
     t0 = float(int(time.time()) - 30)
     acct = RadiusAccounting(rc, "originate", send_start=True)
@@ -232,7 +225,7 @@ def test_start_and_stop_records_of_a_connected_call(radius: FreeRadius) -> None:
 
 
 def test_failed_call_gets_stop_with_zero_session_time_and_cause(radius: FreeRadius) -> None:
-    rc = client([radius.auth_port], [radius.acct_port], radius.secret)
+    rc = server_client(radius)
     cid = "acct-failed@127.0.0.2"
     t0 = float(int(time.time()) - 5)
     acct = RadiusAccounting(rc, "answer", send_start=True)
@@ -256,7 +249,7 @@ def test_failed_call_gets_stop_with_zero_session_time_and_cause(radius: FreeRadi
 
 
 def test_alive_records_while_connected_then_stop(radius: FreeRadius) -> None:
-    rc = client([radius.auth_port], [radius.acct_port], radius.secret)
+    rc = server_client(radius)
     cid = "acct-alive@127.0.0.2"
     acct = RadiusAccounting(rc, "answer", lperiod=0.3)
     acct.setParams("127.0.0.2", "1", "2", "H323 CID", cid, "127.0.0.2")
@@ -301,16 +294,16 @@ def test_remote_ip_request_carries_cisco_attributes(radius: FreeRadius) -> None:
     """The users entry for 127.0.0.5 matches only if every attribute arrived as Cisco sends it."""
     kw: dict[str, Any] = dict(remote_ip="127.0.0.5", h323_cid="CONF 5", sip_cid="cid-5@127.0.0.5")
     ok = authorise(
-        client([radius.auth_port], [radius.acct_port], radius.secret),
+        server_client(radius),
         extra_attributes=[("x-pre-auth", "yes")],
         **kw,
     )
     assert ok.accepted and ok.routes == ["500@127.0.0.1"]
-    missing = authorise(client([radius.auth_port], [radius.acct_port], radius.secret), **kw)
+    missing = authorise(server_client(radius), **kw)
     assert not missing.accepted
     kw["sip_cid"] = "other-call"
     wrong_cid = authorise(
-        client([radius.auth_port], [radius.acct_port], radius.secret),
+        server_client(radius),
         extra_attributes=[("x-pre-auth", "yes")],
         **kw,
     )
