@@ -17,10 +17,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional
+from functools import cache
+from typing import Callable, Optional, Sequence
 
 import pytest
+from pyrad.dictionary import Dictionary
 
+from sippy.Radius_client import Radius_client
+from sippy.RadiusConf import RadiusConf, RadiusServer, load_dictionary
 from tests.conftest import free_udp_port
 
 CONF_DIR = os.path.join(os.path.dirname(__file__), "radius")
@@ -142,6 +146,31 @@ def running_freeradius(overlay: Optional[dict[str, str]] = None) -> Iterator[Fre
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(5)
             out.close()
+
+
+@cache
+def top_dictionary() -> Dictionary:
+    """The project's RADIUS dictionary, loaded once for all the tests that build packets."""
+    return load_dictionary(TOP_DICTIONARY)
+
+
+def loopback_client(
+    secret: str,
+    auth_ports: Sequence[int],
+    acct_ports: Sequence[int] = (),
+    timeout: float = 0.3,
+    retries: int = 2,
+) -> Radius_client:
+    """A Radius_client of servers on 127.0.0.1 (tried in the order given), short timeouts so that
+    a silent one costs little test time."""
+    conf = RadiusConf(
+        authservers=[RadiusServer("127.0.0.1", p, secret.encode()) for p in auth_ports],
+        acctservers=[RadiusServer("127.0.0.1", p, secret.encode()) for p in acct_ports],
+        dictionary=top_dictionary(),
+        timeout=timeout,
+        retries=retries,
+    )
+    return Radius_client(conf)
 
 
 def run_reactor_until(done: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -21,11 +21,9 @@ from sippy.CiscoCDR import cisco_time, h323_disconnect_cause
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAccounting import RadiusAccounting
 from sippy.RadiusAuthorisation import AuthResult, RadiusAuthorisation
-from sippy.RadiusConf import RadiusConf, RadiusServer, load_dictionary
 from sippy.SipLogger import SipLogger
-from tests.radius_util import TOP_DICTIONARY, FreeRadius, run_reactor_until, running_freeradius
+from tests.radius_util import FreeRadius, loopback_client, run_reactor_until, running_freeradius
 
-DICT = load_dictionary(TOP_DICTIONARY)
 CISCO_TIME_RE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} GMT [A-Z][a-z]{2} [A-Z][a-z]{2} [1-9]\d? \d{4}$")
 
 
@@ -46,20 +44,9 @@ def logfile(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Si
     logger.shutdown()
 
 
-def client(auth_ports: list[int], acct_ports: list[int], secret: str, timeout: float = 0.3) -> Radius_client:
-    conf = RadiusConf(
-        authservers=[RadiusServer("127.0.0.1", p, secret.encode()) for p in auth_ports],
-        acctservers=[RadiusServer("127.0.0.1", p, secret.encode()) for p in acct_ports],
-        dictionary=DICT,
-        timeout=timeout,
-        retries=2,
-    )
-    return Radius_client(conf)
-
-
 def server_client(radius: FreeRadius) -> Radius_client:
     """A client of the test server alone (its authentication and accounting ports)."""
-    return client([radius.auth_port], [radius.acct_port], radius.secret)
+    return loopback_client(radius.secret, [radius.auth_port], [radius.acct_port])
 
 
 def authorise(rc: Radius_client, logger: Any = None, **kw: Any) -> AuthResult:
@@ -145,7 +132,7 @@ def test_no_server_answers_reported_and_logged(logfile: Any) -> None:
         silent.bind(("127.0.0.1", 0))  # receives, never answers
         dead = [silent.getsockname()[1]]
         start = time.monotonic()
-        result = authorise(client(dead, dead, "x", timeout=0.2), logger=logger)
+        result = authorise(loopback_client("x", dead, dead, timeout=0.2), logger=logger)
     elapsed = time.monotonic() - start
     assert result.no_answer and result.rcode == -1
     assert 0.4 <= elapsed < 1.5

@@ -17,10 +17,17 @@ from twisted.internet import reactor
 from twisted.internet.protocol import DatagramProtocol
 
 from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER, RESULT_REJECT, Radius_client
-from sippy.RadiusConf import RadiusConf, RadiusConfError, RadiusServer, load_dictionary, read_radconf
-from tests.radius_util import TOP_DICTIONARY, FreeRadius, run_reactor_until, running_freeradius
+from sippy.RadiusConf import RadiusConf, RadiusConfError, RadiusServer, read_radconf
+from tests.radius_util import (
+    TOP_DICTIONARY,
+    FreeRadius,
+    loopback_client,
+    run_reactor_until,
+    running_freeradius,
+    top_dictionary,
+)
 
-DICT = load_dictionary(TOP_DICTIONARY)
+DICT = top_dictionary()
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +65,6 @@ def silent() -> Iterator[Silent]:
     s.close()
 
 
-def make_client(
-    radius: FreeRadius, auth: list[int], acct: list[int], timeout: float = 0.3, retries: int = 2
-) -> Radius_client:
-    secret = radius.secret.encode()
-    conf = RadiusConf(
-        authservers=[RadiusServer("127.0.0.1", p, secret) for p in auth],
-        acctservers=[RadiusServer("127.0.0.1", p, secret) for p in acct],
-        dictionary=DICT,
-        timeout=timeout,
-        retries=retries,
-    )
-    return Radius_client(conf)
-
-
 REMOTE_IP_ATTRS = [("User-Name", "127.0.0.2"), ("User-Password", "cisco"), ("call-id", "c1")]
 
 
@@ -79,7 +72,7 @@ REMOTE_IP_ATTRS = [("User-Name", "127.0.0.2"), ("User-Password", "cisco"), ("cal
 
 
 def test_accept_returns_reply_attributes(radius: FreeRadius) -> None:
-    rc = make_client(radius, [radius.auth_port], [radius.acct_port])
+    rc = loopback_client(radius.secret, [radius.auth_port], [radius.acct_port])
     res: list[Any] = []
     try:
         rc.do_auth(REMOTE_IP_ATTRS, lambda r, tag: res.append((r, tag)), "tag")
@@ -96,7 +89,7 @@ def test_accept_returns_reply_attributes(radius: FreeRadius) -> None:
 
 
 def test_wrong_password_is_rejected_without_reply_items(radius: FreeRadius) -> None:
-    rc = make_client(radius, [radius.auth_port], [radius.acct_port])
+    rc = loopback_client(radius.secret, [radius.auth_port], [radius.acct_port])
     res: list[Any] = []
     try:
         rc.do_auth([("User-Name", "127.0.0.2"), ("User-Password", "nope")], res.append)
@@ -107,7 +100,7 @@ def test_wrong_password_is_rejected_without_reply_items(radius: FreeRadius) -> N
 
 
 def test_silent_server_fails_after_timeout_times_retries(radius: FreeRadius, silent: Silent) -> None:
-    rc = make_client(radius, [silent.port], [silent.port], timeout=0.2, retries=3)
+    rc = loopback_client(radius.secret, [silent.port], [silent.port], timeout=0.2, retries=3)
     res: list[Any] = []
     start = time.monotonic()
     try:
@@ -124,7 +117,9 @@ def test_silent_server_fails_after_timeout_times_retries(radius: FreeRadius, sil
 
 
 def test_second_server_answers_when_first_is_silent(radius: FreeRadius, silent: Silent) -> None:
-    rc = make_client(radius, [silent.port, radius.auth_port], [silent.port, radius.acct_port], 0.2, 2)
+    rc = loopback_client(
+        radius.secret, [silent.port, radius.auth_port], [silent.port, radius.acct_port], 0.2, 2
+    )
     res: list[Any] = []
     acct: list[Any] = []
     try:
@@ -142,7 +137,7 @@ def test_second_server_answers_when_first_is_silent(radius: FreeRadius, silent: 
 
 
 def test_concurrent_requests_get_distinct_identifiers(radius: FreeRadius) -> None:
-    rc = make_client(radius, [radius.auth_port], [radius.acct_port])
+    rc = loopback_client(radius.secret, [radius.auth_port], [radius.acct_port])
     res: list[Any] = []
     try:
         reqs = [rc.do_auth(REMOTE_IP_ATTRS, res.append) for _ in range(5)]
@@ -155,7 +150,7 @@ def test_concurrent_requests_get_distinct_identifiers(radius: FreeRadius) -> Non
 
 
 def test_cancelled_request_never_calls_back(radius: FreeRadius) -> None:
-    rc = make_client(radius, [radius.auth_port], [radius.acct_port])
+    rc = loopback_client(radius.secret, [radius.auth_port], [radius.acct_port])
     res: list[Any] = []
     other: list[Any] = []
     try:
@@ -193,35 +188,35 @@ def accept_with(secret: bytes, req: Any, msg: str) -> bytes:
     return reply.ReplyPacket()
 
 
-def test_forged_reply_is_ignored_and_genuine_one_accepted() -> None:
-    peer = Replier(lambda req: [accept_with(b"forged", req, "forged"), accept_with(b"right", req, "genuine")])
+def auth_through(
+    peer: Replier, timeout: float, await_ignored: bool = False
+) -> tuple[list[Any], Radius_client]:
+    """One Access-Request to peer (secret "right", no retry): what the caller got, and the
+    client for its counters; await_ignored also waits for a reply the client dropped."""
     port = reactor.listenUDP(0, peer, interface="127.0.0.1")
-    server = RadiusServer("127.0.0.1", port.getHost().port, b"right")
-    rc = Radius_client(RadiusConf(authservers=[server], dictionary=DICT, timeout=1, retries=1))
+    rc = loopback_client("right", [port.getHost().port], timeout=timeout, retries=1)
     res: list[Any] = []
     try:
         rc.do_auth([("User-Name", "x")], res.append)
         run_reactor_until(lambda: res)
+        if await_ignored:
+            run_reactor_until(lambda: rc.stats["ignored"] >= 1, timeout=2)
     finally:
         rc.shutdown()
         port.stopListening()
+    return res, rc
+
+
+def test_forged_reply_is_ignored_and_genuine_one_accepted() -> None:
+    peer = Replier(lambda req: [accept_with(b"forged", req, "forged"), accept_with(b"right", req, "genuine")])
+    res, rc = auth_through(peer, timeout=1)
     assert res == [((("Reply-Message", "genuine"),), RESULT_ACCEPT)]
     assert rc.stats["ignored"] == 1
 
 
 def test_late_reply_after_giving_up_is_ignored() -> None:
     peer = Replier(lambda req: [accept_with(b"right", req, "late")], delay=0.4)
-    port = reactor.listenUDP(0, peer, interface="127.0.0.1")
-    server = RadiusServer("127.0.0.1", port.getHost().port, b"right")
-    rc = Radius_client(RadiusConf(authservers=[server], dictionary=DICT, timeout=0.15, retries=1))
-    res: list[Any] = []
-    try:
-        rc.do_auth([("User-Name", "x")], res.append)
-        run_reactor_until(lambda: res)
-        run_reactor_until(lambda: rc.stats["ignored"] >= 1, timeout=2)
-    finally:
-        rc.shutdown()
-        port.stopListening()
+    res, _ = auth_through(peer, timeout=0.15, await_ignored=True)
     assert res == [((), RESULT_NO_ANSWER)]
 
 

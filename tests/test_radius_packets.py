@@ -6,15 +6,15 @@ as the comments say and answered; the integration tests re-check the same paths 
 
 from __future__ import annotations
 
-import os
 import struct
 
 from pyrad import packet
 
 from sippy.Radius_client import Radius_client
-from sippy.RadiusConf import RadiusConf, RadiusServer, load_dictionary
+from sippy.RadiusConf import RadiusConf, RadiusServer
+from tests.radius_util import top_dictionary
 
-DICT = load_dictionary(os.path.join(os.path.dirname(os.path.dirname(__file__)), "dictionary"))
+DICT = top_dictionary()
 SECRET = b"sippy-test-secret"
 
 
