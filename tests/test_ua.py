@@ -168,13 +168,15 @@ class Recorder:
         return [e.name for e in self.events]
 
 
+def new_env() -> tuple[Clock, FakeTM, Recorder, dict[str, Any]]:
+    """A fake clock, transaction manager and call-control recorder, with the global config."""
+    tm = FakeTM()
+    return Clock(), tm, Recorder(), {"_sip_tm": tm}
+
+
 @pytest.fixture
 def env() -> Any:
-    clock = Clock()
-    tm = FakeTM()
-    rec = Recorder()
-    gc = {"_sip_tm": tm}
-    return clock, tm, rec, gc
+    return new_env()
 
 
 def make_uac(env: Any, **kw: Any) -> UA:
@@ -197,11 +199,15 @@ def try_event(body: Any = None) -> CCEventTry:
     return CCEventTry((SipCallId("c1@test"), "alice", "bob", body, None, "Alice A"))
 
 
-def connected_uac(env: Any, **kw: Any) -> tuple[UA, FakeTr]:
-    clock, tm, rec, gc = env
+def dialing_uac(env: Any, body: Any = None, **kw: Any) -> tuple[UA, FakeTr]:
+    """A UAC that call control has told to dial (offer: body), and its INVITE transaction."""
     ua = make_uac(env, **kw)
-    ua.recvEvent(try_event(sdp(10000, "127.0.0.1")))
-    inv = tm.sent("INVITE")[0]
+    ua.recvEvent(try_event(body))
+    return ua, env[1].sent("INVITE")[0]
+
+
+def connected_uac(env: Any, **kw: Any) -> tuple[UA, FakeTr]:
+    ua, inv = dialing_uac(env, sdp(10000, "127.0.0.1"), **kw)
     respond(inv, 200, "OK", sdp(20000))
     return ua, inv
 
@@ -285,9 +291,8 @@ def test_uac_hangup_sends_bye_in_dialog(env: Any) -> None:
 
 def test_uac_error_response_fails_the_call(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env)
-    ua.recvEvent(try_event())
-    respond(tm.sent("INVITE")[0], 486, "Busy Here", extra="Reason: SIP;cause=486\r\n")
+    ua, inv = dialing_uac(env)
+    respond(inv, 486, "Busy Here", extra="Reason: SIP;cause=486\r\n")
     ev = rec.events[-1]
     assert ev.name == "CCEventFail" and (ev.scode, ev.scode_reason) == (486, "Busy Here")
     assert ev.getData()[:2] == (486, "Busy Here")
@@ -298,9 +303,8 @@ def test_uac_error_response_fails_the_call(env: Any) -> None:
 
 def test_uac_redirect(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env)
-    ua.recvEvent(try_event())
-    respond(tm.sent("INVITE")[0], 302, "Moved", extra="Contact: <sip:carol@10.0.0.9>\r\n")
+    ua, inv = dialing_uac(env)
+    respond(inv, 302, "Moved", extra="Contact: <sip:carol@10.0.0.9>\r\n")
     ev = rec.events[-1]
     assert ev.name == "CCEventRedirect" and ev.scode == 302
     assert str(ev.contacts[0].url) == "sip:carol@10.0.0.9"
@@ -308,9 +312,7 @@ def test_uac_redirect(env: Any) -> None:
 
 def test_uac_digest_retry(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env, username="alice", password="secret")
-    ua.recvEvent(try_event(sdp(10000, "127.0.0.1")))
-    inv1 = tm.sent("INVITE")[0]
+    ua, inv1 = dialing_uac(env, sdp(10000, "127.0.0.1"), username="alice", password="secret")
     respond(
         inv1,
         407,
@@ -338,9 +340,7 @@ def test_uac_digest_retry(env: Any) -> None:
 
 def test_uac_cancel_while_ringing_and_crossing_200(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env)
-    ua.recvEvent(try_event(sdp(10000, "127.0.0.1")))
-    inv = tm.sent("INVITE")[0]
+    ua, inv = dialing_uac(env, sdp(10000, "127.0.0.1"))
     respond(inv, 180, "Ringing")
     ev = CCEventDisconnect()
     ua.recvEvent(ev)
@@ -358,9 +358,7 @@ def test_uac_cancel_while_ringing_and_crossing_200(env: Any) -> None:
 
 def test_uac_cancel_then_487_goes_dead(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env)
-    ua.recvEvent(try_event())
-    inv = tm.sent("INVITE")[0]
+    ua, inv = dialing_uac(env)
     ua.recvEvent(CCEventFail((503, "Service Unavailable")))
     assert inv.cancelled
     respond(inv, 487, "Request Terminated")
@@ -370,9 +368,7 @@ def test_uac_cancel_then_487_goes_dead(env: Any) -> None:
 
 def test_uac_expire_time_cancels_and_fails(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env, expire_time=30)
-    ua.recvEvent(try_event())
-    inv = tm.sent("INVITE")[0]
+    ua, inv = dialing_uac(env, expire_time=30)
     respond(inv, 180, "Ringing")
     clock.advance(29)
     assert not inv.cancelled
@@ -383,20 +379,14 @@ def test_uac_expire_time_cancels_and_fails(env: Any) -> None:
 
 def test_uac_no_progress_time(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env, no_progress_time=5, expire_time=60)
-    ua.recvEvent(try_event())
-    inv = tm.sent("INVITE")[0]
+    ua, inv = dialing_uac(env, no_progress_time=5, expire_time=60)
     respond(inv, 100, "Trying")
     clock.advance(6)
     assert inv.cancelled and rec.events[-1].name == "CCEventFail"
 
-    clock2 = Clock()
-    tm2 = FakeTM()
-    rec2 = Recorder()
-    env2 = (clock2, tm2, rec2, {"_sip_tm": tm2})
-    ua2 = make_uac(env2, no_progress_time=5, expire_time=60)
-    ua2.recvEvent(try_event())
-    inv2 = tm2.sent("INVITE")[0]
+    env2 = new_env()
+    clock2 = env2[0]
+    ua2, inv2 = dialing_uac(env2, no_progress_time=5, expire_time=60)
     respond(inv2, 180, "Ringing")
     clock2.advance(6)
     assert not inv2.cancelled
@@ -484,9 +474,7 @@ def test_info_passes_both_ways(env: Any) -> None:
 
 def test_uac_late_media(env: Any) -> None:
     clock, tm, rec, gc = env
-    ua = make_uac(env)
-    ua.recvEvent(try_event(None))
-    inv = tm.sent("INVITE")[0]
+    ua, inv = dialing_uac(env)
     assert inv.req.getBody() is None
     respond(inv, 200, "OK", sdp(20000))
     assert rec.events[-1].name == "CCEventPreConnect"
