@@ -278,7 +278,7 @@ class Radius_client:
                 req.pkt, req.raw = self.encode(req.code, req.attributes, server.secret, pkt_id)
             except (ValueError, KeyError, TypeError) as ex:
                 self._release(req)
-                self._log(SIPLOG_INFO, f"RADIUS: cannot encode request: {ex}")
+                self._log(SIPLOG_INFO, "RADIUS: cannot encode request: %s", ex)
                 break
             req.tries_left = max(1, self.conf.retries)
             self._send(req)
@@ -304,7 +304,7 @@ class Radius_client:
             done(ip)
 
         def failed(failure: Any) -> None:
-            self._log(SIPLOG_INFO, f"RADIUS: cannot resolve {host}: {failure.getErrorMessage()}")
+            self._log(SIPLOG_INFO, "RADIUS: cannot resolve %s: %s", host, failure.getErrorMessage())
             done(None)
 
         if self._resolver is None:
@@ -369,7 +369,7 @@ class Radius_client:
             self.stats["sent"] += 1
         except OSError as ex:
             # Unreachable now: the timer below moves on as if the server had not answered.
-            self._log(SIPLOG_INFO, f"RADIUS: sending to {req.addr[0]}:{req.addr[1]} failed: {ex}")
+            self._log(SIPLOG_INFO, "RADIUS: sending to %s:%s failed: %s", req.addr[0], req.addr[1], ex)
         req.timer = Timeout(self._on_timeout, self.conf.timeout, 1, req, reactor=self.reactor)
 
     def _on_timeout(self, req: RadiusRequest) -> None:
@@ -380,9 +380,8 @@ class Radius_client:
             self.stats["retransmitted"] += 1
             self._send(req)
             return
-        if self.logger is not None and self.logger.isEnabledFor(SIPLOG_DBUG):
-            assert req.addr is not None
-            self._log(SIPLOG_DBUG, f"RADIUS: no answer from {req.addr[0]}:{req.addr[1]}")
+        assert req.addr is not None
+        self._log(SIPLOG_DBUG, "RADIUS: no answer from %s:%s", req.addr[0], req.addr[1])
         self._release(req)
         req.idx += 1
         self._try_server(req)
@@ -418,9 +417,9 @@ class Radius_client:
 
     def _ignore(self, addr: tuple[str, int], why: str) -> None:
         self.stats["ignored"] += 1
-        if self.logger is not None and self.logger.isEnabledFor(SIPLOG_DBUG):
-            self._log(SIPLOG_DBUG, f"RADIUS: reply from {addr[0]}:{addr[1]} ignored: {why}")
+        self._log(SIPLOG_DBUG, "RADIUS: reply from %s:%s ignored: %s", addr[0], addr[1], why)
 
-    def _log(self, level: int, msg: str) -> None:
-        if self.logger is not None:
-            self.logger.write(msg, level=level)
+    def _log(self, level: int, fmt: str, *args: Any) -> None:
+        """Write `fmt % args`, formatted only when the logger will write it at that level."""
+        if self.logger is not None and self.logger.isEnabledFor(level):
+            self.logger.write(fmt % args, level=level)
