@@ -25,7 +25,7 @@ SCRIPT = ROOT / "scripts" / "b2bua_radius.py"
 
 @pytest.fixture
 def cleanup():
-    """Things to kill at the end: B2bua objects, SIPp instances, daemon pids."""
+    """Things to kill at the end: B2bua objects, SIPp instances, child processes, daemon pids."""
     items: list = []
     yield items
     for item in items:
@@ -33,6 +33,10 @@ def cleanup():
             item.cleanup()
         elif isinstance(item, B2bua):
             item.kill()
+        elif isinstance(item, subprocess.Popen):
+            if item.poll() is None:
+                item.kill()
+            item.wait(timeout=5)
         elif pid_alive(item):
             os.kill(item, signal.SIGKILL)
 
@@ -137,3 +141,39 @@ def test_systemd_unit_command_line_runs_a_call(tmp_path, cleanup):
         os.kill(pid, signal.SIGTERM)  # systemctl stop
         assert wait_for(lambda: not pid_alive(pid), timeout=5.0)
         assert not pidpath.exists()
+
+
+def test_systemd_foreground_unit_command_line_runs_a_call(tmp_path, cleanup):
+    argv, pidfile = unit_exec_start("b2bua-simple.service")
+    assert "-f" in argv and not pidfile  # Type=simple: systemd tracks the process it started
+    callee = Sipp("uas", timeout=15.0)
+    cleanup.append(callee)
+    callee.start()
+    users = (
+        '127.0.0.1\tCleartext-Password := "cisco"\n'
+        f'\tCisco-AVPair += "h323-ivr-in=Routing:127.0.0.1:{callee.local_port}"\n'
+    )
+    with running_freeradius(overlay={"users": users}) as radius:
+        conf = radius.write_radconf(
+            str(tmp_path), [f"127.0.0.1:{radius.auth_port}"], [f"127.0.0.1:{radius.acct_port}"]
+        )
+        port = free_udp_port()
+        journal = tmp_path / "journal"
+        with open(journal, "wb") as out:
+            proc = subprocess.Popen(
+                [*localise(argv, tmp_path, port), "-R", conf],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
+        cleanup.append(proc)
+        assert wait_for(lambda: "b2bua_radius started" in read_text(journal)), read_text(journal)
+        caller = Sipp("uac", ("127.0.0.1", port), duration=200, timeout=15.0)
+        cleanup.append(caller)
+        res = caller.start().wait()
+        assert res.returncode == 0 and res.stat("SuccessfulCall") == 1, res.describe() + read_text(journal)
+        assert callee.wait().returncode == 0
+        assert wait_for(lambda: radius.detail_records(), timeout=5.0), radius.log()
+        proc.send_signal(signal.SIGTERM)  # systemctl stop
+        assert proc.wait(timeout=5) == 0
+        assert not (tmp_path / "b2bua.pid").exists() and not (tmp_path / "b2bua.sock").exists()
