@@ -107,12 +107,11 @@ class B2BOperations:
         return self.cli
 
     def recvCommand(self, clim: CLIManager, cmd_line: str) -> None:
-        """The CLIConnectionManager callback: one command line, answered on clim."""
+        """The CLIConnectionManager callback: one command line, answered on clim (`q` is the
+        manager's own)."""
         args = cmd_line.split()
         cmd = args.pop(0).lower()
-        if cmd == "q":
-            clim.close()
-        elif cmd == "l":
+        if cmd == "l":
             clim.send(self.formatCalls())
         elif cmd in ("lt", "llt"):
             clim.send(self.formatTransactions(LONG_TRANSACTION if cmd == "llt" else None))
