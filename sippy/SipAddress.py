@@ -6,13 +6,23 @@ leaves the display name, the URL and the other parameters byte-for-byte as the p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Optional, Union
 
 from sippy.Exceptions.SipParseError import SipParseError
-from sippy.SipURL import SipURL
+from sippy.SipURL import PLAIN_URL, SipURL, plain_url
 
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+# The usual shape of From/To/Contact: a display name (quoted without escapes, or tokens) or none,
+# then a plain URL in brackets (see SipURL.PLAIN_URL), then a `;tag=token` or nothing. Matched in
+# one go, it gives the same fields as the general parser; anything else takes the general path.
+# Groups: quoted name, token name, URL, tag.
+_PLAIN_NAME_ADDR = re.compile(
+    r'(?:"([^"\\]*)"[ \t]*|([-A-Za-z0-9.!%*_+`\'~ \t]*))'
+    r"<(" + PLAIN_URL + r")>"
+    r"(?:;tag=([-A-Za-z0-9.!%*_+`'~]+))?"
+)
 
 
 def split_unquoted(s: str, sep: str, angles: bool = False) -> list[str]:
@@ -64,19 +74,23 @@ def _unescape(q: str) -> str:
     return "".join(out)
 
 
-def _is_quoted_string(v: str) -> bool:
-    """True when v is exactly one quoted-string: a closing quote only at the very end."""
-    if len(v) < 2 or v[0] != '"':
-        return False
-    i, n = 1, len(v)
+def _closing_quote(s: str) -> int:
+    """Index of the quote that closes the quoted-string opening s (escapes honoured), or -1."""
+    i, n = 1, len(s)
     while i < n:
-        if v[i] == "\\":
+        c = s[i]
+        if c == "\\":
             i += 2
-        elif v[i] == '"':
-            return i == n - 1
+        elif c == '"':
+            return i
         else:
             i += 1
-    return False
+    return -1
+
+
+def _is_quoted_string(v: str) -> bool:
+    """True when v is exactly one quoted-string: a closing quote only at the very end."""
+    return len(v) >= 2 and v[0] == '"' and _closing_quote(v) == len(v) - 1
 
 
 def _is_tokens(name: str) -> bool:
@@ -116,18 +130,22 @@ class SipAddress:
         s = address.strip()
         self.params = {}
         self.name = None
+        m = _PLAIN_NAME_ADDR.match(s)
+        if m is not None:
+            self._parse_plain(s, m, address)
+            return
         if not s:
             raise SipParseError("empty address")
         if s[0] == '"':
-            end = 1
-            n = len(s)
-            while end < n and s[end] != '"':
-                end += 2 if s[end] == "\\" else 1
-            if end >= n:
-                raise SipParseError(f"unterminated quoted display name: {address!r}")
+            end = s.find('"', 1)
+            if end == -1 or "\\" in s[1:end]:
+                # Escapes in the display name: walk it char by char.
+                end = _closing_quote(s)
+                if end == -1:
+                    raise SipParseError(f"unterminated quoted display name: {address!r}")
             self.name = _unescape(s[1:end])
             lt = s.find("<", end + 1)
-            if lt == -1 or s[end + 1 : lt].strip():
+            if lt == -1 or (lt > end + 1 and s[end + 1 : lt].strip()):
                 raise SipParseError(f"quoted display name without <URI>: {address!r}")
             self._name_raw = (s[:lt], self.name)
         else:
@@ -147,23 +165,45 @@ class SipAddress:
             semi = s.find(";", at + 1 if at != -1 else 0)
             urltext, rest = (s, "") if semi == -1 else (s[:semi], s[semi:])
             self._bare_url = urltext
+            if "," in urltext:
+                raise SipParseError(f"unbracketed URI with a comma: {address!r}")
         else:
             self.hadbrace = True
             gt = s.find(">", lt)
             if gt == -1:
                 raise SipParseError(f"missing '>' in address: {address!r}")
             urltext, rest = s[lt + 1 : gt], s[gt + 1 :]
-        if "," in urltext and lt == -1:
-            raise SipParseError(f"unbracketed URI with a comma: {address!r}")
         self.url = SipURL(urltext, relaxedparser=relaxed)
         if rest:
             self._parse_params(rest, address)
+
+    def _parse_plain(self, s: str, m: re.Match, address: str) -> None:
+        """Fields from a _PLAIN_NAME_ADDR match, exactly as the general path would set them."""
+        quoted, tokens, urltext, tag = m.groups()
+        lt = m.start(3) - 1
+        if quoted is not None:
+            self.name = quoted
+            self._name_raw = (s[:lt], quoted)
+        elif lt > 0:
+            self.name = tokens.strip() or None
+            self._name_raw = (tokens, self.name)
+        self.hadbrace = True
+        self.url = plain_url(urltext)
+        end = m.end()
+        if end < len(s):
+            # More parameters (or a tag that is not a plain token): the general way, from ';'.
+            self._parse_params(s[m.end(3) + 1 :], address)
+        elif tag is not None:
+            self.params["tag"] = tag
+            self._praw["tag"] = (tag, "tag=" + tag)
 
     def _parse_params(self, rest: str, address: str) -> None:
         body = rest.lstrip()
         if body[:1] != ";":
             raise SipParseError(f"junk after URI in address: {address!r}")
         self._plead = rest[: len(rest) - len(body)]
+        params = self.params
+        praw = self._praw
         for raw in split_unquoted(body[1:], ";"):
             k, eq, v = raw.partition("=")
             k = k.strip().lower()
@@ -174,8 +214,8 @@ class SipAddress:
                 raise SipParseError(f"empty value of address parameter {k!r}: {address!r}")
             if value is not None and '"' in value and not _is_quoted_string(value):
                 raise SipParseError(f"badly quoted parameter {k!r}: {address!r}")
-            self.params[k] = value
-            self._praw[k] = (value, raw)
+            params[k] = value
+            praw[k] = (value, raw)
 
     def __str__(self) -> str:
         return self.localStr()

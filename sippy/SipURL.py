@@ -11,6 +11,7 @@ them because socket tuples carry bare addresses.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 from urllib.parse import quote, unquote
 
@@ -27,6 +28,22 @@ _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 _BAD_CHARS = frozenset(' \t\r\n<>"\x00')
 # RFC 3966 phonedigit-hex plus the pause/wait dial characters some gateways send.
 _TEL_CHARS = frozenset("0123456789abcdefABCDEF*#+-.()pwPW%")
+# The usual From/To/Contact URL: `sip:user@host[:port]`, with no escapes, password or parameters
+# (the port alternatives spell 0-65535). Every text this matches is one the full parser accepts as
+# it stands, so such a URL is only matched when made and its fields are filled in on first access.
+# SipAddress embeds the pattern (it has no groups).
+PLAIN_URL = (
+    r"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$,/]+@)?[A-Za-z0-9\-._]+"
+    r"(?::(?:[0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+)
+_PLAIN_URL = re.compile(PLAIN_URL)
+
+
+def plain_url(url: str) -> SipURL:
+    """A SipURL for text the caller has matched against PLAIN_URL: kept as text."""
+    new = SipURL.__new__(SipURL)
+    new._lazy = url
+    return new
 
 
 def _check_port(text: str, url: str) -> int:
@@ -65,6 +82,12 @@ class SipURL:
         scheme: str = "sip",
         relaxedparser: bool = False,
     ) -> None:
+        if url is not None:
+            if _PLAIN_URL.fullmatch(url) is not None:
+                # Fast path: a plain URL stays text until a field is read (see __getattr__).
+                self._lazy: Optional[str] = url
+                return
+        self._lazy = None
         self._orig: Optional[str] = None
         self._snap: Optional[tuple[Any, ...]] = None
         self._user_raw: Optional[tuple[str, str]] = None
@@ -87,6 +110,29 @@ class SipURL:
         self.other = list(other) if other else []
         self.userparams = list(userparams) if userparams else []
         self.lr = lr
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for fields not there yet, i.e. of a plain URL kept as text: parse it now.
+        if name[:2] == "__" or self.__dict__.get("_lazy") is None:
+            raise AttributeError(name)
+        self._unlazy()
+        return getattr(self, name)
+
+    def _unlazy(self) -> None:
+        """Parse a plain URL kept as text; fields assigned meanwhile keep their new values."""
+        url, self._lazy = self._lazy, None
+        assigned = {k: v for k, v in self.__dict__.items() if k[0] != "_"}
+        self._orig = None
+        self._snap = None
+        self._user_raw = None
+        self._porder = ()
+        self._parse(url, False)
+        self.__dict__.update(assigned)
+
+    def _untouched_text(self) -> Optional[str]:
+        """The text of a plain URL kept as text that nobody changed (only `_lazy` is set)."""
+        d = self.__dict__
+        return d["_lazy"] if len(d) == 1 else None
 
     def _state(self) -> tuple[Any, ...]:
         return (
@@ -236,6 +282,11 @@ class SipURL:
 
     def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
         """Text form; a placeholder host (None) becomes local_addr (default SipConf.my_address)."""
+        if self._lazy is not None:
+            text = self._untouched_text()
+            if text is not None:
+                return text
+            self._unlazy()
         if self._orig is not None and self._state() == self._snap:
             return self._orig
         parts = [self.scheme, ":"]
@@ -296,6 +347,11 @@ class SipURL:
 
     def getCopy(self) -> SipURL:
         new = SipURL.__new__(SipURL)
+        if self._lazy is not None:
+            if self._untouched_text() is not None:
+                new._lazy = self._lazy
+                return new
+            self._unlazy()
         new.__dict__.update(self.__dict__)
         new.other = list(self.other)
         new.userparams = list(self.userparams)
