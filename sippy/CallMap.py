@@ -133,22 +133,6 @@ class CallMap:
             }
         return info
 
-    def formatCalls(self) -> str:
-        """listCalls() as the classic Sippy `l` command prints it."""
-        lines = []
-        for info in self.listCalls():
-            legs = []
-            for key in ("a", "o"):
-                leg = info[key]
-                if leg is None:
-                    legs.append("N/A")
-                    continue
-                host, port = leg["remote"] if leg["remote"] is not None else ("N/A", 0)
-                legs.append(f"{leg['state']} {host}:{port} {leg['cli']} {leg['cld']}")
-            lines.append(f"{info['call_id']}: ({legs[0]} -> {legs[1]})\n")
-        lines.append(f"Total: {len(lines)}\n")
-        return "".join(lines)
-
     def discAll(self, rtime: Optional[MonoTime] = None) -> None:
         """Hang up every call (SIGTERM, control socket)."""
         if rtime is None:

@@ -14,9 +14,7 @@ run the B2BUA with a fixed list of routes (failover) without a command-line flag
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from functools import partial
 from typing import Any, Optional, Sequence
 
 from sippy.B2BConfig import B2BConfig, load_config
@@ -24,7 +22,6 @@ from sippy.B2BOperations import start_operations
 from sippy.B2BRoute import B2BRoute
 from sippy.CallController import UA_NAME, cc_factory
 from sippy.CallMap import CallMap
-from sippy.CLIManager import CLIConnectionManager, UnknownCommand
 from sippy.Core.EventDispatcher import ED2
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAuthorisation import RadiusAuthorisation
@@ -40,9 +37,6 @@ __all__ = (
     "read_radius_conf",
     "start_radius",
     "build_call_machinery",
-    "start_control_socket",
-    "control_command",
-    "install_signals",
 )
 
 
@@ -109,36 +103,6 @@ def build_call_machinery(
         raise StartupError(f"cannot listen on {cfg['_sip_address']}:{cfg['_sip_port']}: {exc}") from None
     tm.nat_traversal = cfg.get("nat_traversal", False)
     return callmap
-
-
-def control_command(cfg: B2BConfig, clim: Any, cmd_line: str) -> None:
-    """One control-socket command; ``l`` lists the calls, the rest is the operations' part."""
-    args = cmd_line.split()
-    if args[0].lower() == "l":
-        clim.send(cfg["_cmap"].formatCalls())
-        return
-    raise UnknownCommand(args[0])
-
-
-def start_control_socket(cfg: B2BConfig, reactor: Any = None) -> CLIConnectionManager:
-    try:
-        cli = CLIConnectionManager(partial(control_command, cfg), cfg["b2bua_socket"], reactor=reactor)
-    except Exception as exc:  # CannotListenError and the like
-        raise StartupError(f"cannot open the control socket {cfg['b2bua_socket']}: {exc}") from None
-    cfg["_cli_server"] = cli
-    return cli
-
-
-def install_signals(cfg: B2BConfig, callmap: CallMap) -> None:
-    """SIGTERM/SIGINT stop the reactor (Twisted); calls get their BYEs first. SIGUSR2 toggles
-    debug logging; in daemon mode SIGUSR1 reopens the log (logrotate)."""
-    logger = cfg["_sip_logger"]
-    signal.signal(signal.SIGUSR2, logger.toggleDebug)
-    ED2.reactor.addSystemEventTrigger("before", "shutdown", callmap.shutdown)
-    if not cfg["foreground"]:
-        from sippy.Daemon import install_log_reopen
-
-        install_log_reopen(cfg["logfile"])
 
 
 def _daemonize(cfg: B2BConfig) -> None:
