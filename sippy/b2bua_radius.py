@@ -6,6 +6,10 @@ replaced or extended on its own (operations: signals, control-socket commands, s
     config -> (daemon) -> logger -> RADIUS -> transaction manager + call map -> control socket
     -> signals -> reactor
 
+Flags whose layer is not there yet (``-r`` media relay, ``--wss_socket``) are refused at start-up
+(one line, exit 2): a B2BUA that ran without them would silently send the media around the relay
+the operator asked for. ``--sip_proxy`` forwards REGISTER and SUBSCRIBE to a helper proxy.
+
 The daemon step comes before any socket is opened because detaching closes inherited
 descriptors (see ``sippy.Daemon``). ``build_call_machinery(cfg, routes=...)`` is also the way to
 run the B2BUA with a fixed list of routes (failover) without a command-line flag.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from typing import Any, Optional, Sequence
 
 from sippy.B2BConfig import B2BConfig, load_config
@@ -27,8 +32,10 @@ from sippy.Radius_client import Radius_client
 from sippy.RadiusAuthorisation import RadiusAuthorisation
 from sippy.RadiusConf import DEFAULT_RADCONF, RadiusConf, RadiusConfError, read_radconf
 from sippy.SipConf import SipConf
+from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SipLogger
 from sippy.SipTransactionManager import SipTransactionManager
+from sippy.SipVia import SipVia
 
 PROG = "b2bua_radius"
 
@@ -37,11 +44,60 @@ __all__ = (
     "read_radius_conf",
     "start_radius",
     "build_call_machinery",
+    "StatefulProxy",
+    "NOT_SUPPORTED_YET",
+)
+
+# Config key -> why the program refuses to start with it (the layer is not written yet).
+NOT_SUPPORTED_YET = (
+    ("_rtp_proxy_clients", "-r/--rtp_proxy_clients: media relay (RTPproxy) is not supported yet"),
+    ("_wss_socket", "--wss_socket: SIP over WebSocket is not supported yet"),
 )
 
 
 class StartupError(Exception):
     """Something the B2BUA needs at start-up is not there; main() prints it and exits 1."""
+
+
+class StatefulProxy:
+    """``--sip_proxy``: REGISTER and SUBSCRIBE are not calls; pass them on to a helper proxy.
+
+    Stateful (RFC 3261 16): the request goes out on a client transaction with our Via on top and
+    Max-Forwards one less; each response comes back on the caller's server transaction without it.
+    The Request-URI is left alone: the helper proxy routes it.
+    """
+
+    METHODS = ("REGISTER", "SUBSCRIBE")
+
+    def __init__(self, sip_tm: Any, destination: tuple[str, int]) -> None:
+        self.sip_tm = sip_tm
+        self.destination = destination
+
+    def recvRequest(self, req: Any, sip_t: Any) -> tuple:
+        if req.countHFs("max-forwards") > 0:
+            req.getHFBody("max-forwards").decNum()
+        via = SipVia()
+        via.genBranch()
+        req.insertHeaderBefore(req.getHF("via"), SipHeader(name="via", body=via))
+        req.setTarget(self.destination)
+        self.sip_tm.newTransaction(req, partial(self.recvResponse, sip_t))
+        return (None, None, None)
+
+    def recvResponse(self, sip_t: Any, resp: Any) -> None:
+        resp.removeHeader(resp.getHF("via"))
+        self.sip_tm.sendResponse(resp, sip_t)
+
+
+def _with_proxy(callmap: CallMap, proxy: StatefulProxy) -> Any:
+    """The transaction manager's req_cb: out-of-dialog REGISTER/SUBSCRIBE to the proxy, the rest
+    to the call map."""
+
+    def req_cb(req: Any, sip_t: Any) -> Any:
+        if req.getMethod() in proxy.METHODS and req.getHFBody("to").getTag() is None:
+            return proxy.recvRequest(req, sip_t)
+        return callmap.recvRequest(req, sip_t)
+
+    return req_cb
 
 
 def read_radius_conf(cfg: B2BConfig) -> Optional[RadiusConf]:
@@ -102,6 +158,8 @@ def build_call_machinery(
     except Exception as exc:  # CannotListenError, socket.gaierror...: all mean "cannot listen"
         raise StartupError(f"cannot listen on {cfg['_sip_address']}:{cfg['_sip_port']}: {exc}") from None
     tm.nat_traversal = cfg.get("nat_traversal", False)
+    if "_sip_proxy" in cfg:
+        tm.req_cb = _with_proxy(callmap, StatefulProxy(tm, cfg["_sip_proxy"]))
     return callmap
 
 
@@ -117,6 +175,10 @@ def _daemonize(cfg: B2BConfig) -> None:
 def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BRoute]] = None) -> int:
     """Run the B2BUA until SIGTERM; bad flags exit 2 (one line), start-up failures exit 1."""
     cfg = load_config(None if argv is None else list(argv), prog=PROG)
+    for key, message in NOT_SUPPORTED_YET:
+        if key in cfg:
+            sys.stderr.write(f"{PROG}: {message}\n")
+            return 2
     try:
         radius_conf = read_radius_conf(cfg)
         if not cfg["foreground"]:
