@@ -36,6 +36,7 @@ from sippy.SipWWWAuthenticate import SipWWWAuthenticate
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import Timeout
 from sippy.UA import UA
+from sippy.UacStateTrying import UacStateTrying
 from sippy.UasStateRinging import UasStateRinging
 from sippy.UasStateTrying import UasStateTrying
 
@@ -203,6 +204,7 @@ class CallController:
         self.challenge: Optional[SipHeader] = None
         self.extra_attributes: Optional[list[tuple[str, Any]]] = None
         self.group_timer: Optional[Timeout] = None
+        self.no_reply_timer: Optional[Timeout] = None
         self.media: MediaRelay = self.media_relay_factory()
         self.allowed_pts = global_config.get("_allowed_pts")
 
@@ -457,6 +459,13 @@ class CallController:
             if self.group_timer is not None:
                 self.group_timer.cancel()
             self.group_timer = Timeout(self.group_expires, timeout, 1, skipto, reactor=self.reactor)
+        if self.no_reply_timer is not None:
+            self.no_reply_timer.cancel()
+            self.no_reply_timer = None
+        if oroute.no_reply_expires is not None:
+            self.no_reply_timer = Timeout(
+                self.no_reply_expires, oroute.no_reply_expires, 1, self.uaO, reactor=self.reactor
+            )
         if cfg.get("hide_call_id", False):
             ocid = SipCallId(f"{md5(str(cId).encode()).hexdigest()}-b2b_{oroute.rnum}")
         else:
@@ -496,6 +505,17 @@ class CallController:
         if self.uaO is not None:
             self.uaO.disconnect()
 
+    def no_reply_expires(self, ua: UA) -> None:
+        """Route ``nr_expires``: the callee has not answered at all (not even 100): next route."""
+        self.no_reply_timer = None
+        if (
+            ua is self.uaO
+            and isinstance(ua.state, UacStateTrying)
+            and ua.p100_ts is None
+            and ua.p1xx_ts is None
+        ):
+            ua.disconnect()
+
     # ----- leg callbacks -----
 
     def disconnect(self, rtime: Optional[MonoTime] = None) -> None:
@@ -515,9 +535,10 @@ class CallController:
         if self.state is CCStateWaitRoute and self.auth_proc is not None:
             self.auth_proc.cancel()
             self.auth_proc = None
-        if self.group_timer is not None:
-            self.group_timer.cancel()
-            self.group_timer = None
+        for timer in (self.group_timer, self.no_reply_timer):
+            if timer is not None:
+                timer.cancel()
+        self.group_timer = self.no_reply_timer = None
         self.state = (
             CCStateDisconnecting if self.uaO is not None and self.state is not CCStateDead else CCStateDead
         )
