@@ -187,7 +187,10 @@ class SipHeader:
         b = self._body
         if b is None:
             cls = _hf_classes.get(self.name) or hf_class(self.name)
-            b = self._body = cls(self.getValue())
+            value = self.value
+            if value is None:
+                value = self.getValue()
+            b = self._body = cls(value)
         if not b.parsed:
             try:
                 b.parse()

@@ -204,20 +204,26 @@ class SipMsg:
 
     def getHF(self, name: str, idx: int = 0) -> SipHeader:
         """The idx-th header of that name; a missing one is a parse error (400 for a request)."""
-        name = canonical_name(name)
-        if name in self._unsplit:
-            self._split(name)
+        cname = _wire_names.get(name)
+        if cname is None:
+            cname = canonical_name(name)
+        if cname in self._unsplit:
+            self._split(cname)
         for h in self.headers:
-            if h.name == name:
+            if h.name == cname:
                 if idx == 0:
                     return h
                 idx -= 1
-        e = SipParseError(f"Missing {hf_class(name).can_name or name} header")
+        e = SipParseError(f"Missing {hf_class(cname).can_name or cname} header")
         self._attach(e)
         raise e
 
     def getHFBody(self, name: str, idx: int = 0) -> Any:
         h = self.getHF(name, idx)
+        b = h._body
+        if b is not None and b.parsed:
+            # Read again and again by the transaction layer and the UA: answer without a call.
+            return b
         try:
             return h.getBody()
         except SipParseError as e:

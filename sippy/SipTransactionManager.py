@@ -1,6 +1,6 @@
 """RFC 3261 section 17 transaction layer: client and server, INVITE and non-INVITE.
 
-The protocol logic lives in plain methods that take `rtime`; timers are `Timeout`s on
+The protocol logic lives in plain methods that take `rtime`; timers are `callLater`s on
 `self.reactor`, so tests drive every timer with `twisted.internet.task.Clock`. The transport is
 anything with `send_to(data, address)`, `getSIPaddr()` and a `transport` name (docs/internals.md).
 
@@ -21,7 +21,6 @@ from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
-from sippy.Time.Timeout import Timeout
 
 # RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
 _MAGIC = "z9hG4bK"
@@ -63,48 +62,57 @@ class ACCEPTED(SipTransactionState):
 
 
 class SipTransaction:
-    """One client or server transaction; the fields are the API the UA and control socket use."""
+    """One client or server transaction; the fields are the API the UA and control socket use.
 
-    def __init__(self) -> None:
-        self.tid: Any = None
-        self.method: Optional[str] = None
-        self.state: type[SipTransactionState] = TRYING
-        self.rtime: Optional[MonoTime] = None
-        self.userv: Any = None
-        self.address: Optional[tuple[str, int]] = None
-        # Last datagram sent by this transaction (request or response), resent on retransmission.
-        self.data: Optional[bytes] = None
-        self.compact = False
-        self.cb_ifver = 1
-        self.reliable = False
-        self.req: Any = None
-        self.tout = 0.0
-        self.te_retr: Optional[Timeout] = None
-        self.te_end: Optional[Timeout] = None
-        # Client side.
-        self.resp_cb: Optional[Callable[..., Any]] = None
-        self.ack: Any = None
-        self.ack_auto: Any = None
-        self.ack_data: Optional[bytes] = None
-        self.ack_address: Optional[tuple[str, int]] = None
-        self.resp2xx: Any = None
-        self.cancel: Any = None
-        self.cancelPending = False
-        self.cancel_extra: Any = None
-        self.expires = 300
-        # Server side.
-        self.cancel_cb: Optional[Callable[..., Any]] = None
-        self.noack_cb: Optional[Callable[..., Any]] = None
-        self.ack_cb: Optional[Callable[..., Any]] = None
-        self.to_tag: Optional[str] = None
-        self.dlg_key: Any = None
-        self.ack_key: Any = None
+    The defaults are class attributes (all immutable): one transaction is made per request, and
+    most fields keep their default for its whole life.
+    """
+
+    tid: Any = None
+    method: Optional[str] = None
+    state: type[SipTransactionState] = TRYING
+    rtime: Optional[MonoTime] = None
+    userv: Any = None
+    address: Optional[tuple[str, int]] = None
+    # Last datagram sent by this transaction (request or response), resent on retransmission.
+    data: Optional[bytes] = None
+    compact = False
+    cb_ifver = 1
+    reliable = False
+    req: Any = None
+    tout = 0.0
+    # Pending reactor calls (IDelayedCall) of the retransmission and the end-of-life timers.
+    te_retr: Any = None
+    te_end: Any = None
+    # Client side.
+    resp_cb: Optional[Callable[..., Any]] = None
+    ack: Any = None
+    ack_auto: Any = None
+    ack_data: Optional[bytes] = None
+    ack_address: Optional[tuple[str, int]] = None
+    resp2xx: Any = None
+    cancel: Any = None
+    cancelPending = False
+    cancel_extra: Any = None
+    expires = 300
+    # Server side.
+    cancel_cb: Optional[Callable[..., Any]] = None
+    noack_cb: Optional[Callable[..., Any]] = None
+    ack_cb: Optional[Callable[..., Any]] = None
+    to_tag: Optional[str] = None
+    dlg_key: Any = None
+    ack_key: Any = None
 
     def stopTimers(self) -> None:
-        for te in (self.te_retr, self.te_end):
-            if te is not None:
-                te.cancel()
+        _cancel(self.te_retr)
+        _cancel(self.te_end)
         self.te_retr = self.te_end = None
+
+
+def _cancel(te: Any) -> None:
+    """Cancel a pending reactor call; one that already ran or was cancelled is left alone."""
+    if te is not None and te.active():
+        te.cancel()
 
 
 class SipTransactionConsumer:
@@ -198,8 +206,11 @@ class SipTransactionManager:
     def _encode(self, msg: Any, userv: Any, compact: bool = False) -> bytes:
         return msg.localStr(*userv.getSIPaddr(), compact=compact).encode()
 
-    def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Timeout:
-        return Timeout(self._fire, ival, 1, fn, t, reactor=self.reactor)
+    def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Any:
+        """Call fn(t, rtime) in ival seconds. One reactor.callLater and nothing more: every
+        transaction arms a timer or two and most are cancelled, so a Timeout object per timer
+        would be pure overhead; `_fire` does what Timeout would (rtime, exceptions)."""
+        return self.reactor.callLater(ival, self._fire, fn, t)
 
     def _fire(self, fn: Callable[..., None], t: SipTransaction) -> None:
         """Timer trampoline: supplies rtime and keeps exceptions away from the reactor."""
@@ -310,7 +321,9 @@ class SipTransactionManager:
                 SIPLOG_INFO, f"can't parse SIP request from {address[0]}:{address[1]}: {ex}", ltime=rtime
             )
             return
-        if req.countHFs("via") == 0:
+        # One pass over the headers answers every "is there a ..." question below.
+        present = {h.name for h in req.headers}
+        if "via" not in present:
             self._log(SIPLOG_INFO, f"request without Via from {address[0]}:{address[1]} dropped")
             return
         # Validate and pull out what matching needs; the headers parse here, once.
@@ -328,7 +341,7 @@ class SipTransactionManager:
             if "rport" in via.params or req.nated:
                 via.setParam("rport", str(rport))
             for hname, cname in _MANDATORY:
-                if req.countHFs(hname) == 0:
+                if hname not in present:
                     raise SipParseError(f"Missing {cname} header")
             method = req.getMethod()
             cseq_num, cseq_method = req.getHFBody("cseq").getCSeq()
@@ -383,12 +396,12 @@ class SipTransactionManager:
         t = self._newServer(req, base + (method,), transport, raddress, rtime, reliable)
         if method == "INVITE":
             t.dlg_key = (call_id, ftag, cseq_num)
-            if req.countHFs("expires") > 0:
+            if "expires" in present:
                 # RFC 3261 13.3.1: an invitation that expires unanswered is terminated (487).
                 expires = req.getHFBody("expires").getNum()
                 if expires > 0:
                     t.te_end = self._timer(self.timerExpires, expires, t)
-        if req.countHFs("max-forwards") > 0 and req.getHFBody("max-forwards").getNum() <= 0:
+        if "max-forwards" in present and req.getHFBody("max-forwards").getNum() <= 0:
             self.sendResponse(req.genResponse(483, "Too Many Hops"), t)
             return
         self._deliver(req, t, call_id)
@@ -580,9 +593,8 @@ class SipTransactionManager:
         elif t.state is ACCEPTED:
             # ACK of our 2xx: stop retransmitting and pass it up, once.
             t.state = CONFIRMED
-            if t.te_retr is not None:
-                t.te_retr.cancel()
-                t.te_retr = None
+            _cancel(t.te_retr)
+            t.te_retr = None
             ack_cb, t.ack_cb = t.ack_cb, None
             if ack_cb is not None:
                 self._call("ack_cb", ack_cb, ack)
@@ -717,9 +729,8 @@ class SipTransactionManager:
             if state is TRYING:
                 t.state = RINGING
                 if t.method == "INVITE":
-                    if t.te_retr is not None:
-                        t.te_retr.cancel()
-                        t.te_retr = None
+                    _cancel(t.te_retr)
+                    t.te_retr = None
                 else:
                     # Proceeding: timer E keeps going, but at T2 (RFC 3261 17.1.2.2).
                     t.tout = self.T2
@@ -728,8 +739,7 @@ class SipTransactionManager:
                     self._sendCancel(t)
             if t.method == "INVITE":
                 # Sippy: once the callee is alive, wait up to Expires (default 300 s) for a final.
-                if t.te_end is not None:
-                    t.te_end.cancel()
+                _cancel(t.te_end)
                 t.te_end = self._timer(self.timerB, t.expires, t)
             self._respond(t, resp)
             return
