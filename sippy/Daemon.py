@@ -5,6 +5,7 @@ waits until the daemon has written its pidfile and then exits 0 (or 1 with the d
 stderr), so ``systemd`` ``Type=forking`` with ``PIDFile=`` finds the file as soon as the start
 command returns. A pidfile that names a live process makes it refuse (``DaemonError``) before
 anything forks; a stale one is replaced. The daemon removes its pidfile when it exits.
+``pidfile=None`` (b2bua_simple: no ``-P``) detaches the same way and writes no pidfile.
 """
 
 from __future__ import annotations
@@ -95,15 +96,17 @@ def _wait_for_daemon(rfd: int, child: int) -> NoReturn:
     os._exit(1)
 
 
-def daemonize(logfile: str, pidfile: str) -> daemon.DaemonContext:
-    """Detach and return in the daemon, with stdout/stderr appended to ``logfile``.
+def daemonize(logfile: str, pidfile: Optional[str] = None) -> daemon.DaemonContext:
+    """Detach and return in the daemon, with stdout/stderr appended to ``logfile``; write
+    ``pidfile`` unless it is None.
 
     Raises DaemonError (in the calling process, before forking) when the pidfile names a live
     process or the log file cannot be opened.
     """
     logfile = os.path.abspath(logfile)
-    pidfile = os.path.abspath(pidfile)
-    check_pidfile(pidfile)
+    if pidfile is not None:
+        pidfile = os.path.abspath(pidfile)
+        check_pidfile(pidfile)
     try:
         log = open(logfile, "a", buffering=1)
     except OSError as exc:
@@ -122,7 +125,7 @@ def daemonize(logfile: str, pidfile: str) -> daemon.DaemonContext:
         stdout=log,
         stderr=log,
         files_preserve=[wfd],
-        pidfile=PidFile(pidfile),
+        pidfile=None if pidfile is None else PidFile(pidfile),
     )
     try:
         ctx.open()

@@ -168,7 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from sippy.Daemon import DaemonError, daemonize, install_log_reopen
 
         try:
-            daemonize(global_config["logfile"], _private_pidfile())
+            daemonize(global_config["logfile"])
         except DaemonError as ex:
             sys.stderr.write(f"{PROG}: {ex}\n")
             return 1
@@ -199,21 +199,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     global_config["_sip_tm"].shutdown()
     logger.shutdown()
     return 0
-
-
-def _private_pidfile() -> str:
-    """sippy.Daemon wants a pidfile and b2bua_simple has no -P: keep one nobody else looks at, in a
-    directory of its own that goes away at exit (after the daemon has removed the file)."""
-    import atexit
-    import tempfile
-
-    tmpdir = tempfile.mkdtemp(prefix=f"{PROG}-")
-    atexit.register(_rmdir_quietly, tmpdir)
-    return os.path.join(tmpdir, f"{PROG}.pid")
-
-
-def _rmdir_quietly(path: str) -> None:
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,13 +72,17 @@ def test_daemon_mode_detaches_logs_to_L_and_keeps_serving() -> None:
     port, nh_port = free_udp_port(), free_udp_port()
     logdir = tempfile.mkdtemp(prefix="b2bua-daemon-")
     logfile = os.path.join(logdir, "b2bua.log")
+    # No -P: the daemon writes no pidfile, not even a private one under TMPDIR.
+    tmpdir = os.path.join(logdir, "tmp")
+    os.mkdir(tmpdir)
     cmd = [sys.executable, SCRIPT, "-l", "127.0.0.1", "-p", str(port), "-n", f"127.0.0.1:{nh_port}"]
     res = subprocess.run(
         [*cmd, "-L", logfile],
         capture_output=True,
         text=True,
         timeout=15,
-        env=dict(os.environ, SIPLOG_BEND="stderr"),
+        cwd=logdir,
+        env=dict(os.environ, SIPLOG_BEND="stderr", TMPDIR=tmpdir),
     )
     assert res.returncode == 0, res.stderr
     # The starting process is gone; the daemon says who it is in the log.
@@ -86,6 +91,7 @@ def test_daemon_mode_detaches_logs_to_L_and_keeps_serving() -> None:
     try:
         assert not _gone(pid)
         assert os.getsid(pid) != os.getsid(0), "the daemon left our session"
+        assert sorted(os.listdir(logdir)) == ["b2bua.log", "tmp"] and os.listdir(tmpdir) == []
         d = _Daemon(port, nh_port)
         (resp,) = _send_request(d, "OPTIONS")
         assert first_line(resp) == "SIP/2.0 200 OK"
@@ -99,6 +105,8 @@ def test_daemon_mode_detaches_logs_to_L_and_keeps_serving() -> None:
             os.kill(pid, signal.SIGKILL)
     assert stopped
     assert "Traceback" not in open(logfile).read()
+    assert sorted(os.listdir(logdir)) == ["b2bua.log", "tmp"] and os.listdir(tmpdir) == []
+    shutil.rmtree(logdir)
 
 
 def _logging_b2bua(level: str) -> tuple[B2BUA, str]:

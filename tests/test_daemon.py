@@ -17,16 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # what main() does: daemonize, hook SIGUSR1, then run (here: sleep)
 SCRIPT = """
-import sys, time
+import os, sys, time
 sys.path.insert(0, {root!r})
 from sippy.Daemon import DaemonError, daemonize, install_log_reopen
 try:
-    daemonize(sys.argv[1], sys.argv[2])
+    daemonize(*sys.argv[1:3])
 except DaemonError as exc:
     print('b2bua_radius:', exc, file=sys.stderr)
     sys.exit(1)
 install_log_reopen(sys.argv[1])
-print('daemon up')
+print('daemon up, pid', os.getpid())
 while True:
     time.sleep(0.05)
 """
@@ -132,6 +132,38 @@ def test_sigusr1_reopens_the_log(daemon_env):
     os.kill(pid, signal.SIGUSR1)
     assert _wait(lambda: logfile.exists() and "reopened logs" in logfile.read_text())
     assert "reopened logs" not in rotated.read_text()
+
+
+def test_without_pidfile_detaches_and_writes_none(tmp_path):
+    """b2bua_simple has no -P: daemonize(logfile) alone, and no pidfile anywhere (not even a
+    private temporary one)."""
+    script = tmp_path / "d.py"
+    script.write_text(SCRIPT.format(root=str(ROOT)))
+    logfile = tmp_path / "b2bua.log"
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    res = subprocess.run(
+        [sys.executable, str(script), str(logfile)],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        cwd=str(tmp_path),
+        env=dict(os.environ, TMPDIR=str(tmpdir)),
+    )
+    assert res.returncode == 0, res.stderr
+    assert (res.stdout, res.stderr) == ("", "")
+    assert _wait(lambda: "daemon up" in logfile.read_text())
+    pid = int(logfile.read_text().split("daemon up, pid ")[1].split()[0])
+    try:
+        assert _alive(pid) and os.getsid(pid) != os.getsid(0)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["b2bua.log", "d.py", "tmp"]
+        assert list(tmpdir.iterdir()) == []
+        os.kill(pid, signal.SIGTERM)
+        assert _wait(lambda: not _alive(pid))
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b2bua.log", "d.py", "tmp"]
 
 
 def test_unwritable_log_fails_before_forking(tmp_path):
