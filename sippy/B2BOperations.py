@@ -21,7 +21,6 @@ import sys
 from types import FrameType
 from typing import Any, Optional
 
-from twisted.internet.defer import Deferred
 from twisted.internet.error import ReactorNotRunning
 
 from sippy.CallMap import CallMap
@@ -287,12 +286,8 @@ class B2BOperations:
         if pending:
             self.log(f"stopping with {pending} call(s) or hang-up(s) not finished", SIPLOG_ERR)
         self.callmap.shutdown()
-        closed = self.shutdown()
-        if closed is None:
-            self._stopReactor()
-        else:
-            # the unix socket file is removed once the listener has really closed
-            closed.addBoth(lambda _: self._stopReactor())
+        self.shutdown()
+        self._stopReactor()
 
     def _stopReactor(self) -> None:
         try:
@@ -301,16 +296,15 @@ class B2BOperations:
             # a shutdown hook stopped it already
             pass
 
-    def shutdown(self) -> Optional[Deferred]:
-        """Close the control socket (removing its unix path) and stop the status line.
-
-        Returns the Deferred that fires once the control socket is closed, None if there was none.
-        """
+    def shutdown(self) -> None:
+        """Close the control socket and stop the status line; its unix socket file is gone when
+        this returns, so the reactor may stop right after."""
         if self.status_timer is not None:
             self.status_timer.cancel()
             self.status_timer = None
         cli, self.cli = self.cli, None
-        return None if cli is None else cli.shutdown()
+        if cli is not None:
+            cli.shutdown()
 
 
 def start_operations(

@@ -15,7 +15,7 @@ import sys
 import traceback
 from typing import Any, Callable, Optional, Union
 
-from twisted.internet import protocol
+from twisted.internet import protocol, tcp, unix
 
 __all__ = ("CLIConnectionManager", "CLIManager", "UnknownCommand", "parse_cli_address", "CLIAddressError")
 
@@ -148,6 +148,18 @@ class _DatagramProtocol(protocol.DatagramProtocol):
             clim.handle_cmd(cmd)
 
 
+class _UnixPort(unix.Port):
+    """A listening unix socket whose path CLIConnectionManager.shutdown() removes, synchronously.
+
+    Twisted's own Port unlinks the path only when the close it schedules for the next reactor
+    iteration runs, which a stopping B2BUA may never reach; and by then a successor may own a file
+    at that path. So the close here only closes the socket.
+    """
+
+    def connectionLost(self, reason: Any) -> None:
+        tcp.Port.connectionLost(self, reason)
+
+
 class CLIConnectionManager:
     """Listens on the control socket; ``shutdown()`` stops listening (and removes the unix path)."""
 
@@ -164,11 +176,18 @@ class CLIConnectionManager:
         self.command_cb = command_cb
         self.address = address or DEFAULT_ADDRESS
         self.kind, target = parse_cli_address(self.address)
+        self._unix_path: Optional[str] = None
+        # (st_dev, st_ino) of our socket file: shutdown() removes that file and no other
+        self._unix_id: Optional[tuple[int, int]] = None
         if self.kind == "unix":
             assert isinstance(target, str)
             self._remove_stale_socket(target)
-            kwargs = {} if sock_mode is None else {"mode": sock_mode}
-            self.port = reactor.listenUNIX(target, _StreamFactory(command_cb), backlog=backlog, **kwargs)
+            mode = 0o666 if sock_mode is None else sock_mode
+            self.port = _UnixPort(target, _StreamFactory(command_cb), backlog, mode, reactor)
+            self.port.startListening()
+            if not target.startswith("\0"):  # Linux abstract namespace: no file to remove
+                st = os.lstat(target)
+                self._unix_path, self._unix_id = target, (st.st_dev, st.st_ino)
         elif self.kind == "tcp":
             host, port = target
             self.port = reactor.listenTCP(port, _StreamFactory(command_cb), backlog=backlog, interface=host)
@@ -190,5 +209,16 @@ class CLIConnectionManager:
         return self.port.getHost()
 
     def shutdown(self) -> Any:
-        """Stop listening; returns the Deferred of ``stopListening``."""
-        return self.port.stopListening()
+        """Stop listening; the unix socket file is gone when this returns (a process that stops
+        right after leaves nothing behind). Returns the Deferred of ``stopListening``, which fires
+        once the listening socket itself is closed."""
+        closed = self.port.stopListening()
+        path, self._unix_path = self._unix_path, None
+        if path is not None:
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return closed
+            if (st.st_dev, st.st_ino) == self._unix_id:
+                os.unlink(path)
+        return closed

@@ -19,7 +19,7 @@ from twisted.internet.task import Clock
 
 from sippy.B2BOperations import B2BOperations
 from sippy.CallMap import CallMap
-from sippy.CLIManager import UnknownCommand
+from sippy.CLIManager import CLIConnectionManager, UnknownCommand
 from sippy.SipLogger import SipLogger
 from sippy.SipRequest import SipRequest
 from sippy.SipTransactionManager import COMPLETED, TRYING
@@ -525,6 +525,25 @@ def test_safe_stop_gives_up_after_timeout_and_second_signal_stops_at_once(ops_en
     ops2.safeStop()
     ops2.safeStop()
     assert reactor.stopped == 2
+
+
+def test_safe_stop_removes_the_control_socket_before_the_reactor_stops(ops_env, tmp_path):
+    """Nothing of the control socket may depend on a reactor turn after stop()."""
+    from twisted.internet import reactor as real_reactor
+
+    ops, callmap, reactor, log, tm = ops_env
+    path = tmp_path / "ctl.sock"
+    cli = ops.cli = CLIConnectionManager(ops.recvCommand, str(path), reactor=real_reactor)
+    assert path.exists()
+    file_at_stop: list = []
+    reactor.stop = lambda: file_at_stop.append(path.exists())
+    ops.safeStop()
+    reactor.advance(0.1)  # no call left: the first check stops
+    assert file_at_stop == [False]
+    deadline = time.monotonic() + 3
+    while cli.port.connected and time.monotonic() < deadline:
+        real_reactor.iterate(0.01)
+    assert not cli.port.connected
 
 
 def test_llt_lists_old_transactions_with_age(ops_env):

@@ -180,6 +180,40 @@ def test_unix_stale_socket_replaced_and_removed_on_shutdown(tmp_path, handler):
     assert not os.path.exists(path)
 
 
+def test_unix_shutdown_removes_the_file_before_it_returns(tmp_path, handler):
+    """No reactor turn after shutdown(): a B2BUA stopping right away leaves no socket file."""
+    path = str(tmp_path / "ctl.sock")
+    clim = CLIConnectionManager(handler, path)
+    assert os.path.exists(path)
+    d = clim.shutdown()
+    assert not os.path.exists(path)
+    assert pump(lambda: d.called)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with pytest.raises(OSError):
+        probe.connect(path)
+    probe.close()
+
+
+def test_unix_shutdown_leaves_a_successors_socket_alone(tmp_path, handler):
+    path = str(tmp_path / "ctl.sock")
+    clim = CLIConnectionManager(handler, path)
+    successor = CLIConnectionManager(handler, path)  # replaces our file (it looks stale to it)
+    try:
+        d = clim.shutdown()
+        assert pump(lambda: d.called)
+        assert os.path.exists(path)
+        c = Client(socket.AF_UNIX, path)
+        try:
+            c.send(b"ping\n")
+            assert c.wait_for(b"pong\n")
+        finally:
+            c.close()
+    finally:
+        d = successor.shutdown()
+        pump(lambda: d.called)
+    assert not os.path.exists(path)
+
+
 def test_unix_path_that_is_a_regular_file_is_not_clobbered(tmp_path, handler):
     path = tmp_path / "precious.txt"
     path.write_text("keep me")
