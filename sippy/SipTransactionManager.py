@@ -102,6 +102,8 @@ class SipTransaction:
     to_tag: Optional[str] = None
     dlg_key: Any = None
     ack_key: Any = None
+    # (datagram, source address) of the request that opened a server transaction, see _retrans.
+    raw_key: Any = None
 
     def stopTimers(self) -> None:
         _cancel(self.te_retr)
@@ -161,6 +163,10 @@ class SipTransactionManager:
         # 2xx is a new transaction with its own branch (RFC 3261 17.1.1.3).
         self.tserver_ack: dict[Any, SipTransaction] = {}
         self.req_consumers: dict[str, list[SipTransactionConsumer]] = {}
+        # Server transactions by the exact datagram and source address that opened them. UAs
+        # retransmit byte for byte, and the same bytes from the same address always give the same
+        # transaction key, so such a retransmission is recognised without parsing it again.
+        self._retrans: dict[tuple[bytes, tuple[str, int]], SipTransaction] = {}
         # Sippy's -t flag: fix up Contacts and answer at the source for UAs behind NAT.
         self.nat_traversal = False
         self.logger = global_config.get("_sip_logger")
@@ -310,6 +316,13 @@ class SipTransactionManager:
     def _incomingRequest(
         self, data: bytes, address: tuple[str, int], transport: Any, rtime: MonoTime
     ) -> None:
+        if isinstance(data, bytes):
+            t = self._retrans.get((data, address))
+            if t is not None and self.tserver.get(t.tid) is t and not self._loopsBack(t):
+                # Same answer as the full path below gives a retransmission, without the parse.
+                if t.data is not None:
+                    self._send(t.userv, t.data, t.address)
+                return
         reliable = transport.transport != "udp"
         try:
             req = SipRequest(buf=data)
@@ -386,6 +399,7 @@ class SipTransactionManager:
         if method == "CANCEL":
             it = self.tserver.get(base + ("INVITE",))
             t = self._newServer(req, base + ("CANCEL",), transport, raddress, rtime, reliable)
+            self._rememberRaw(t, data, address)
             if it is None:
                 self.sendResponse(req.genResponse(481, "Call Leg/Transaction Does Not Exist"), t)
                 return
@@ -394,6 +408,7 @@ class SipTransactionManager:
                 self.doCancel(it, rtime, req)
             return
         t = self._newServer(req, base + (method,), transport, raddress, rtime, reliable)
+        self._rememberRaw(t, data, address)
         if method == "INVITE":
             t.dlg_key = (call_id, ftag, cseq_num)
             if "expires" in present:
@@ -441,6 +456,16 @@ class SipTransactionManager:
         t.req = req
         self.tserver[key] = t
         return t
+
+    def _rememberRaw(self, t: SipTransaction, data: bytes, address: tuple[str, int]) -> None:
+        if isinstance(data, bytes):
+            t.raw_key = (data, address)
+            self._retrans[t.raw_key] = t
+
+    def _loopsBack(self, t: SipTransaction) -> bool:
+        """True when the full path would take a request of t for our own one come back (482)."""
+        tid = t.tid
+        return len(tid) == 4 and (tid[0], tid[3]) in self.tclient
 
     def _deliver(self, req: Any, t: SipTransaction, call_id: str) -> None:
         """Hand a new request to its consumer; the consumer's errors become 4xx/5xx, not tracebacks."""
@@ -642,6 +667,8 @@ class SipTransactionManager:
             del self.tserver[t.tid]
         if t.ack_key is not None and self.tserver_ack.get(t.ack_key) is t:
             del self.tserver_ack[t.ack_key]
+        if t.raw_key is not None and self._retrans.get(t.raw_key) is t:
+            del self._retrans[t.raw_key]
         t.state = TERMINATED
         t.cancel_cb = t.noack_cb = t.ack_cb = None
         t.req = None
@@ -890,6 +917,7 @@ class SipTransactionManager:
         self.tclient.clear()
         self.tserver.clear()
         self.tserver_ack.clear()
+        self._retrans.clear()
         self.req_consumers.clear()
         if self.own_transport and self.transport is not None:
             self.transport.shutdown()

@@ -1,0 +1,237 @@
+"""The hot path's shortcuts give exactly what the general code gives.
+
+Plain URLs and name-addrs are matched in one go (SipURL.PLAIN_URL, SipAddress._PLAIN_NAME_ADDR)
+and URLs are kept as text until a field is read; the transaction manager answers byte-identical
+retransmissions before parsing them and arms its timers with plain reactor calls. Each test
+compares the shortcut with the general path, or checks what crosses the wire.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sippy.SipAddress as sip_address
+from sippy.Exceptions.SipParseError import SipParseError
+from sippy.SipAddress import SipAddress
+from sippy.SipRequest import SipRequest
+from sippy.SipURL import SipURL
+from tests.test_transactions import Consumer, feed, mk, request
+
+_URL_FIELDS = (
+    "scheme",
+    "username",
+    "password",
+    "host",
+    "port",
+    "headers",
+    "usertype",
+    "transport",
+    "ttl",
+    "maddr",
+    "method",
+    "tag",
+    "other",
+    "userparams",
+    "lr",
+)
+
+
+def general_url(text: str, relaxed: bool = False) -> SipURL:
+    """A SipURL parsed by the general parser, whatever its shape."""
+    url = SipURL.__new__(SipURL)
+    url._lazy = None
+    url._orig = url._snap = url._user_raw = None
+    url._porder = ()
+    url._parse(text, relaxed)
+    return url
+
+
+def url_fields(url: SipURL) -> tuple[Any, ...]:
+    return tuple(getattr(url, f) for f in _URL_FIELDS) + (url.getAddr(), str(url))
+
+
+users = st.text("abcXYZ019-_.!~*'()&=+$,/", min_size=1, max_size=8)
+hosts = st.one_of(
+    st.text("abcxyz019-._", min_size=1, max_size=12),
+    st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t))),
+)
+ports = st.one_of(st.none(), st.integers(0, 70000).map(str), st.sampled_from(["05060", "00000", "065535"]))
+
+
+@st.composite
+def plain_urls(draw: Any) -> str:
+    user = draw(st.one_of(st.none(), users))
+    port = draw(ports)
+    scheme = draw(st.sampled_from(["sip", "sips"]))
+    return f"{scheme}:" + (f"{user}@" if user else "") + draw(hosts) + (f":{port}" if port else "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain_urls())
+def test_plain_url_same_as_general_parser(text: str) -> None:
+    try:
+        expected = url_fields(general_url(text))
+    except SipParseError:
+        with pytest.raises(SipParseError):
+            SipURL(text)
+        return
+    url = SipURL(text)
+    assert str(url) == text
+    assert url_fields(url) == expected
+    assert url_fields(SipURL(text).getCopy()) == expected
+
+
+def test_plain_url_port_range_checked_at_once() -> None:
+    assert SipURL("sip:a@h:65535").port == 65535
+    with pytest.raises(SipParseError):
+        SipURL("sip:a@h:65536")
+
+
+def test_plain_url_field_set_before_any_read_is_kept() -> None:
+    url = SipURL("sip:alice@192.0.2.1:5060")
+    url.port = 5070
+    assert str(url) == "sip:alice@192.0.2.1:5070"
+    assert url.host == "192.0.2.1" and url.port == 5070
+    url = SipURL("sip:alice@192.0.2.1")
+    url.username = "bob"
+    assert url.getCopy().localStr() == "sip:bob@192.0.2.1"
+
+
+def test_plain_url_copy_is_independent() -> None:
+    url = SipURL("sip:alice@192.0.2.1")
+    copy = url.getCopy()
+    copy.host = "192.0.2.2"
+    assert str(url) == "sip:alice@192.0.2.1" and str(copy) == "sip:alice@192.0.2.2"
+
+
+def test_unknown_attribute_of_plain_url_raises_attribute_error() -> None:
+    url = SipURL("sip:alice@192.0.2.1")
+    with pytest.raises(AttributeError):
+        url.no_such_field  # noqa: B018
+    assert str(url) == "sip:alice@192.0.2.1"
+
+
+def address_state(addr: SipAddress) -> tuple[Any, ...]:
+    fields = {k: v for k, v in addr.__dict__.items() if k != "url"}
+    return (fields, url_fields(addr.url), str(addr))
+
+
+def general_address(text: str, monkeypatch: Any) -> SipAddress:
+    with monkeypatch.context() as m:
+        m.setattr(sip_address, "_PLAIN_NAME_ADDR", re.compile(r"(?!)"))
+        return SipAddress(text, relaxedparser=True)
+
+
+names = st.one_of(
+    st.just(""),
+    st.text("abc XYZ-.!%*_+`'~\t", max_size=10).map(lambda s: s + " "),
+    st.text("abc XYZ,;:<>@", max_size=10).map(lambda s: f'"{s}" '),
+    st.text("abc XYZ,;:<>@", max_size=10).map(lambda s: f'"{s}"'),
+)
+tails = st.one_of(
+    st.just(""),
+    st.text("abc019-.!%*_+`'~", min_size=1, max_size=8).map(lambda s: ";tag=" + s),
+    st.sampled_from([";tag=x;lr", ";TAG=x", " ;tag=x", ";tag=", ";tag", ";tag=x y", "junk", ";expires=60"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names, plain_urls(), tails)
+def test_plain_name_addr_same_as_general_parser(name: str, url: str, tail: str) -> None:
+    text = f"{name}<{url}>{tail}"
+    mp = pytest.MonkeyPatch()
+    try:
+        try:
+            expected = address_state(general_address(text, mp))
+        except SipParseError:
+            with pytest.raises(SipParseError):
+                SipAddress(text, relaxedparser=True)
+            return
+    finally:
+        mp.undo()
+    assert address_state(SipAddress(text, relaxedparser=True)) == expected
+
+
+def test_from_with_tag_round_trips_and_changes_only_what_changed() -> None:
+    value = '"Alice" <sip:alice@192.0.2.10:5060>;tag=9fxced76sl'
+    addr = SipAddress(value)
+    assert (addr.name, addr.getTag(), str(addr)) == ("Alice", "9fxced76sl", value)
+    addr.setParam("tag", "new")
+    addr.url.port = 5070
+    assert str(addr) == '"Alice" <sip:alice@192.0.2.10:5070>;tag=new'
+
+
+# Transactions: retransmissions answered before parsing, timers as plain reactor calls.
+
+
+def test_identical_retransmission_gets_the_last_response_without_the_consumer() -> None:
+    cons = Consumer(lambda req, t: req.genResponse(486, "Busy Here"))
+    tm, ft, clock = mk(cons)
+    feed(tm, request())
+    feed(tm, request())
+    assert cons.methods() == ["INVITE"]
+    assert ft.first_lines() == ["SIP/2.0 486 Busy Here"] * 2
+    assert ft.sent[0] == ft.sent[1]
+
+
+def test_retransmission_with_other_bytes_still_matches() -> None:
+    cons = Consumer()
+    tm, ft, _ = mk(cons)
+    feed(tm, request())
+    feed(tm, request().replace(b"Max-Forwards: 70", b"Max-Forwards: 69"))
+    assert cons.methods() == ["INVITE"]
+    assert ft.first_lines() == ["SIP/2.0 100 Trying"] * 2
+
+
+def test_same_bytes_from_another_address_is_not_taken_for_a_retransmission() -> None:
+    cons = Consumer()
+    tm, ft, _ = mk(cons)
+    feed(tm, request(), ("127.0.0.1", 5062))
+    feed(tm, request(), ("127.0.0.2", 5062))
+    # The Via is the same, so the full path matches it to the transaction all the same, and the
+    # answer goes where that transaction answers.
+    assert cons.methods() == ["INVITE"]
+    assert [a for _, a in ft.sent] == [("127.0.0.1", 5062)] * 2
+
+
+def test_request_after_its_transaction_ended_opens_a_new_one() -> None:
+    cons = Consumer(lambda req, t: req.genResponse(404, "Not Here"))
+    tm, ft, clock = mk(cons)
+    data = request("OPTIONS")
+    feed(tm, data)
+    clock.advance(64 * tm.T1 + 0.1)
+    assert tm.tserver == {} and tm._retrans == {}
+    assert clock.getDelayedCalls() == []
+    feed(tm, data)
+    assert cons.methods() == ["OPTIONS", "OPTIONS"]
+
+
+def test_timers_leave_no_pending_reactor_calls() -> None:
+    cons = Consumer(lambda req, t: req.genResponse(486, "Busy Here"))
+    tm, ft, clock = mk(cons)
+    feed(tm, request())
+    assert len(clock.getDelayedCalls()) == 2, "timers G and H"
+    resp = ft.msgs("SIP/2.0 486")[0]
+    feed(tm, request("ACK", to_tag=resp.getHFBody("to").getTag(), cseq_method="ACK"))
+    assert len(clock.getDelayedCalls()) == 1, "timer I only"
+    clock.advance(tm.T4 + 0.1)
+    assert clock.getDelayedCalls() == [] and tm.tserver == {}
+
+
+def test_client_timers_cancelled_by_a_final_response() -> None:
+    tm, ft, clock = mk(Consumer())
+    got: list[Any] = []
+    req = SipRequest(request("OPTIONS").decode())
+    t = tm.newTransaction(req, got.append)
+    assert len(clock.getDelayedCalls()) == 2, "timers E and F"
+    resp = req.genResponse(200, "OK")
+    feed(tm, str(resp).encode(), ("127.0.0.1", 5060))
+    assert [r.getSCodeNum() for r in got] == [200]
+    assert len(clock.getDelayedCalls()) == 1, "timer K only"
+    clock.advance(tm.T4 + 0.1)
+    assert clock.getDelayedCalls() == [] and t.tid not in tm.tclient
