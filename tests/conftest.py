@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from typing import Sequence
 
@@ -9,20 +10,71 @@ import pytest
 from hypothesis import strategies as st
 
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    """Return a UDP port that is free on host right now."""
+def _test_port_range() -> range:
+    """Ports below the kernel's ephemeral range: no bind(0) or connect() anywhere on the machine
+    takes one of them between our pick and the bind of the program that gets it (a port the
+    kernel hands out from its ephemeral range is only free until the next socket asks)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(10000, low - 12000), low)
+
+
+_PORTS = _test_port_range()
+# A random start: two test sessions on one machine walk different stretches of the range.
+_next_port = random.randrange(len(_PORTS)) if _PORTS else 0
+_handed_out: set[int] = set()
+
+
+def _is_free(family: int, host: str, port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(family, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1", span: int = 1) -> int:
+    """A port p such that p .. p+span-1 are free for UDP and TCP on host now and were never handed
+    out before in this session (so two picks in one test can never collide)."""
+    global _next_port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    if len(_PORTS) < 1000:  # odd ephemeral range: let the kernel choose
+        for _ in range(100):
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+            block = range(port, port + span)
+            if not _handed_out.intersection(block) and all(_is_free(family, host, p) for p in block):
+                _handed_out.update(block)
+                return port
+        raise RuntimeError("no free port")
+    for _lap in range(2):
+        for _ in range(len(_PORTS)):
+            port = _PORTS[_next_port % len(_PORTS)]
+            _next_port += 1
+            block = range(port, port + span)
+            if block[-1] in _PORTS and not _handed_out.intersection(block):
+                if all(_is_free(family, host, p) for p in block):
+                    _handed_out.update(block)
+                    _next_port += span - 1
+                    return port
+        _handed_out.clear()  # a whole lap: the ports of finished tests are free again
+    raise RuntimeError("no free port")
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port that is free on host right now (see free_port)."""
+    return free_port(host)
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on host right now."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port that is free on host right now (see free_port)."""
+    return free_port(host)
 
 
 @pytest.fixture

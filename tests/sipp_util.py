@@ -19,19 +19,33 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
 from typing import Optional, Union
 
-from tests.conftest import free_udp_port
+from tests.conftest import free_port, free_udp_port
 
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
 _BUILTIN = {"uac", "uas", "regexp", "3pcc-C-A", "3pcc-C-B", "3pcc-A", "3pcc-B", "branchc", "branchs"}
 _BUILTIN.update({"uac_pcap", "uas_ruri", "ooc_default", "ooc_dummy", "ooc_uac"})
 _MSG_SEP = re.compile(r"^-{10,}\s.*$", re.M)
+
+
+def udp_port_bound(port: int) -> bool:
+    """Whether some socket is bound to UDP `port`, read from /proc/net (a probing bind() could
+    make the program we wait for fail its own bind)."""
+    suffix = f":{port:04X}"
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                if any(line.split()[1].endswith(suffix) for line in f):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 class SippResult:
@@ -123,7 +137,8 @@ class Sipp:
         if remote is not None:
             host = f"[{remote[0]}]" if ":" in remote[0] else remote[0]
             args.append(f"{host}:{remote[1]}")
-        args += ["-i", local_ip, "-p", str(self.local_port), "-mp", str(free_udp_port(local_ip))]
+        # -mp: SIPp binds the media port and media port + 2 (audio, video), RTCP takes +1 and +3
+        args += ["-i", local_ip, "-p", str(self.local_port), "-mp", str(free_port(local_ip, span=4))]
         args += ["-nostdin", "-trace_stat", "-stf", self.stat_file, "-fd", "1"]
         args += ["-timeout", f"{max(1, int(timeout))}s", "-timeout_error"]
         if self.message_file is not None:
@@ -153,6 +168,8 @@ class Sipp:
         return (self.local_ip, self.local_port)
 
     def start(self) -> Sipp:
+        """Start SIPp and return once it listens on its port: a peer may send to it right away
+        (a request sent earlier would be lost and cost a retransmission interval)."""
         self.proc = subprocess.Popen(
             self.args,
             cwd=self.workdir,
@@ -164,19 +181,16 @@ class Sipp:
             start_new_session=True,
         )
         self._deadline = time.monotonic() + self.timeout + 5.0
+        self.wait_bound()
         return self
 
     def wait_bound(self, timeout: float = 5.0) -> bool:
         """Wait until SIPp listens on its UDP port (so a server scenario misses no request)."""
-        family = socket.AF_INET6 if ":" in self.local_ip else socket.AF_INET
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.poll() is None:
-            with socket.socket(family, socket.SOCK_DGRAM) as s:
-                try:
-                    s.bind((self.local_ip, self.local_port))
-                except OSError:
-                    return True
-            time.sleep(0.02)
+            if udp_port_bound(self.local_port):
+                return True
+            time.sleep(0.01)
         return False
 
     def poll(self) -> Optional[int]:

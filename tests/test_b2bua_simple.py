@@ -146,8 +146,7 @@ def run_call(
         timeout=timeout,
     )
     try:
-        callee.start()
-        time.sleep(0.2)
+        callee.start()  # returns once it listens
         caller.start()
         res_caller = caller.wait()
         res_callee = callee.wait(timeout=5)
@@ -425,8 +424,7 @@ def test_bad_input_never_stops_the_process(b2bua: B2BUA) -> None:
     truncated = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0"
     callee = Sipp("simple_uas_486.xml", local_port=b2bua.nh_port, calls=1, timeout=5)
     try:
-        callee.start()
-        time.sleep(0.2)
+        callee.start()  # returns once it listens
         resps = _send_request(
             b2bua,
             "INVITE",

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
@@ -120,7 +119,8 @@ def test_siplog_dbug_logs_every_message_with_its_address() -> None:
     try:
         with_port = _send_request(b, "OPTIONS")
         assert with_port
-        time.sleep(0.2)
+        # the log line of the answer may still be on its way to the file
+        assert wait_for(lambda: "SENDING message" in open(path).read(), 5)
         text = open(path).read()
     finally:
         b.stop()
@@ -165,8 +165,7 @@ def test_sigterm_hangs_up_calls_in_progress() -> None:
         timeout=8,
     )
     try:
-        callee.start()
-        time.sleep(0.2)
+        callee.start()  # returns once it listens
         caller.start()
         # Connected once the callee has the ACK.
         assert wait_for(
