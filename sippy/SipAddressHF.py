@@ -31,7 +31,12 @@ class SipAddressHF(SipGenericHF):
         super().__init__(body)
         if body is None:
             self.parsed = True
-            self.address: Optional[SipAddress] = address
+            self.address: Optional[SipAddress] = address if address is not None else self._newAddress()
+
+    @staticmethod
+    def _newAddress() -> Optional[SipAddress]:
+        """The address of a header made with neither text nor address (subclasses pick one)."""
+        return None
 
     def __getattr__(self, name: str) -> Any:
         # `.address` of a header still in raw form: parse on first access.

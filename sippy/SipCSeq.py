@@ -30,11 +30,14 @@ class SipCSeq(SipGenericHF):
             raise SipParseError("Malformed CSeq")
         num, method = parts
         # RFC 3261 8.1.1.5: the number is a 32-bit unsigned integer below 2**31.
-        if not (num.isascii() and num.isdigit()) or len(num) > 10 or int(num) >= 2**31:
+        if not (num.isascii() and num.isdigit()) or len(num) > 10:
+            raise SipParseError("Malformed CSeq number")
+        cseq = int(num)
+        if cseq >= 2**31:
             raise SipParseError("Malformed CSeq number")
         if not is_token(method):
             raise SipParseError("Malformed CSeq method")
-        self.cseq = int(num)
+        self.cseq = cseq
         self.method = method
         self.parsed = True
 

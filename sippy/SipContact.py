@@ -19,9 +19,11 @@ class SipContact(SipAddressHF):
     def __init__(self, body: Optional[str] = None, address: Optional[SipAddress] = None) -> None:
         super().__init__(body, address)
         self.asterisk = body is not None and body.strip() == "*"
-        if body is None and address is None:
-            # Placeholder host: the transport's address is written when the message is sent.
-            self.address = SipAddress(name="Anonymous", url=SipURL())
+
+    @staticmethod
+    def _newAddress() -> SipAddress:
+        # Placeholder host: the transport's address is written when the message is sent.
+        return SipAddress(name="Anonymous", url=SipURL())
 
     def parse(self) -> None:
         if self.asterisk:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sippy.SipAddress import SipAddress
 from sippy.SipAddressHF import SipAddressHF
 from sippy.SipURL import SipURL
@@ -15,8 +13,7 @@ class SipFrom(SipAddressHF):
     compact_name = "f"
     relaxedparser = True
 
-    def __init__(self, body: Optional[str] = None, address: Optional[SipAddress] = None) -> None:
-        super().__init__(body, address)
-        if body is None and address is None:
-            # Sippy's default: an anonymous caller at this box (host filled in at send time).
-            self.address = SipAddress(name="Anonymous", url=SipURL())
+    @staticmethod
+    def _newAddress() -> SipAddress:
+        # Sippy's default: an anonymous caller at this box (host filled in at send time).
+        return SipAddress(name="Anonymous", url=SipURL())

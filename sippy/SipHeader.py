@@ -189,7 +189,8 @@ class SipHeader:
             cls = _hf_classes.get(self.name) or hf_class(self.name)
             value = self.value
             if value is None:
-                value = self.getValue()
+                # getValue() inlined: every header read off the wire comes through here once.
+                value = self.value = self.raw.partition(":")[2].strip()
             b = self._body = cls(value)
         if not b.parsed:
             try:

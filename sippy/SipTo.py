@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sippy.SipAddress import SipAddress
 from sippy.SipAddressHF import SipAddressHF
 from sippy.SipURL import SipURL
@@ -15,7 +13,6 @@ class SipTo(SipAddressHF):
     compact_name = "t"
     relaxedparser = True
 
-    def __init__(self, body: Optional[str] = None, address: Optional[SipAddress] = None) -> None:
-        super().__init__(body, address)
-        if body is None and address is None:
-            self.address = SipAddress(url=SipURL())
+    @staticmethod
+    def _newAddress() -> SipAddress:
+        return SipAddress(url=SipURL())
