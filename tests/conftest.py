@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from typing import Sequence
 
 import pytest
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+# Property tests must not fail on a slow machine (no deadline, no too_slow health check); under CI
+# they also run the same examples every time (derandomize) and keep no example database, so a red
+# run is a reproducible one.
+settings.register_profile("sippy", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("sippy-ci", settings.get_profile("sippy"), derandomize=True, database=None)
+settings.load_profile("sippy-ci" if os.environ.get("CI") else "sippy")
 
 
 def _test_port_range() -> range:

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import cache
 from typing import Optional, Union
 
 from tests.conftest import free_port, free_udp_port
@@ -31,6 +32,19 @@ SCENARIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenari
 _BUILTIN = {"uac", "uas", "regexp", "3pcc-C-A", "3pcc-C-B", "3pcc-A", "3pcc-B", "branchc", "branchs"}
 _BUILTIN.update({"uac_pcap", "uas_ruri", "ooc_default", "ooc_dummy", "ooc_uac"})
 _MSG_SEP = re.compile(r"^-{10,}\s.*$", re.M)
+# Built-in scenarios that end in a 4 s <timewait> (to answer a retransmitted BYE again): run with
+# TIMEWAIT_MS instead, still past the first BYE retransmission (T1 = 500 ms) but 3 s less per call.
+_SHORT_TIMEWAIT = {"uas"}
+TIMEWAIT_MS = 1000
+
+
+@cache
+def _short_timewait(name: str) -> str:
+    """SIPp's built-in scenario `name` (as `sipp -sd` prints it) with a TIMEWAIT_MS timewait."""
+    dump = subprocess.run(["sipp", "-sd", name], capture_output=True, text=True, timeout=10).stdout
+    xml, n = re.subn(r'<timewait milliseconds="\d+"\s*/>', f'<timewait milliseconds="{TIMEWAIT_MS}"/>', dump)
+    assert n == 1, f"sipp -sd {name}: expected one <timewait>:\n{dump}"
+    return xml
 
 
 def udp_port_bound(port: int) -> bool:
@@ -129,7 +143,12 @@ class Sipp:
         self.result: Optional[SippResult] = None
         self._deadline = 0.0
         args = ["sipp"]
-        if scenario in _BUILTIN:
+        if scenario in _SHORT_TIMEWAIT:
+            path = os.path.join(self.workdir, f"{scenario}.xml")
+            with open(path, "w") as f:
+                f.write(_short_timewait(scenario))
+            args += ["-sf", path]
+        elif scenario in _BUILTIN:
             args += ["-sn", scenario]
         else:
             path = scenario if os.path.sep in scenario else os.path.join(SCENARIO_DIR, scenario)
