@@ -5,8 +5,9 @@ The protocol logic lives in plain methods that take `rtime`; timers are `callLat
 anything with `send_to(data, address)`, `getSIPaddr()` and a `transport` name (docs/internals.md).
 
 Hot path: each datagram is parsed once (headers lazily), retransmissions are found by a dict lookup
-on the transaction key, log lines are built only when DBUG is enabled, and retransmission timers
-(A, E, G) are armed only over unreliable transports.
+on the transaction key (byte-identical ones on the datagram itself, before any parsing), log lines
+are built only when DBUG is enabled, and retransmission timers (A, E, G) are armed only over
+unreliable transports.
 """
 
 from __future__ import annotations
