@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
-from typing import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -89,6 +90,76 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
 @pytest.fixture
 def udp_port() -> int:
     return free_udp_port()
+
+
+def _live_descendants(root: int) -> dict[int, str]:
+    """pid -> command line of every live (not zombie) process below root, from /proc."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            parent[int(entry)] = int(fields[1])
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, ppid in parent.items():
+            if ppid == pid and child not in found:
+                try:
+                    with open(f"/proc/{child}/cmdline", "rb") as f:
+                        found[child] = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                except OSError:
+                    found[child] = "?"
+                frontier.append(child)
+    return found
+
+
+# A test still running after this many seconds (a few is normal) fails where it hangs, its
+# fixtures clean up, and the run goes on: a hang never holds CI until its own time limit.
+TEST_HANG_TIMEOUT = 120
+
+
+class HangError(Exception):
+    """Raised in a test that ran past TEST_HANG_TIMEOUT."""
+
+
+def _hang(signum: int, frame: object) -> None:
+    raise HangError(f"test still running after {TEST_HANG_TIMEOUT} s")
+
+
+@pytest.fixture(autouse=True)
+def hang_watchdog() -> Iterator[None]:
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(TEST_HANG_TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """After the last test: every SIPp, FreeRADIUS and B2BUA a test started must be gone. Any
+    survivor is killed (by its pid) and reported as an error of the run."""
+    yield
+    left = _live_descendants(os.getpid())
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if left:
+        pytest.fail(
+            "processes left running by the tests (now killed):\n"
+            + "\n".join(f"  {pid}: {cmd}" for pid, cmd in sorted(left.items()))
+        )
 
 
 @st.composite
