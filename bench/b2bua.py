@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -53,13 +53,19 @@ def read_stats(path: str) -> dict[str, str]:
     return dict(zip(rows[0], rows[-1])) if len(rows) > 1 else {}
 
 
-def start_b2bua(radius: bool, port: int, uas_port: int, logpath: str) -> subprocess.Popen[bytes]:
-    if radius:
-        cmd = [sys.executable, os.path.join(ROOT, "scripts", "b2bua_radius.py"), "-f", "-u"]
-        cmd += ["-s", f"127.0.0.1:{uas_port}"]
+def start_b2bua(
+    radius: bool, port: int, uas_port: int, logpath: str, wrap: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """wrap: run the B2BUA through bench/b2bua_mem.py with these arguments before the flags."""
+    name = "radius" if radius else "simple"
+    if wrap:
+        cmd = [sys.executable, os.path.join(ROOT, "bench", "b2bua_mem.py"), *wrap, name]
     else:
-        cmd = [sys.executable, os.path.join(ROOT, "scripts", "b2bua_simple.py"), "-f"]
-        cmd += ["-n", f"127.0.0.1:{uas_port}"]
+        cmd = [sys.executable, os.path.join(ROOT, "scripts", f"b2bua_{name}.py")]
+    if radius:
+        cmd += ["-f", "-u", "-s", f"127.0.0.1:{uas_port}"]
+    else:
+        cmd += ["-f", "-n", f"127.0.0.1:{uas_port}"]
     cmd += ["-l", "127.0.0.1", "-p", str(port)]
     env = dict(os.environ, SIPLOG_LVL=os.environ.get("SIPLOG_LVL", "WARN"))
     with open(logpath, "wb") as log:
@@ -95,7 +101,7 @@ def stop(proc: Optional[subprocess.Popen], sig: int = signal.SIGTERM) -> None:
         return
     proc.send_signal(sig)
     try:
-        proc.wait(5)
+        proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -107,19 +113,38 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of offered load (default 30)")
     ap.add_argument("--call-length", type=int, default=0, help="ms between answer and BYE (default 0)")
     ap.add_argument("--radius", action="store_true", help="b2bua_radius -u -s instead of b2bua_simple")
+    ap.add_argument(
+        "--trace",
+        metavar="DIR",
+        help="keep SIPp's message and error logs (-trace_msg -trace_err) and the B2BUA's log in DIR",
+    )
+    ap.add_argument(
+        "--mem",
+        metavar="REPORT",
+        help="run the B2BUA under bench/b2bua_mem.py: GC pauses and object counts written to REPORT",
+    )
+    ap.add_argument("--tracemalloc", action="store_true", help="with --mem: tracemalloc growth too (slow)")
     opts = ap.parse_args()
     if shutil.which("sipp") is None:
         sys.exit("sipp not found")
     calls = int(opts.rate * opts.duration)
-    work = tempfile.mkdtemp(prefix="bench-b2bua-")
+    if opts.trace:
+        os.makedirs(opts.trace, exist_ok=True)
+        work = opts.trace
+    else:
+        work = tempfile.mkdtemp(prefix="bench-b2bua-")
+    trace = ["-trace_msg", "-trace_err"] if opts.trace else []
     b2b_port, uas_port = free_udp_port(), free_udp_port()
     b2bua = uas = uac = None
     try:
-        b2bua = start_b2bua(opts.radius, b2b_port, uas_port, os.path.join(work, "b2bua.log"))
+        wrap = [os.path.abspath(opts.mem)] if opts.mem else []
+        if opts.mem and opts.tracemalloc:
+            wrap.append("--tracemalloc")
+        b2bua = start_b2bua(opts.radius, b2b_port, uas_port, os.path.join(work, "b2bua.log"), wrap)
         wait_listening(b2bua, b2b_port, os.path.join(work, "b2bua.log"))
         sipp = ["sipp", "-i", "127.0.0.1", "-nostdin"]
         uas = subprocess.Popen(
-            [*sipp, "-sn", "uas", "-p", str(uas_port), "-mp", str(free_udp_port())],
+            [*sipp, "-sn", "uas", "-p", str(uas_port), "-mp", str(free_udp_port()), *trace],
             cwd=work,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -152,6 +177,7 @@ def main() -> int:
                 "1",
                 "-timeout",
                 f"{int(opts.duration + 60)}s",
+                *trace,
             ],
             cwd=work,
             stdout=subprocess.DEVNULL,
@@ -190,7 +216,8 @@ def main() -> int:
     finally:
         for proc in (uac, uas, b2bua):
             stop(proc)
-        shutil.rmtree(work, ignore_errors=True)
+        if not opts.trace:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
