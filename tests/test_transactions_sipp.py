@@ -36,7 +36,11 @@ class Stack:
     def run_until(self, done: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not done() and time.monotonic() < deadline:
-            self.reactor.iterate(0.01)
+            # Wake for the next timer, not up to 10 ms after it: the retransmission timers re-arm
+            # from when they fire, so polling lateness would add up over a transaction (the last
+            # INVITE retransmission comes only T1 before timer B).
+            nxt = self.reactor.timeout()
+            self.reactor.iterate(0.01 if nxt is None else min(0.01, nxt))
 
     def run_with(self, sipp: Sipp, timeout: float = 15.0) -> SippResult:
         """Pump our reactor while SIPp runs, then collect SIPp's result."""
