@@ -27,3 +27,16 @@ class UaStateDead(UaStateGeneric):
         for cb in dead_cbs:
             cb(ua)
         ua.cleanup()
+        # Break the ua <-> state cycle (as Sippy does): a finished call is then freed by reference
+        # counting as soon as the last transaction lets go of it, not by a full cyclic GC pass.
+        self.ua = None
+
+    # A dead UA does nothing more: whatever still reaches it is dropped without a word.
+    def recvRequest(self, req: Any, sip_t: Any) -> None:
+        return None
+
+    def recvResponse(self, resp: Any, tr: Any) -> None:
+        return None
+
+    def recvEvent(self, event: Any) -> None:
+        return None
