@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from twisted.internet.task import Clock
 
+from sippy.B2BConfig import parse_args
 from sippy.b2bua_simple import CallController
+from sippy.CallController import cc_factory
 from sippy.CallMap import CallMap
 from sippy.SipHeader import SipHeader
 from sippy.SipRequest import SipRequest
@@ -57,13 +59,23 @@ class Wire:
 
 
 class B2B:
-    """b2bua_simple's call machinery on a Wire and a Clock."""
+    """The call machinery of b2bua_simple, or of b2bua_radius -u -s (static route, no RADIUS), on a
+    Wire and a Clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "simple") -> None:
         self.clock = Clock()
         self.wire = Wire()
-        gconf: dict[str, Any] = {"nh_addr": CALLEE, "_sip_address": "127.0.0.1", "_sip_port": 5060}
-        self.callmap = CallMap(gconf, lambda g, req, t: CallController(g, self.callmap, reactor=self.clock))
+        gconf: dict[str, Any]
+        if kind == "simple":
+            gconf = {"nh_addr": CALLEE, "_sip_address": "127.0.0.1", "_sip_port": 5060}
+            self.callmap = CallMap(
+                gconf, lambda g, req, t: CallController(g, self.callmap, reactor=self.clock)
+            )
+        else:
+            gconf = parse_args(["-f", "-u", "-A", "0", "-s", f"{CALLEE[0]}:{CALLEE[1]}", "-l", "127.0.0.1"])
+            self.callmap = CallMap(
+                gconf, lambda g, req, t: cc_factory(g, req, t, callmap=self.callmap, reactor=self.clock)
+            )
         self.tm = SipTransactionManager(
             gconf, self.callmap.recvRequest, transport=self.wire, reactor=self.clock
         )
@@ -142,8 +154,11 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def test_finished_call_leaves_nothing_behind_and_is_freed_without_the_cyclic_gc(no_cyclic_gc: None) -> None:
-    b2b = B2B()
+@pytest.mark.parametrize("kind", ["simple", "radius"])
+def test_finished_call_leaves_nothing_behind_and_is_freed_without_the_cyclic_gc(
+    no_cyclic_gc: None, kind: str
+) -> None:
+    b2b = B2B(kind)
     refs = full_call(b2b, "c1")
     assert b2b.wire.lines(CALLER) == [
         "SIP/2.0 100 Trying",
