@@ -87,11 +87,13 @@ class SipTransaction:
     te_end: Any = None
     # Client side.
     resp_cb: Optional[Callable[..., Any]] = None
+    # The ACK the UA set (sendACK), and the one made here from the INVITE when needed.
     ack: Any = None
     ack_auto: Any = None
     ack_data: Optional[bytes] = None
     ack_address: Optional[tuple[str, int]] = None
     resp2xx: Any = None
+    # The CANCEL sent for this INVITE (made only when one is sent).
     cancel: Any = None
     cancelPending = False
     cancel_extra: Any = None
@@ -554,6 +556,9 @@ class SipTransactionManager:
             t.state = RINGING
             return
         t.stopTimers()
+        # Final: from now on only t.data is resent; the request and the CANCEL hook are not needed
+        # for the 32 s the transaction still absorbs retransmissions.
+        t.req = t.cancel_cb = None
         if t.method != "INVITE":
             t.state = COMPLETED
             if t.reliable:
@@ -621,6 +626,7 @@ class SipTransactionManager:
             t.state = CONFIRMED
             _cancel(t.te_retr)
             t.te_retr = None
+            t.noack_cb = None
             ack_cb, t.ack_cb = t.ack_cb, None
             if ack_cb is not None:
                 self._call("ack_cb", ack_cb, ack)
@@ -721,8 +727,6 @@ class SipTransactionManager:
                 t.expires = msg.getHFBody("expires").getNum()
                 if t.expires <= 0:
                     t.expires = 300
-            t.ack = t.ack_auto = msg.genACK()
-            t.cancel = msg.genCANCEL()
             if not t.reliable:
                 t.te_retr = self._timer(self.timerA, t.tout, t)
         elif not t.reliable:
@@ -775,19 +779,21 @@ class SipTransactionManager:
         t.cancelPending = False
         if t.method != "INVITE":
             t.state = COMPLETED
+            t.req = None
             if t.reliable:
                 self._removeClient(t)
             else:
                 t.te_end = self._timer(self.timerK, self.T4, t)
         elif code >= 300:
             # The ACK of a non-2xx belongs to the INVITE transaction (same branch).
-            ack = t.ack_auto
+            ack = self._autoAck(t)
             tag = resp.getHFBody("to").getTag()
             if tag is not None:
                 ack.getHFBody("to").setTag(tag)
             t.ack_data = self._encode(ack, t.userv, t.compact)
             t.ack_address = t.address
             self._send(t.userv, t.ack_data, t.ack_address)
+            t.req = t.ack = t.ack_auto = None
             t.state = COMPLETED
             if t.reliable:
                 self._removeClient(t)
@@ -802,20 +808,33 @@ class SipTransactionManager:
     def sendACK(self, t: SipTransaction, ack: Any = None) -> None:
         """Send (or resend) the ACK of a 2xx; the UA calls it again for each retransmitted 2xx.
 
-        Without an ACK set by the UA, the one made at newTransaction() gets the dialog's To tag,
-        Request-URI (Contact) and route set (Record-Route) from the 2xx and a new branch.
+        Without an ACK set by the UA (`t.ack` stays None), one is made from the INVITE with the
+        dialog's To tag, Request-URI (Contact) and route set (Record-Route) from the 2xx and a new
+        branch.
         """
         if ack is not None:
             t.ack = ack
-        elif t.ack is t.ack_auto and t.ack_data is not None:
-            self._send(t.userv, t.ack_data, t.ack_address)
-            return
         ack = t.ack
-        if ack is t.ack_auto and t.resp2xx is not None:
-            self._prepare2xxAck(ack, t.resp2xx)
+        if ack is None:
+            # Still ours (t.ack untouched): made once, then its bytes are resent.
+            if t.ack_data is not None:
+                self._send(t.userv, t.ack_data, t.ack_address)
+                return
+            ack = self._autoAck(t)
+            if t.resp2xx is not None:
+                self._prepare2xxAck(ack, t.resp2xx)
+        else:
+            # The UA makes its own ACKs: the INVITE is no longer needed to make one.
+            t.req = t.ack_auto = None
         t.ack_address = ack.getTarget() or t.address
         t.ack_data = self._encode(ack, t.userv, t.compact)
         self._send(t.userv, t.ack_data, t.ack_address)
+
+    def _autoAck(self, t: SipTransaction) -> Any:
+        """The ACK made from the INVITE itself (RFC 3261 17.1.1.3), made once, when first needed."""
+        if t.ack_auto is None:
+            t.ack_auto = t.req.genACK()
+        return t.ack_auto
 
     def _prepare2xxAck(self, ack: Any, resp: Any) -> None:
         from sippy.SipHeader import SipHeader
@@ -848,10 +867,10 @@ class SipTransactionManager:
             t.cancelPending = True
 
     def _sendCancel(self, t: SipTransaction) -> None:
-        cancel = t.cancel
-        if cancel is None:
+        if t.cancel is not None or t.req is None:
+            # Sent already, or the INVITE is over.
             return
-        t.cancel = None
+        cancel = t.cancel = t.req.genCANCEL()
         if t.cancel_extra:
             cancel.appendHeaders([h.getCopy() for h in t.cancel_extra])
         if cancel.getTarget() is None:

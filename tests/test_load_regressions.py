@@ -174,3 +174,51 @@ def test_finished_call_leaves_nothing_behind_and_is_freed_without_the_cyclic_gc(
     assert all(n == 0 for n in b2b.held().values()), b2b.held()
     # No reference cycle keeps the controller or its UAs: they went with their last reference.
     assert [r() for r in refs] == [None, None, None]
+
+
+@pytest.mark.parametrize("kind", ["simple", "radius"])
+def test_ended_call_frees_its_messages_but_still_answers_retransmissions(
+    no_cyclic_gc: None, kind: str
+) -> None:
+    """For 32 s after a call the B2BUA still absorbs retransmissions (RFC 3261 timers H, J, M, the
+    UAs' lingering), but with the bytes it sent, not with the parsed INVITEs of the call."""
+    b2b = B2B(kind)
+    b2b.feed(caller_request("INVITE", "c2", 1, "c2-1", body=SDP), CALLER)
+    ingress = weakref.ref(b2b.callmap.getCall("c2").uaA.uasReq)
+    egress = b2b.wire.last("INVITE")
+    egress_sent = weakref.ref(b2b.callmap.getCall("c2").uaO.tr.req)
+    b2b.feed(callee_answer(egress, 180, "Ringing"), CALLEE)
+    b2b.feed(callee_answer(egress, 200, "OK"), CALLEE)
+    tag = b2b.wire.last("SIP/2.0 200").getHFBody("to").getTag()
+    b2b.feed(caller_request("ACK", "c2", 1, "c2-2", to_tag=tag), CALLER)
+    b2b.feed(caller_request("BYE", "c2", 2, "c2-3", to_tag=tag), CALLER)
+    b2b.feed(callee_answer(b2b.wire.last("BYE"), 200, "OK"), CALLEE)
+    b2b.clock.advance(1)
+    assert ingress() is None and egress_sent() is None
+    # The caller's BYE comes again (our 200 was lost): the same 200 goes out again.
+    before = len(b2b.wire.sent)
+    b2b.feed(caller_request("BYE", "c2", 2, "c2-3", to_tag=tag), CALLER)
+    assert (
+        b2b.wire.sent[before:] == [s for s in b2b.wire.sent[:before] if s[0].startswith(b"SIP/2.0 200")][-1:]
+    )
+
+
+@pytest.mark.parametrize("kind", ["simple", "radius"])
+def test_callee_answers_lost_caller_gets_408_from_timer_b_after_64_t1(kind: str) -> None:
+    """The late 408s under load: when the callee's 180 and 200 are lost (datagrams dropped by the
+    kernel while the B2BUA stalled in a full GC pass), the B2BUA retransmits its INVITE (SIPp's uas
+    then aborts its call on the "unexpected" INVITE and never answers again) and, 64*T1 after the
+    INVITE, timer B answers the caller 408 itself. Nothing earlier: no timer fires before its time."""
+    b2b = B2B(kind)
+    b2b.feed(caller_request("INVITE", "c3", 1, "c3-1", body=SDP), CALLER)
+    assert b2b.wire.lines(CALLER) == ["SIP/2.0 100 Trying"]
+    # What SIPp's uas would have answered at once is lost; 31.9 s pass.
+    for _ in range(319):
+        b2b.clock.advance(0.1)
+    invites = [x for x in b2b.wire.lines(CALLEE) if x.startswith("INVITE ")]
+    # Timer A: the first INVITE and retransmissions 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s after it.
+    assert len(invites) == 7
+    assert b2b.wire.lines(CALLER) == ["SIP/2.0 100 Trying"]
+    b2b.clock.advance(0.2)
+    assert b2b.wire.lines(CALLER) == ["SIP/2.0 100 Trying", "SIP/2.0 408 Request Timeout"]
+    assert b2b.wire.lines(CALLEE)[-1].startswith("INVITE ")
