@@ -53,14 +53,17 @@ class FreeRadius:
             return ""
 
     def detail_records(self) -> list[dict[str, list[str]]]:
-        """The accounting records the server wrote, each as {attribute: [values]} (quotes removed)."""
+        """The accounting records the server wrote, each as {attribute: [values]} (quotes removed).
+
+        Only complete records: each ends in a blank line, and one still being written is left for
+        the next read."""
         try:
             with open(self.detail_path, encoding="utf-8", errors="replace") as f:
                 text = f.read()
         except FileNotFoundError:
             return []
         records: list[dict[str, list[str]]] = []
-        for block in text.split("\n\n"):
+        for block in text.split("\n\n")[:-1]:
             rec: dict[str, list[str]] = {}
             for line in block.splitlines()[1:]:
                 name, sep, value = line.strip().partition(" = ")
