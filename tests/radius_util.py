@@ -30,7 +30,7 @@ from tests.conftest import free_udp_port
 CONF_DIR = os.path.join(os.path.dirname(__file__), "radius")
 TOP_DICTIONARY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "dictionary")
 SECRET = "sippy-test-secret"
-START_TIMEOUT = 10.0
+START_TIMEOUT = 20.0  # generous: only a slow machine waits that long
 
 
 @dataclass

@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(os.path.dirname(HERE), "scripts", "b2bua_radius.py")
 USERS_TEMPLATE = os.path.join(HERE, "radius_e2e", "users")
 B2B_IP = "127.0.0.1"
-START_TIMEOUT = 10.0
+START_TIMEOUT = 20.0  # generous: only a slow machine waits that long
 # radiusclient.conf for the tests: a silent server costs RETRIES * TIMEOUT seconds.
 RADIUS_TIMEOUT = 0.5
 RADIUS_RETRIES = 2

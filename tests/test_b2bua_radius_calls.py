@@ -61,7 +61,7 @@ class B2B:
     def address(self) -> tuple[str, int]:
         return ("127.0.0.1", self.port)
 
-    def start(self, timeout: float = 10.0) -> B2B:
+    def start(self, timeout: float = 20.0) -> B2B:
         with open(self.errpath, "wb") as err:
             self.proc = subprocess.Popen(
                 self.cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err

@@ -193,7 +193,7 @@ class B2bua:
             res = subprocess.run(self.args, capture_output=True, text=True, timeout=15)
             assert res.returncode == 0, res.stderr
             self.pid = int(self.pidfile.read_text())
-        assert wait_for(lambda: "b2bua_radius started" in read_text(self.log)), read_text(self.log)
+        assert wait_for(lambda: "b2bua_radius started" in read_text(self.log), 20), read_text(self.log)
         return self
 
     @property

@@ -71,7 +71,7 @@ class B2BUA:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env
             )
-        wait_for(lambda: "started, pid" in self.log() or self.proc.poll() is not None, 10)
+        wait_for(lambda: "started, pid" in self.log() or self.proc.poll() is not None, 20)
         assert self.proc.poll() is None, self.log()
 
     @property
