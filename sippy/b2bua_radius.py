@@ -26,7 +26,7 @@ from sippy.B2BConfig import B2BConfig, load_config
 from sippy.B2BOperations import start_operations
 from sippy.B2BRoute import B2BRoute
 from sippy.CallController import UA_NAME, cc_factory
-from sippy.CallMap import CallMap
+from sippy.CallMap import CallMap, tune_gc
 from sippy.Core.EventDispatcher import ED2
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAuthorisation import RadiusAuthorisation
@@ -195,6 +195,7 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         f"{PROG} started, pid {os.getpid()}, listening on {cfg['_sip_address']}:{cfg['_sip_port']}",
         flush=True,
     )
+    tune_gc()
     ED2.loop()
     cfg["_sip_tm"].shutdown()
     if "_radius_client" in cfg:

@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any, Optional, Sequence
 
-from sippy.CallMap import CallMap
+from sippy.CallMap import CallMap, tune_gc
 from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventTry
 from sippy.Core.EventDispatcher import ED2
 from sippy.SipCallId import SipCallId
@@ -195,6 +195,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     # SIGTERM/SIGINT stop the reactor; the calls get their BYEs while it still runs.
     ED2.reactor.addSystemEventTrigger("before", "shutdown", callmap.shutdown)
+    tune_gc()
     ED2.loop()
     global_config["_sip_tm"].shutdown()
     logger.shutdown()
