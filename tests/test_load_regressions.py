@@ -191,10 +191,15 @@ def test_ended_call_frees_its_messages_but_still_answers_retransmissions(
     b2b.feed(callee_answer(egress, 200, "OK"), CALLEE)
     tag = b2b.wire.last("SIP/2.0 200").getHFBody("to").getTag()
     b2b.feed(caller_request("ACK", "c2", 1, "c2-2", to_tag=tag), CALLER)
+    cc = b2b.callmap.getCall("c2")
+    # The caller's offer as received and as passed on (the callee's 200 here has no SDP).
+    sdps = [weakref.ref(cc.uaA.rSDP), weakref.ref(cc.uaO.lSDP)]
+    del cc
     b2b.feed(caller_request("BYE", "c2", 2, "c2-3", to_tag=tag), CALLER)
     b2b.feed(callee_answer(b2b.wire.last("BYE"), 200, "OK"), CALLEE)
     b2b.clock.advance(1)
     assert ingress() is None and egress_sent() is None
+    assert [r() for r in sdps] == [None, None]
     # The caller's BYE comes again (our 200 was lost): the same 200 goes out again.
     before = len(b2b.wire.sent)
     b2b.feed(caller_request("BYE", "c2", 2, "c2-3", to_tag=tag), CALLER)
