@@ -9,9 +9,10 @@ call list on every callLater, which would swamp the figures).
 
 The server transactions stay alive for the whole run, as they would under load, so Python's cyclic
 garbage collector scans more and more of them: with the default GC settings that is a large part
-of the new-INVITE figure. `--no-gc` shows the work of the code alone.
+of the new-INVITE figure. `--no-gc` shows the work of the code alone; `--tuned-gc` runs with what
+the B2BUA programs set once started (`sippy.CallMap.tune_gc()`).
 
-Run: python bench/transactions.py [iterations] [--no-gc]
+Run: python bench/transactions.py [iterations] [--no-gc | --tuned-gc]
 """
 
 from __future__ import annotations
@@ -142,9 +143,13 @@ def feed(
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--no-gc"]
+    args = [a for a in sys.argv[1:] if a not in ("--no-gc", "--tuned-gc")]
     if "--no-gc" in sys.argv:
         gc.disable()
+    elif "--tuned-gc" in sys.argv:
+        from sippy.CallMap import tune_gc
+
+        tune_gc()
     n = int(args[0]) if args else 5000
     new = best_of(setup_new_invites, lambda s: feed(s, PEER, 1, 1), n)
     print(f"new INVITE (to the consumer, 100 Trying sent): {new:.1f} us")
