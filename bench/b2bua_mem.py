@@ -36,9 +36,13 @@ class Recorder:
         self.lines: list[str] = []
         self.base: Any = None
         self.start = time.monotonic()
+        self.sampling = False
         gc.callbacks.append(self.on_gc)
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if self.sampling:
+            # The census's own collections are not pauses the B2BUA would have.
+            return
         if phase == "start":
             self.t0 = time.perf_counter()
         else:
@@ -47,6 +51,14 @@ class Recorder:
     def sample(self) -> None:
         from twisted.internet import reactor
 
+        self.sampling = True
+        try:
+            self.census()
+        finally:
+            self.sampling = False
+        reactor.callLater(SAMPLE_EVERY, self.sample)
+
+    def census(self) -> None:
         counts = Counter(type(o).__name__ for o in gc.get_objects())
         elapsed = time.monotonic() - self.start
         self.lines.append(f"--- t={elapsed:.0f} s, gc-tracked objects: {sum(counts.values())}")
@@ -68,7 +80,6 @@ class Recorder:
                 self.lines.append("  grown since the first sample (tracemalloc):")
                 for stat in snap.compare_to(self.base, "lineno")[:25]:
                     self.lines.append(f"    {stat}")
-        reactor.callLater(SAMPLE_EVERY, self.sample)
 
     def write(self) -> None:
         with open(self.path, "w") as f:
