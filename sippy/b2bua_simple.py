@@ -188,7 +188,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return 1
     host, port = global_config["nh_addr"]
-    print(
+    # Announced from the running reactor: Twisted installs its SIGTERM/SIGINT handlers as it starts,
+    # so whoever waits for this line may signal at once and still get a clean stop (printed before
+    # the reactor ran, a SIGTERM right after it killed the process).
+    ED2.reactor.callWhenRunning(
+        print,
         f"{PROG} started, pid {os.getpid()}, listening on {global_config['_sip_address']}:"
         f"{global_config['_sip_port']}, calls go to {host}:{port}",
         flush=True,

@@ -47,6 +47,31 @@ def test_foreground_announces_its_pid() -> None:
     assert b.proc.returncode == 0, b.log()
 
 
+def test_sigterm_right_after_the_start_line_stops_cleanly() -> None:
+    """Whoever waits for the start line may signal at once: the line comes only once SIGTERM is
+    handled (printed earlier, the default action killed the process)."""
+    port = free_udp_port()
+    cmd = [sys.executable, SCRIPT, "-f", "-l", "127.0.0.1", "-p", str(port), "-n", "127.0.0.1:9"]
+    for _ in range(3):
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ, SIPLOG_BEND="stderr"),
+        )
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith(b"b2bua_simple started, pid"), line
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+
 class _Daemon:
     """The parts of B2BUA that run_call needs, for a process we did not start as a child."""
 
