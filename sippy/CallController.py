@@ -528,6 +528,8 @@ class CallController:
 
     def aConn(self, ua: UA, rtime: MonoTime, origin: Optional[str]) -> None:
         self.state = CCStateConnected
+        # No route is tried any more: the caller's INVITE as an event (SDP and all) can go.
+        self.eTry = None
         if self.acctA is not None:
             self.acctA.ua_conn(ua, rtime, origin)
 
@@ -539,6 +541,7 @@ class CallController:
             if timer is not None:
                 timer.cancel()
         self.group_timer = self.no_reply_timer = None
+        self.eTry = None
         self.state = (
             CCStateDisconnecting if self.uaO is not None and self.state is not CCStateDead else CCStateDead
         )

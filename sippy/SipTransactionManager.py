@@ -812,22 +812,20 @@ class SipTransactionManager:
         dialog's To tag, Request-URI (Contact) and route set (Record-Route) from the 2xx and a new
         branch.
         """
-        if ack is not None:
-            t.ack = ack
-        ack = t.ack
         if ack is None:
-            # Still ours (t.ack untouched): made once, then its bytes are resent.
+            ack = t.ack
+        if ack is None:
+            # Ours: made once from the INVITE and the 2xx, then its bytes are resent.
             if t.ack_data is not None:
                 self._send(t.userv, t.ack_data, t.ack_address)
                 return
             ack = self._autoAck(t)
             if t.resp2xx is not None:
                 self._prepare2xxAck(ack, t.resp2xx)
-        else:
-            # The UA makes its own ACKs: the INVITE is no longer needed to make one.
-            t.req = t.ack_auto = None
         t.ack_address = ack.getTarget() or t.address
         t.ack_data = self._encode(ack, t.userv, t.compact)
+        # Only the bytes are needed to ACK a retransmitted 2xx again (for the rest of timer M).
+        t.ack = t.ack_auto = t.req = t.resp2xx = None
         self._send(t.userv, t.ack_data, t.ack_address)
 
     def _autoAck(self, t: SipTransaction) -> Any:

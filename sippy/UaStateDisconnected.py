@@ -22,3 +22,12 @@ class UaStateDisconnected(UaStateLingering):
             self.ua.sendResponse(req.genResponse(200, "OK", server=self.ua.local_ua), sip_t)
             return None
         return super().recvRequest(req, sip_t)
+
+    def recvResponse(self, resp: Any, tr: Any) -> NextState:
+        code = resp.getSCodeNum()
+        if 200 <= code < 300 and resp.getHFBody("cseq").getCSeqMethod() == "INVITE":
+            # The callee never got our ACK and still retransmits its 2xx (RFC 3261 13.2.2.4):
+            # ACK again, the same bytes as before (the transaction kept them).
+            self.ua.tm.sendACK(tr)
+            return None
+        return super().recvResponse(resp, tr)
