@@ -20,6 +20,9 @@ from twisted.internet.protocol import DatagramProtocol
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import default_reactor
 
+# Requested size of the socket buffers (the kernel caps it at net.core.rmem_max/wmem_max).
+RCVBUF_SIZE = 4 * 1024 * 1024
+
 DataCallback = Callable[[bytes, tuple[str, int], "Udp_server", MonoTime], Any]
 
 # How long a name resolved for send_to() is reused before asking the resolver again.
@@ -102,6 +105,19 @@ class Udp_server:
         host, port = self.uopts.laddress
         self._port: Any = self.reactor.listenUDP(port, self.protocol, interface=host)
         self.uopts.laddress = (host, self._port.getHost().port)
+        self._grow_buffers()
+
+    def _grow_buffers(self) -> None:
+        """Ask for large socket buffers, so that a short reactor stall (a GC pass, a burst of
+        calls) queues datagrams in the kernel instead of dropping them. The kernel may cap it."""
+        skt = getattr(self._port, "socket", None)
+        if skt is None:  # a fake reactor in tests
+            return
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                skt.setsockopt(socket.SOL_SOCKET, opt, RCVBUF_SIZE)
+            except OSError:
+                pass  # keep the default: not fatal, just less headroom
 
     @property
     def _logger(self) -> Any:

@@ -232,3 +232,24 @@ def test_localhost_resolved_by_real_reactor(tmp_path):
         assert [d for d, _ in peer.poll()] == [b"via-name"]
     finally:
         peer.close()
+
+
+def test_socket_buffers_are_enlarged() -> None:
+    """A short reactor stall must not overflow the kernel's default receive buffer."""
+    import socket as _socket
+
+    from twisted.internet import reactor
+
+    from sippy.Udp_server import Udp_server, Udp_server_opts
+
+    srv = Udp_server({}, Udp_server_opts(("127.0.0.1", 0), lambda *a: None), reactor=reactor)
+    try:
+        skt = srv._port.socket
+        default = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        try:
+            base = default.getsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF)
+        finally:
+            default.close()
+        assert skt.getsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF) > base
+    finally:
+        srv.shutdown()
