@@ -1,30 +1,12 @@
-"""Server header (RFC 3261 20.35): free text naming the software."""
+"""Server header (RFC 3261 20.35): free text naming the software, like User-Agent."""
 
 from __future__ import annotations
 
-from typing import Optional
-
-from sippy.SipConf import SipConf
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipUserAgent import SipUserAgent
 
 
-class SipServer(SipGenericHF):
-    """`name`: the product text; a new one says SipConf.my_uaname."""
+class SipServer(SipUserAgent):
+    """Same body as User-Agent, sent in responses; a new one says SipConf.my_uaname."""
 
     hf_names = ("server",)
     can_name = "Server"
-
-    def __init__(self, body: Optional[str] = None, name: Optional[str] = None) -> None:
-        super().__init__(body)
-        if body is None:
-            self.parsed = True
-            self.name: str = SipConf.my_uaname if name is None else name
-
-    def parse(self) -> None:
-        self.name = self.body
-        self.parsed = True
-
-    def __str__(self) -> str:
-        if not self.parsed:
-            return self.body
-        return self.name
