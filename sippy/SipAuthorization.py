@@ -17,7 +17,7 @@ from sippy.Security.SipNonce import (
     HashOracle,
     default_oracle,
 )
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipDigestHF import SipDigestHF, quote_param
 
 
 def _sha512_256() -> Any:
@@ -84,64 +84,7 @@ def DigestCalcResponse(
     return _h(algorithm, ha1, nonce, ha2)
 
 
-def parse_auth_params(body: str) -> tuple[str, list[tuple[str, str, bool]]]:
-    """Split `Scheme name=value, name="quoted, value"` into the scheme and (name, value, quoted).
-
-    Quoted values are returned with their escapes removed.
-    """
-    scheme, _, rest = body.strip().partition(" ")
-    if not scheme or not rest.strip():
-        raise SipParseError(f"bad credentials/challenge: {body!r}")
-    params = []
-    i, n = 0, len(rest)
-    while i < n:
-        while i < n and rest[i] in " \t,":
-            i += 1
-        if i >= n:
-            break
-        eq = rest.find("=", i)
-        if eq == -1:
-            raise SipParseError(f"auth parameter without a value: {body!r}")
-        name = rest[i:eq].strip()
-        if not name or any(c in name for c in ' \t,"'):
-            raise SipParseError(f"bad auth parameter name: {body!r}")
-        i = eq + 1
-        while i < n and rest[i] in " \t":
-            i += 1
-        if i < n and rest[i] == '"':
-            i += 1
-            out = []
-            while i < n and rest[i] != '"':
-                if rest[i] == "\\" and i + 1 < n:
-                    i += 1
-                out.append(rest[i])
-                i += 1
-            if i >= n:
-                raise SipParseError(f"unterminated quoted auth parameter: {body!r}")
-            i += 1
-            params.append((name, "".join(out), True))
-        else:
-            end = rest.find(",", i)
-            end = n if end == -1 else end
-            value = rest[i:end].strip()
-            if not value or any(c in value for c in ' \t"'):
-                raise SipParseError(f"bad auth parameter value: {body!r}")
-            params.append((name, value, False))
-            i = end
-        while i < n and rest[i] in " \t":
-            i += 1
-        if i < n and rest[i] != ",":
-            raise SipParseError(f"junk after auth parameter: {body!r}")
-    if not params:
-        raise SipParseError(f"no auth parameters: {body!r}")
-    return scheme, params
-
-
-def quote_param(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class SipAuthorization(SipGenericHF):
+class SipAuthorization(SipDigestHF):
     """Digest credentials; `verify()` checks them locally, `getDigestAttrs()` feeds RADIUS."""
 
     hf_names = ("authorization",)
@@ -192,44 +135,22 @@ class SipAuthorization(SipGenericHF):
         self.otherparams: list[tuple[str, str]] = []
         self._snap: Optional[tuple] = None
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for fields of a header still in raw form: parse it, then answer.
-        if name.startswith("__") or self.__dict__.get("parsed", True):
-            raise AttributeError(name)
-        self.parse()
-        return getattr(self, name)
-
     def _state(self) -> tuple:
         return tuple(getattr(self, f) for f in self._fields) + (self.opaque, tuple(self.otherparams))
 
-    def parse(self) -> None:
-        self._init_fields()
-        self.scheme, params = parse_auth_params(self.body)
-        if self.scheme.lower() != "digest":
-            raise SipParseError(f"unsupported auth scheme: {self.scheme!r}")
-        for name, value, quoted in params:
-            lname = name.lower()
-            if lname in self._fields or lname == "opaque":
-                setattr(self, lname, value)
-            else:
-                self.otherparams.append((name, quote_param(value) if quoted else value))
+    def _take(self, lname: str, value: str) -> bool:
+        if lname in self._fields or lname == "opaque":
+            setattr(self, lname, value)
+            return True
+        return False
+
+    def _check(self) -> None:
         if self.username is None or self.realm is None or self.nonce is None or self.uri is None:
             raise SipParseError(f"digest credentials missing username/realm/nonce/uri: {self.body!r}")
         if self.response is None:
             raise SipParseError(f"digest credentials without response: {self.body!r}")
-        self.parsed = True
-        self._snap = self._state()
 
-    def _ensure(self) -> None:
-        if not self.parsed:
-            self.parse()
-
-    def __str__(self) -> str:
-        return self.localStr()
-
-    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
-        if self.body is not None and (not self.parsed or self._state() == self._snap):
-            return self.body
+    def _build(self) -> str:
         rval = (
             f"Digest username={quote_param(self.username or '')},realm={quote_param(self.realm or '')},"
             f"nonce={quote_param(self.nonce or '')},uri={quote_param(self.uri or '')},"
@@ -241,13 +162,7 @@ class SipAuthorization(SipGenericHF):
             rval += f",qop={self.qop},nc={self.nc},cnonce={quote_param(self.cnonce or '')}"
         if self.opaque is not None:
             rval += f",opaque={quote_param(self.opaque)}"
-        return rval + "".join(f",{k}={v}" for k, v in self.otherparams)
-
-    def getCopy(self) -> SipAuthorization:
-        new = super().getCopy()
-        if self.parsed:
-            new.otherparams = list(self.otherparams)
-        return new
+        return rval
 
     def genResponse(self, password: str, method: str, entity_body: Union[str, bytes, None] = None) -> None:
         ha1 = DigestCalcHA1(

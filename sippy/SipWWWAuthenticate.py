@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.Security.SipNonce import DGST_PRIOS, HashOracle, default_oracle
 from sippy.SipAuthorization import (
     IsDigestAlgSupported,
     SipAuthorization,
-    parse_auth_params,
     quote_param,
 )
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipDigestHF import SipDigestHF
 
 
-class SipWWWAuthenticate(SipGenericHF):
+class SipWWWAuthenticate(SipDigestHF):
     """A digest challenge; `genAuthHF()` builds the matching Authorization (class `aclass`)."""
 
     hf_names = ("www-authenticate",)
@@ -58,13 +57,6 @@ class SipWWWAuthenticate(SipGenericHF):
         self.otherparams: list[tuple[str, str]] = []
         self._snap: Optional[tuple] = None
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for fields of a challenge still in raw form: parse it, then answer.
-        if name.startswith("__") or self.__dict__.get("parsed", True):
-            raise AttributeError(name)
-        self.parse()
-        return getattr(self, name)
-
     def _state(self) -> tuple:
         qop = None if self.qop is None else tuple(self.qop)
         return (
@@ -78,34 +70,20 @@ class SipWWWAuthenticate(SipGenericHF):
             tuple(self.otherparams),
         )
 
-    def parse(self) -> None:
-        self._init_fields()
-        self.scheme, params = parse_auth_params(self.body)
-        if self.scheme.lower() != "digest":
-            raise SipParseError(f"unsupported auth scheme: {self.scheme!r}")
-        for name, value, quoted in params:
-            lname = name.lower()
-            if lname == "qop":
-                self.qop = [q.strip() for q in value.split(",") if q.strip()]
-            elif lname in ("realm", "nonce", "algorithm", "opaque", "stale", "domain"):
-                setattr(self, lname, value)
-            else:
-                self.otherparams.append((name, quote_param(value) if quoted else value))
+    def _take(self, lname: str, value: str) -> bool:
+        if lname == "qop":
+            self.qop = [q.strip() for q in value.split(",") if q.strip()]
+        elif lname in ("realm", "nonce", "algorithm", "opaque", "stale", "domain"):
+            setattr(self, lname, value)
+        else:
+            return False
+        return True
+
+    def _check(self) -> None:
         if self.realm is None or self.nonce is None:
             raise SipParseError(f"digest challenge without realm/nonce: {self.body!r}")
-        self.parsed = True
-        self._snap = self._state()
 
-    def _ensure(self) -> None:
-        if not self.parsed:
-            self.parse()
-
-    def __str__(self) -> str:
-        return self.localStr()
-
-    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
-        if self.body is not None and (not self.parsed or self._state() == self._snap):
-            return self.body
+    def _build(self) -> str:
         rval = f"Digest realm={quote_param(self.realm or '')},nonce={quote_param(self.nonce or '')}"
         if self.qop is not None:
             rval += f",qop={quote_param(','.join(self.qop))}"
@@ -117,14 +95,12 @@ class SipWWWAuthenticate(SipGenericHF):
             rval += f",domain={quote_param(self.domain)}"
         if self.stale is not None:
             rval += f",stale={self.stale}"
-        return rval + "".join(f",{k}={v}" for k, v in self.otherparams)
+        return rval
 
     def getCopy(self) -> SipWWWAuthenticate:
         new = super().getCopy()
-        if self.parsed:
-            new.otherparams = list(self.otherparams)
-            if self.qop is not None:
-                new.qop = list(self.qop)
+        if self.parsed and self.qop is not None:
+            new.qop = list(self.qop)
         return new
 
     def getRealm(self) -> Optional[str]:
