@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Sequence
 
 import pytest
 
@@ -20,7 +19,7 @@ from tests.radius_util import running_freeradius
 from tests.sipp_util import Sipp
 from tests.test_b2bua_radius_aaa import by_leg, cisco, wait_records
 from tests.test_b2bua_radius_calls import B2B, body_of, call, header, pytestmark  # noqa: F401
-from tests.test_b2bua_radius_routes import ARGS, first_line
+from tests.test_b2bua_radius_routes import first_line, hunt
 
 NO_AAA = ("-u", "-A", "0")
 
@@ -51,27 +50,6 @@ def dead_hop():
     hop = DeadHop()
     yield hop
     hop.close()
-
-
-def hunt(routes: Sequence[str], callees: Sequence[Sipp], uac: str = "radius_uac.xml", timeout: float = 8.0):
-    """One call over these routes (tried in order) to these already built SIPp callees.
-
-    Returns (caller result, callee results, b2b stderr, seconds the caller took).
-    """
-    try:
-        for s in callees:
-            s.start()
-        with B2B(ARGS, routes=routes) as b2b:
-            t0 = time.monotonic()
-            with Sipp(uac, remote=b2b.address, timeout=timeout, duration=300) as caller:
-                pass
-            took = time.monotonic() - t0
-            results = [s.wait() for s in callees]
-            err = b2b.stderr()
-    finally:
-        for s in callees:
-            s.cleanup()
-    return caller.result, results, err, took
 
 
 def finals(res) -> list[str]:

@@ -32,18 +32,26 @@ def failover_call(
         port = free_udp_port()
         sipps.append(Sipp(scenario, local_port=port, timeout=timeout, **(kw or {})))
         routes.append(route.format(port=port))
+    return hunt(routes, sipps, uac, timeout)
+
+
+def hunt(routes: Sequence[str], callees: Sequence[Sipp], uac: str = "radius_uac.xml", timeout: float = 8.0):
+    """One call over these routes (tried in order) to these already built SIPp callees.
+
+    Returns (caller result, callee results, b2b stderr, seconds the caller took).
+    """
     try:
-        for s in sipps:
+        for s in callees:
             s.start()
         with B2B(ARGS, routes=routes) as b2b:
             t0 = time.monotonic()
             with Sipp(uac, remote=b2b.address, timeout=timeout, duration=300) as caller:
                 pass
             took = time.monotonic() - t0
-            results = [s.wait() for s in sipps]
+            results = [s.wait() for s in callees]
             err = b2b.stderr()
     finally:
-        for s in sipps:
+        for s in callees:
             s.cleanup()
     return caller.result, results, err, took
 
