@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 import traceback
+from collections import Counter
 from typing import Any, Callable, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
@@ -172,6 +173,8 @@ class SipTransactionManager:
         self._retrans: dict[tuple[bytes, tuple[str, int]], SipTransaction] = {}
         # Sippy's -t flag: fix up Contacts and answer at the source for UAs behind NAT.
         self.nat_traversal = False
+        # Bad messages seen, by kind ("unparsable", "no_via", "bad_request"...): see badInput.
+        self.bad_counts: Counter[str] = Counter()
         self.logger = global_config.get("_sip_logger")
         self.own_transport = transport is None
         if transport is None:
@@ -197,6 +200,13 @@ class SipTransactionManager:
                 lg.write(*args, ltime=ltime, level=level)
         elif level >= SIPLOG_ERR:
             sys.stderr.write("".join(str(x) for x in args) + "\n")
+
+    def badInput(self, kind: str, address: tuple[str, int], detail: str, rtime: Any = None) -> None:
+        """Count a bad message by kind and log one short line: every bad-input report goes here."""
+        self.bad_counts[kind] += 1
+        lg = self.logger
+        if lg is not None and lg.isEnabledFor(SIPLOG_INFO):
+            lg.write(f"{kind} from {address[0]}:{address[1]}: {detail}", ltime=rtime, level=SIPLOG_INFO)
 
     def _log_exc(self, what: str) -> None:
         self._log(SIPLOG_ERR, what, ":\n", traceback.format_exc())
@@ -266,9 +276,7 @@ class SipTransactionManager:
             code = resp.getSCodeNum()
             key = (resp.getHFBody("via").getBranch(), resp.getHFBody("cseq").getCSeqMethod())
         except Exception as ex:
-            self._log(
-                SIPLOG_INFO, f"can't parse SIP response from {address[0]}:{address[1]}: {ex}", ltime=rtime
-            )
+            self.badInput("bad_response", address, str(ex), rtime)
             return
         t = self.tclient.get(key)
         if t is None:
@@ -276,9 +284,7 @@ class SipTransactionManager:
                 self._log(SIPLOG_DBUG, f"no client transaction for response from {address[0]}:{address[1]}")
             return
         if code < 100 or code > 699:
-            self._log(
-                SIPLOG_INFO, f"invalid status code {code} in SIP response from {address[0]}:{address[1]}"
-            )
+            self.badInput("bad_response", address, f"invalid status code {code}", rtime)
             return
         resp.rtime = rtime
         resp.setSource(address)
@@ -333,14 +339,12 @@ class SipTransactionManager:
             resp = getattr(ex, "sip_response", None)
             if resp is not None:
                 self._reply_stateless(transport, resp, address)
-            self._log(
-                SIPLOG_INFO, f"can't parse SIP request from {address[0]}:{address[1]}: {ex}", ltime=rtime
-            )
+            self.badInput("unparsable" if resp is None else "bad_request", address, str(ex), rtime)
             return
         # One pass over the headers answers every "is there a ..." question below.
         present = {h.name for h in req.headers}
         if "via" not in present:
-            self._log(SIPLOG_INFO, f"request without Via from {address[0]}:{address[1]} dropped")
+            self.badInput("no_via", address, "request without Via dropped", rtime)
             return
         # Validate and pull out what matching needs; the headers parse here, once.
         try:
@@ -438,9 +442,9 @@ class SipTransactionManager:
                 transport, resp, self._respAddress(resp.getHFBody("via"), address, reliable)
             )
         except Exception:
-            self._log(SIPLOG_INFO, f"unanswerable SIP request from {address[0]}:{address[1]}: {ex}")
+            self.badInput("unanswerable", address, str(ex))
             return
-        self._log(SIPLOG_INFO, f"bad SIP request from {address[0]}:{address[1]}: {ex}")
+        self.badInput("bad_request", address, str(ex))
 
     def _respAddress(self, via: Any, source: tuple[str, int], reliable: bool) -> tuple[str, int]:
         """Where a response goes (RFC 3261 18.2.2, RFC 3581): received/rport, else sent-by."""

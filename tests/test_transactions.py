@@ -762,3 +762,14 @@ def test_shutdown_stops_every_timer() -> None:
     n = len(ft.sent)
     clock.advance(60)
     assert len(ft.sent) == n and clock.getDelayedCalls() == []
+
+
+def test_bad_input_counted_by_kind_and_logged_in_one_line_each() -> None:
+    lg = FakeLogger()
+    tm, ft, _ = mk(Consumer(), logger=lg)
+    feed(tm, b"\x00\xff garbage garbage garbage garbage garbage \r\n\r\n")
+    feed(tm, request("OPTIONS", skip=("Via",)))
+    feed(tm, request("OPTIONS", skip=("Via",)))
+    feed(tm, b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-x\r\n\r\n")
+    assert tm.bad_counts == {"unparsable": 1, "no_via": 2, "bad_response": 1}
+    assert len(lg.lines) == 4 and all("\n" not in line for _, line in lg.lines)
