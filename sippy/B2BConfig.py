@@ -83,6 +83,13 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
         "RTPproxy control socket(s); refused at start until the media relay lands",
     ),
     Option("radiusclient.conf", "S", "R", "path", "path to radiusclient.conf"),
+    Option(
+        "radius_require_ma",
+        "B",
+        None,
+        "on|off",
+        "refuse RADIUS replies without Message-Authenticator (default on; off: old servers)",
+    ),
     Option("max_radiusclients", "I", "M", "n", "number of RADIUS client helpers (for compatibility)"),
     Option("hide_call_id", "B", "H", "", "send a hash instead of the ingress Call-ID to the egress leg"),
     Option("static_tr_in", "S", "t", "s/re/repl/", "translation rule(s) for the incoming CLD"),

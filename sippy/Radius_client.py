@@ -25,7 +25,7 @@ from pyrad.dictionary import Dictionary
 from twisted.internet.protocol import DatagramProtocol
 
 from sippy.RadiusConf import RadiusConf, RadiusServer, read_radconf
-from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_INFO
+from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO
 from sippy.Time.Timeout import Timeout, default_reactor
 
 # Attributes Cisco carries only inside Cisco-AVPair.
@@ -127,12 +127,22 @@ class _RadiusProtocol(DatagramProtocol):
 
 
 class Radius_client:
-    """Sends Access-Request and Accounting-Request packets to the configured servers in order."""
+    """Sends Access-Request and Accounting-Request packets to the configured servers in order.
 
-    def __init__(self, conf: RadiusConf, *, reactor: Any = None, logger: Any = None) -> None:
+    Access-Requests carry a Message-Authenticator; with `require_ma` (the default) a reply to one
+    without a valid Message-Authenticator is dropped like a forged one (BlastRADIUS,
+    CVE-2024-3596: the response authenticator alone can be forged). `require_ma=False` is for
+    servers that do not sign their replies yet; a Message-Authenticator that is present is always
+    checked.
+    """
+
+    def __init__(
+        self, conf: RadiusConf, *, reactor: Any = None, logger: Any = None, require_ma: bool = True
+    ) -> None:
         if conf.dictionary is None:
             raise ValueError("RadiusConf has no dictionary")
         self.conf = conf
+        self.require_ma = require_ma
         self.dict: Dictionary = conf.dictionary
         self.reactor = reactor if reactor is not None else default_reactor()
         self.logger = logger
@@ -397,8 +407,13 @@ class Radius_client:
         except (rpacket.PacketError, ValueError, KeyError, IndexError, TypeError) as ex:
             self._ignore(addr, f"cannot decode it ({ex})")
             return
-        if not req.pkt.VerifyReply(reply, data):
-            self._ignore(addr, "bad response authenticator")
+        if not req.pkt.VerifyReply(reply, data, enforce_ma=self.require_ma):
+            if reply.message_authenticator is None and req.code == rpacket.AccessRequest:
+                # Forged, or an unpatched server: either way the operator has to know.
+                why = "no Message-Authenticator (an old server? see --radius_require_ma)"
+                self._ignore(addr, why, SIPLOG_ERR)
+            else:
+                self._ignore(addr, "bad response or message authenticator")
             return
         if reply.code in (rpacket.AccessAccept, rpacket.AccountingResponse):
             rcode = RESULT_ACCEPT
@@ -415,9 +430,9 @@ class Radius_client:
         if cb is not None:
             cb((attrs, rcode), *params)
 
-    def _ignore(self, addr: tuple[str, int], why: str) -> None:
+    def _ignore(self, addr: tuple[str, int], why: str, level: int = SIPLOG_DBUG) -> None:
         self.stats["ignored"] += 1
-        self._log(SIPLOG_DBUG, "RADIUS: reply from %s:%s ignored: %s", addr[0], addr[1], why)
+        self._log(level, "RADIUS: reply from %s:%s ignored: %s", addr[0], addr[1], why)
 
     def _log(self, level: int, fmt: str, *args: Any) -> None:
         """Write `fmt % args`, formatted only when the logger will write it at that level."""

@@ -132,7 +132,9 @@ def start_radius(cfg: B2BConfig, conf: Optional[RadiusConf], reactor: Any = None
     ``_radius_auth``)."""
     if conf is None:
         return
-    client = Radius_client(conf, reactor=reactor, logger=cfg.get("_sip_logger"))
+    client = Radius_client(
+        conf, reactor=reactor, logger=cfg.get("_sip_logger"), require_ma=cfg.get("radius_require_ma", True)
+    )
     cfg["_radius_client"] = client
     cfg["_radius_auth"] = RadiusAuthorisation(client, logger=cfg.get("_sip_logger"))
 

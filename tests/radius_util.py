@@ -163,6 +163,7 @@ def loopback_client(
     acct_ports: Sequence[int] = (),
     timeout: float = 0.3,
     retries: int = 2,
+    require_ma: bool = True,
 ) -> Radius_client:
     """A Radius_client of servers on 127.0.0.1 (tried in the order given), short timeouts so that
     a silent one costs little test time."""
@@ -173,7 +174,7 @@ def loopback_client(
         timeout=timeout,
         retries=retries,
     )
-    return Radius_client(conf)
+    return Radius_client(conf, require_ma=require_ma)
 
 
 def run_reactor_until(done: Callable[[], bool], timeout: float = 5.0) -> None:

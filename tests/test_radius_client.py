@@ -6,6 +6,7 @@ that never answer are plain loopback sockets we own, so the test also counts the
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from collections.abc import Iterator
@@ -89,6 +90,30 @@ def test_accept_returns_reply_attributes(radius: FreeRadius) -> None:
         "Routing:200@127.0.0.1:5070;expires=30",
         "Routing:300@127.0.0.1:5071;cli=555",
     ]
+
+
+def test_server_drops_unsigned_requests_and_answers_ours(radius: FreeRadius) -> None:
+    """tests/radius/radiusd.conf has require_message_authenticator = yes: an Access-Request
+    without Message-Authenticator gets no answer there, so every accepted request in these tests
+    proves the client signs its requests; the server signs its replies, which the client checks."""
+    rc = loopback_client(radius.secret, [radius.auth_port])
+    try:
+        pkt, raw = rc.encode(packet.AccessRequest, rc.translate(REMOTE_IP_ATTRS), radius.secret.encode(), 7)
+        assert pkt.message_authenticator
+        unsigned = packet.AuthPacket(id=8, secret=radius.secret.encode(), dict=DICT)
+        unsigned.AddAttribute("User-Name", "127.0.0.2")
+        unsigned.AddAttribute("User-Password", unsigned.PwCrypt("cisco"))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(1.0)
+            s.sendto(unsigned.RequestPacket(), ("127.0.0.1", radius.auth_port))
+            with pytest.raises(TimeoutError):
+                s.recv(4096)
+            s.sendto(raw, ("127.0.0.1", radius.auth_port))
+            reply = pkt.CreateReply(packet=s.recv(4096))
+        assert reply.code == packet.AccessAccept and reply.message_authenticator
+        assert pkt.VerifyReply(reply, enforce_ma=True)
+    finally:
+        rc.shutdown()
 
 
 def test_wrong_password_is_rejected_without_reply_items(radius: FreeRadius) -> None:
@@ -176,28 +201,31 @@ class Replier(DatagramProtocol):
         self.make_replies = make_replies
         self.delay = delay
         self.got = 0
+        self.requests: list[Any] = []
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.got += 1
         req = packet.AuthPacket(packet=data, secret=b"right", dict=DICT)
+        self.requests.append(req)
         for raw in self.make_replies(req):
             reactor.callLater(self.delay, self.transport.write, raw, addr)
 
 
-def accept_with(secret: bytes, req: Any, msg: str) -> bytes:
+def accept_with(secret: bytes, req: Any, msg: str, signed: bool = True) -> bytes:
+    """An Access-Accept; signed: with a Message-Authenticator (computed with secret)."""
     req.secret = secret
-    reply = req.CreateReply()
+    reply = req.CreateReply(message_authenticator=signed)
     reply.AddAttribute("Reply-Message", msg)
     return reply.ReplyPacket()
 
 
 def auth_through(
-    peer: Replier, timeout: float, await_ignored: bool = False
+    peer: Replier, timeout: float, await_ignored: bool = False, require_ma: bool = True
 ) -> tuple[list[Any], Radius_client]:
     """One Access-Request to peer (secret "right", no retry): what the caller got, and the
     client for its counters; await_ignored also waits for a reply the client dropped."""
     port = reactor.listenUDP(0, peer, interface="127.0.0.1")
-    rc = loopback_client("right", [port.getHost().port], timeout=timeout, retries=1)
+    rc = loopback_client("right", [port.getHost().port], timeout=timeout, retries=1, require_ma=require_ma)
     res: list[Any] = []
     try:
         rc.do_auth([("User-Name", "x")], res.append)
@@ -215,6 +243,34 @@ def test_forged_reply_is_ignored_and_genuine_one_accepted() -> None:
     res, rc = auth_through(peer, timeout=1)
     assert res == [((("Reply-Message", "genuine"),), RESULT_ACCEPT)]
     assert rc.stats["ignored"] == 1
+
+
+def test_reply_without_message_authenticator_is_refused_by_default() -> None:
+    # BlastRADIUS: a valid response authenticator (here: the right secret) is not enough.
+    peer = Replier(lambda req: [accept_with(b"right", req, "unsigned", signed=False)])
+    res, rc = auth_through(peer, timeout=0.3, await_ignored=True)
+    assert res == [((), RESULT_NO_ANSWER)] and rc.stats["ignored"] == 1
+    assert peer.got == 1 and peer.requests[0].message_authenticator
+
+
+def test_reply_without_message_authenticator_accepted_when_not_required() -> None:
+    peer = Replier(lambda req: [accept_with(b"right", req, "unsigned", signed=False)])
+    res, _ = auth_through(peer, timeout=1, require_ma=False)
+    assert res == [((("Reply-Message", "unsigned"),), RESULT_ACCEPT)]
+
+
+def test_bad_message_authenticator_refused_even_when_not_required() -> None:
+    def tampered(req: Any) -> list[bytes]:
+        raw = bytearray(accept_with(b"right", req, "tampered"))
+        # The Message-Authenticator (type 80, first attribute pyrad writes) loses a bit; the
+        # response authenticator is recomputed so that only the MAC is wrong.
+        i = raw.index(bytes((80, 18)), 20)
+        raw[i + 2] ^= 1
+        raw[4:20] = hashlib.md5(bytes(raw[:4]) + req.authenticator + bytes(raw[20:]) + b"right").digest()
+        return [bytes(raw)]
+
+    res, rc = auth_through(Replier(tampered), timeout=0.3, await_ignored=True, require_ma=False)
+    assert res == [((), RESULT_NO_ANSWER)] and rc.stats["ignored"] == 1
 
 
 def test_late_reply_after_giving_up_is_ignored() -> None:
