@@ -1,0 +1,1 @@
+"""Transports of the RTPproxy command protocol: datagrams with cookies, stream sockets."""

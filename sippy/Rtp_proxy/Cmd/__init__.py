@@ -1,0 +1,1 @@
+"""Command helpers shared by the RTPproxy session classes."""
