@@ -15,6 +15,10 @@ setup(
         "Twisted>=22.10",
         "pyrad>=2.4",
         "python-daemon>=2.3",
+        # sippy.Rtp (Sippy 2.x programs that send and receive audio): RTP packets, jitter
+        # buffer and mu-law from rtpsynth, G.722 from g722. Small binary wheels, as in Sippy 2.x.
+        "rtpsynth>=1.3",
+        "g722>=1.2",
     ],
     extras_require={
         "test": [

@@ -1,0 +1,96 @@
+"""What one RTP stream needs: the peer, our local address and port, codec and ptime."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from ipaddress import ip_address
+from socket import AF_INET, AF_INET6
+from typing import Callable, Optional, Union
+
+from .Codecs.G711 import G711Codec
+from .Codecs.GenCodec import GenCodec
+
+_WILDCARD = {"IP4": "0.0.0.0", "IP6": "::"}
+
+
+@lru_cache(maxsize=256)
+def canonicalize_rtp_host(host: str) -> str:
+    """An IP literal in its canonical text (no brackets); a name unchanged."""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ip_address(host))
+    except ValueError:
+        return host
+
+
+def canonicalize_rtp_target(rtp_target: Optional[tuple[str, Union[str, int]]]) -> Optional[tuple[str, int]]:
+    if rtp_target is None:
+        return None
+    host, port = rtp_target
+    return (canonicalize_rtp_host(host), int(port))
+
+
+def canonicalize_rtp_address(address: object) -> Optional[tuple[str, int]]:
+    """(host, port) of a socket address (IPv6 ones carry flowinfo and scope id too)."""
+    if not isinstance(address, tuple) or len(address) < 2 or not isinstance(address[0], str):
+        return None
+    return (canonicalize_rtp_host(address[0]), int(address[1]))
+
+
+class RTPParams:
+    """`rtp_target` is where we send (None: nowhere, e.g. not answered yet or on hold).
+    `rtp_lport` is 0 (take one from RTPConf), a port, or a callable `f(ntry) -> port`.
+    `rtp_laddr` is the wildcard address of `rtp_proto`'s family until a program sets one.
+    `out_sr` is the sample rate received audio is handed to the program at."""
+
+    default_rtp_proto = "IP4"
+    default_ptime = 20
+    default_sr = 8000
+
+    def __init__(
+        self,
+        rtp_target: Optional[tuple[str, Union[str, int]]],
+        out_ptime: int = default_ptime,
+        out_sr: int = default_sr,
+        rtp_proto: str = default_rtp_proto,
+    ) -> None:
+        self._rtp_proto = self.default_rtp_proto
+        self.rtp_laddr: str = _WILDCARD[self._rtp_proto]
+        self.rtp_lport: Union[int, Callable[[int], int]] = 0
+        self.rtp_proto = rtp_proto
+        self._rtp_target = canonicalize_rtp_target(rtp_target)
+        self.out_ptime = out_ptime
+        self.out_sr = out_sr
+        self.codec: type[GenCodec] = G711Codec
+
+    @property
+    def rtp_target(self) -> Optional[tuple[str, int]]:
+        return self._rtp_target
+
+    @rtp_target.setter
+    def rtp_target(self, rtp_target: Optional[tuple[str, Union[str, int]]]) -> None:
+        if rtp_target != self._rtp_target:
+            self._rtp_target = canonicalize_rtp_target(rtp_target)
+
+    @property
+    def rtp_proto(self) -> str:
+        return self._rtp_proto
+
+    @rtp_proto.setter
+    def rtp_proto(self, rtp_proto: str) -> None:
+        rtp_proto = rtp_proto.upper()
+        if rtp_proto not in _WILDCARD:
+            raise ValueError(f"rtp_proto must be IP4 or IP6, not {rtp_proto!r}")
+        if self.rtp_laddr == _WILDCARD[self._rtp_proto]:
+            self.rtp_laddr = _WILDCARD[rtp_proto]
+        self._rtp_proto = rtp_proto
+
+    @property
+    def rtp_family(self) -> int:
+        return AF_INET if self._rtp_proto == "IP4" else AF_INET6
+
+    def getCopy(self) -> RTPParams:
+        copy = RTPParams(self._rtp_target, self.out_ptime, self.out_sr, self._rtp_proto)
+        copy.rtp_laddr, copy.rtp_lport, copy.codec = self.rtp_laddr, self.rtp_lport, self.codec
+        return copy
