@@ -20,6 +20,7 @@ from typing import IO, Any, NamedTuple, NoReturn, Optional
 from sippy.B2BRoute import B2BRoute
 from sippy.B2BTransforms import NumberTranslator, getTransProc
 from sippy.CLIManager import parse_cli_address
+from sippy.misc import bare_host, parse_hostport
 from sippy.SipConf import SipConf
 
 __all__ = (
@@ -136,18 +137,7 @@ _DEFAULTS: dict[str, Any] = {
 
 
 def _hostport(value: str) -> tuple[str, int]:
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        sport = rest[1:] if rest.startswith(":") else rest
-    else:
-        host, sep, sport = value.partition(":")
-    if not host:
-        raise ValueError(f"no host in {value!r}")
-    if not sport:
-        return host, SipConf.default_port
-    if not sport.isdigit() or not 0 < int(sport) < 65536:
-        raise ValueError(f"bad port in {value!r}")
-    return host, int(sport)
+    return parse_hostport(value, SipConf.default_port)
 
 
 def _csv(value: str) -> list[str]:
@@ -203,7 +193,7 @@ class B2BConfig(dict):
     def _set_string(self, key: str, value: str) -> None:
         if key == "sip_address":
             wildcard = value in ("*", "0.0.0.0", "::")
-            self["_sip_address"] = SipConf.my_address if wildcard else value.strip("[]")
+            self["_sip_address"] = SipConf.my_address if wildcard else bare_host(value)
         elif key == "static_route":
             self["_static_routes"] = {"": B2BRoute(value)}
         elif key in ("static_tr_in", "static_tr_out"):

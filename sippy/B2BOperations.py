@@ -26,6 +26,7 @@ from twisted.internet.error import ReactorNotRunning
 from sippy.CallMap import CallMap
 from sippy.CLIManager import CLIConnectionManager, CLIManager, UnknownCommand
 from sippy.Daemon import reopen as reopen_stdio
+from sippy.misc import sip_hostport
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SipLogger
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import Timeout
@@ -49,8 +50,7 @@ HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
 def _hostport(addr: Optional[tuple[str, int]]) -> str:
     if addr is None:
         return "N/A:0"
-    host, port = addr
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return sip_hostport(*addr)
 
 
 class B2BOperations:

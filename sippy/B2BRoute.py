@@ -14,6 +14,7 @@ from typing import Any, Optional
 from urllib.parse import quote, unquote
 
 from sippy.B2BTransforms import TransProcError, getTransProc
+from sippy.misc import parse_hostport, sip_host, sip_hostport
 from sippy.SipConf import SipConf
 
 __all__ = (
@@ -49,32 +50,13 @@ class RouteError(ValueError):
 
 def _split_hostport(text: str, what: str) -> tuple[str, int]:
     """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` -> (host without brackets, port)."""
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep:
-            raise RouteError(f"{what}: missing ']' in {text!r}")
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise RouteError(f"{what}: bad IPv6 address {host!r}") from None
-        if rest and not rest.startswith(":"):
-            raise RouteError(f"{what}: junk after ']' in {text!r}")
-        sport = rest[1:] if rest else None
-    else:
-        host, sep, sport = text.partition(":")
-        if not sep:
-            sport = None
-        if not _HOSTNAME.fullmatch(host):
-            raise RouteError(f"{what}: bad host {host!r}")
-    if sport is None:
-        return host, SipConf.default_port
-    if not sport.isdigit() or not 0 < int(sport) < 65536:
-        raise RouteError(f"{what}: bad port {sport!r}")
-    return host, int(sport)
-
-
-def _format_hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        host, port = parse_hostport(text, SipConf.default_port)
+    except ValueError as exc:
+        raise RouteError(f"{what}: {exc}") from None
+    if ":" not in host and not _HOSTNAME.fullmatch(host):
+        raise RouteError(f"{what}: bad host {host!r}")
+    return host, port
 
 
 def _int_param(name: str, value: Optional[str]) -> Optional[int]:
@@ -162,7 +144,7 @@ class B2BRoute:
             raise RouteError(f"route {sroute!r}: no host")
         self.hostport = target
         self.host, self.port = _split_hostport(target, f"route {sroute!r}")
-        self.hostonly = f"[{self.host}]" if ":" in self.host else self.host
+        self.hostonly = sip_host(self.host)
         ash = []
         for item in parts[1:]:
             item = item.strip()
@@ -290,7 +272,7 @@ class B2BRoute:
             elif key == "rtpp":
                 out.append(f"rtpp={int(value)}")
             elif key == "outbound_proxy":
-                out.append(f"op={_format_hostport(*value)}")
+                out.append(f"op={sip_hostport(*value)}")
             elif key == "huntstop_scodes":
                 out.append("hs_scodes=" + ",".join(str(x) for x in value))
             elif key != "group_timeout":

@@ -293,7 +293,7 @@ class SipTransactionManager:
             if not cbody.asterisk:
                 curl = cbody.getUrl()
                 if check1918(curl.host):
-                    curl.host, curl.port = address
+                    curl.setAddr(address)
         self.incomingResponse(resp, t, code, rtime)
 
     def _natRequest(self, req: Any, host: str, port: int, address: tuple[str, int]) -> None:
@@ -305,7 +305,7 @@ class SipTransactionManager:
             if not cbody.asterisk:
                 curl = cbody.getUrl()
                 if check1918(curl.host) or curl.port == 0 or curl.host == "255.255.255.255":
-                    curl.host, curl.port = address
+                    curl.setAddr(address)
                     req.nated = True
 
     def _reply_stateless(self, userv: Any, resp: Any, address: tuple[str, int]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Optional
 from urllib.parse import quote, unquote
 
 from sippy.Exceptions.SipParseError import SipParseError
+from sippy.misc import bare_host, sip_host
 
 # RFC 3261 user-unreserved and mark characters: legal unescaped in the user part.
 USERNAME_SAFE = "&=+$,;?/#" + "-_.!~*'()"
@@ -98,7 +99,8 @@ class SipURL:
         self.scheme = scheme
         self.username = username
         self.password = password
-        self.host = host
+        # A bare IPv6 address (as socket tuples carry it) gets the brackets SIP text needs.
+        self.host = sip_host(host) if host else host
         self.port = port
         self.headers = dict(headers) if headers else None
         self.usertype = usertype
@@ -309,7 +311,7 @@ class SipURL:
                 from sippy.SipConf import SipConf
 
                 local_addr, local_port = SipConf.my_address, SipConf.my_port
-            host = f"[{local_addr}]" if ":" in local_addr and local_addr[0] != "[" else local_addr
+            host = sip_host(local_addr)
             if port is None:
                 port = local_port
         w(host)
@@ -369,11 +371,9 @@ class SipURL:
     def getAddr(self) -> tuple[Optional[str], int]:
         """(host, port) for a socket: IPv6 without brackets, default port by scheme."""
         host = self.host
-        if host is not None and host.startswith("["):
-            host = host[1:-1]
-        return (host, self.getPort())
+        return (bare_host(host) if host is not None else None, self.getPort())
 
     def setAddr(self, addr: tuple[str, Optional[int]]) -> None:
         """Set host and port from a socket tuple (bare IPv6 gets its brackets back)."""
         host, self.port = addr
-        self.host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        self.host = sip_host(host)

@@ -6,6 +6,7 @@ import os
 from typing import Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
+from sippy.misc import bare_host, sip_host
 from sippy.SipConf import SipConf
 from sippy.SipGenericHF import SipGenericHF
 
@@ -50,7 +51,8 @@ class SipVia(SipGenericHF):
             sipver, transport = sipver.rsplit("/", 1)
         self.sipver: str = sipver or "SIP/2.0"
         self.transport: str = transport or "UDP"
-        self.hostname: Optional[str] = hostname
+        # A bare IPv6 address (as socket tuples carry it) gets the brackets SIP text needs.
+        self.hostname: Optional[str] = sip_host(hostname) if hostname else hostname
         self.port: Optional[int] = port
         if params is not None:
             self.params: dict[str, Optional[str]] = dict(params)
@@ -116,9 +118,7 @@ class SipVia(SipGenericHF):
         host = self.hostname
         port = self.port
         if host is None:
-            host = local_addr or SipConf.my_address
-            if ":" in host and not host.startswith("["):
-                host = "[" + host + "]"
+            host = sip_host(local_addr or SipConf.my_address)
             if port is None:
                 port = local_port or SipConf.my_port
         s = self.sipver + "/" + self.transport + " " + host
@@ -158,16 +158,16 @@ class SipVia(SipGenericHF):
     def getAddr(self) -> tuple[Optional[str], int]:
         """Sent-by as a socket address: IPv6 without brackets, port 5060 when absent."""
         host = self.hostname
-        if host is not None and host.startswith("["):
-            host = host[1:-1]
-        return (host, self.port if self.port is not None else SipConf.default_port)
+        port = self.port if self.port is not None else SipConf.default_port
+        return (bare_host(host) if host is not None else None, port)
 
     def getTAddr(self) -> tuple[Optional[str], int]:
         """Where to send responses (RFC 3261 18.2.2 with RFC 3581): received and rport first."""
         host, port = self.getAddr()
         received = self.params.get("received")
         if received:
-            host = received[1:-1] if received.startswith("[") else received
+            # RFC 3261 writes received bare; RFC 5118 4.5 asks to take a bracketed one too.
+            host = bare_host(received)
         rport = self.params.get("rport")
         if rport and rport.isascii() and rport.isdigit() and 0 < int(rport) < 65536:
             port = int(rport)

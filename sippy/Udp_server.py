@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Union
 from twisted.internet.error import MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.misc import bare_host
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import default_reactor
 
@@ -27,10 +28,6 @@ DataCallback = Callable[[bytes, tuple[str, int], "Udp_server", MonoTime], Any]
 
 # How long a name resolved for send_to() is reused before asking the resolver again.
 RESOLVE_CACHE_TTL = 30.0
-
-
-def _strip_brackets(host: str) -> str:
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -56,7 +53,7 @@ class Udp_server_opts:
         family: Optional[int] = None,
         flags: int = 0,
     ) -> None:
-        host = _strip_brackets(laddress[0] or "0.0.0.0")
+        host = bare_host(laddress[0] or "0.0.0.0")
         self.laddress: tuple[str, int] = (host, int(laddress[1]))
         self.data_callback = data_callback
         if family is None:
@@ -153,7 +150,7 @@ class Udp_server:
             return
         if isinstance(data, str):
             data = data.encode("utf-8")
-        host, port = _strip_brackets(address[0]), int(address[1])
+        host, port = bare_host(address[0]), int(address[1])
         if _is_ip_literal(host):
             self._write(data, (host, port))
             return

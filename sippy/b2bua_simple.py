@@ -15,6 +15,7 @@ import signal
 import sys
 from typing import Any, Optional, Sequence
 
+from sippy import misc
 from sippy.CallMap import CallMap, tune_gc
 from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventTry
 from sippy.Core.EventDispatcher import ED2
@@ -109,18 +110,10 @@ class CallController:
 
 def parse_hostport(text: str, flag: str, default_port: int) -> tuple[str, int]:
     """`host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address -> (host, port)."""
-    host, port = text, str(default_port)
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise UsageError(f"{flag}: bad address {text!r}")
-        if rest:
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    if not host:
-        raise UsageError(f"{flag}: bad address {text!r}")
-    return host, parse_port(port, flag)
+    try:
+        return misc.parse_hostport(text, default_port)
+    except ValueError as ex:
+        raise UsageError(f"{flag}: bad address {text!r}: {ex}") from None
 
 
 def parse_port(text: str, flag: str) -> int:
@@ -145,7 +138,7 @@ def parse_args(argv: Sequence[str]) -> dict:
         elif opt == "-L":
             config["logfile"] = val
         elif opt == "-l":
-            laddr = val[1:-1] if val.startswith("[") and val.endswith("]") else val
+            laddr = misc.bare_host(val)
         elif opt == "-p":
             config["_sip_port"] = parse_port(val, "-p")
         elif opt == "-n":

@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import socket
+import subprocess
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -85,6 +86,18 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 def free_tcp_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on host right now (see free_port)."""
     return free_port(host)
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> int:
+    """SIGTERM (a B2BUA hangs up its calls), then SIGKILL if it lingers; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 @pytest.fixture

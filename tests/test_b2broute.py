@@ -147,7 +147,7 @@ def test_po_proc_builds_routine():
         ("h;cli", "'cli' needs a value"),
         ("h;ash=NoColon", "ash: expected URL-quoted Name:Value"),
         ("h;rtpp=yes", "rtpp: expected 0 or 1"),
-        ("h;op=:5", "op: bad host"),
+        ("h;op=:5", "op: no host"),
         ("h;hs_scodes=48x", "hs_scodes"),
         ("h;gt=5", "gt: expected timeout,skip"),
         ("h;po_proc=Unknown[x]", "unknown routine 'Unknown'"),

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from typing import Optional
 
 import pytest
 
-from tests.conftest import free_udp_port
+from tests.conftest import free_udp_port, stop_process
 from tests.sipp_util import Sipp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,16 +83,10 @@ class B2B:
     def stop(self) -> int:
         """SIGTERM (the calls get their BYEs), then SIGKILL if it lingers; returns the exit code."""
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_process(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
-        return self.proc.returncode
+        return code
 
     def stderr(self) -> str:
         with open(self.errpath, errors="replace") as f:

@@ -184,7 +184,7 @@ def make_uac(env: Any, **kw: Any) -> UA:
     return UA(
         gc,
         rec.event_cb,
-        nh_address=CALLEE,
+        nh_address=kw.pop("nh_address", CALLEE),
         conn_cbs=(rec.cb("conn"),),
         disc_cbs=(rec.cb("disc"),),
         fail_cbs=(rec.cb("fail"),),

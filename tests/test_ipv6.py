@@ -1,0 +1,159 @@
+"""IPv6 in SIP text (RFC 3261 25.1 IPv6reference, RFC 5118): every writer brackets an IPv6 host,
+sockets and SDP get it bare; the local address facing a peer (local4remote)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from sippy import misc
+from sippy.B2BConfig import B2BConfig
+from sippy.B2BOperations import _hostport as ops_hostport
+from sippy.B2BRoute import B2BRoute, RouteError
+from sippy.SipContact import SipContact
+from sippy.SipRequest import SipRequest
+from sippy.SipResponse import SipResponse
+from sippy.SipURL import SipURL
+from sippy.SipVia import SipVia
+from tests.test_transactions import Consumer, feed, mk, request
+from tests.test_ua import FakeTr, make_uac, new_env, respond, try_event
+
+
+@pytest.mark.parametrize(
+    "host, text",
+    [("::1", "[::1]"), ("[::1]", "[::1]"), ("2001:db8::9:1", "[2001:db8::9:1]"), ("192.0.2.1", "192.0.2.1")],
+)
+def test_sip_host_brackets_ipv6_only(host: str, text: str) -> None:
+    assert misc.sip_host(host) == text
+    assert misc.sip_host("example.com") == "example.com"
+    assert misc.bare_host(text) == host.strip("[]")
+
+
+def test_sip_hostport() -> None:
+    assert misc.sip_hostport("::1", 5070) == "[::1]:5070"
+    assert misc.sip_hostport("[::1]", None) == "[::1]"
+    assert misc.sip_hostport("10.0.0.1", 5060) == "10.0.0.1:5060"
+
+
+@pytest.mark.parametrize(
+    "text, addr",
+    [
+        ("[::1]:5070", ("::1", 5070)),
+        ("[::1]", ("::1", 5060)),
+        ("::1", ("::1", 5060)),
+        ("2001:db8::1", ("2001:db8::1", 5060)),
+        ("host.example:5080", ("host.example", 5080)),
+        ("10.0.0.1", ("10.0.0.1", 5060)),
+    ],
+)
+def test_parse_hostport(text: str, addr: tuple) -> None:
+    assert misc.parse_hostport(text, 5060) == addr
+
+
+@pytest.mark.parametrize(
+    "text, why", [("[::1", "missing ']'"), ("[::1]5", "junk"), ("[zz::1]:5", "bad IPv6"), (":5", "no host")]
+)
+def test_parse_hostport_refuses(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        misc.parse_hostport(text, 5060)
+
+
+# ----- the writers ------------------------------------------------------------------------------
+
+
+def test_url_built_from_a_socket_address_is_bracketed() -> None:
+    u = SipURL(username="service", host="::1", port=5070)
+    assert str(u) == "sip:service@[::1]:5070"
+    assert u.getAddr() == ("::1", 5070)
+    assert str(SipURL(host="[::1]")) == "sip:[::1]"
+    u.setAddr(("2001:db8::2", 5080))
+    assert str(u) == "sip:service@[2001:db8::2]:5080"
+
+
+def test_placeholder_host_takes_the_local_address_bracketed() -> None:
+    assert SipURL(username="a").localStr("::1", 5062) == "sip:a@[::1]:5062"
+    assert SipContact().localStr("fd00::2", 5060).endswith("<sip:[fd00::2]:5060>")
+    assert SipVia().localStr("::1", 5062).startswith("SIP/2.0/UDP [::1]:5062;")
+
+
+def test_via_built_from_a_socket_address_and_received_forms() -> None:
+    assert str(SipVia(hostname="::1", port=5060)) == "SIP/2.0/UDP [::1]:5060"
+    # RFC 3261's ABNF writes received bare; RFC 5118 4.5 asks receivers to take brackets too.
+    for received in ("2001:db8::9:255", "[2001:db8::9:255]"):
+        via = SipVia(f"SIP/2.0/UDP [2001:db8::9:1]:6050;received={received};branch=z9hG4bKas3")
+        via.parse()
+        assert via.getTAddr() == ("2001:db8::9:255", 6050)
+
+
+def test_received_added_by_us_is_a_bare_ipv6address() -> None:
+    cons = Consumer(lambda req, t: req.genResponse(200, "OK"))
+    tm, ft, _ = mk(cons)
+    feed(tm, request("OPTIONS", via="[2001:db8::5]:5062"), ("::1", 5062))
+    ((data, address),) = ft.sent
+    via = SipResponse(buf=data).getHFBody("via")
+    assert "received=::1;" in str(via) + ";"
+    assert address == ("::1", 5062)
+
+
+def test_nat_traversal_rewrites_an_ipv6_contact_with_brackets() -> None:
+    cons = Consumer(lambda req, t: req.genResponse(200, "OK"))
+    tm, ft, _ = mk(cons)
+    tm.nat_traversal = True
+    data = request("OPTIONS", via="[::1]:5062").replace(b"alice@127.0.0.1:5062", b"alice@[::1]:0")
+    feed(tm, data, ("::1", 40000))
+    contact = cons.reqs[0][0].getHFBody("contact")
+    assert str(contact.getUrl()) == "sip:alice@[::1]:40000"
+
+
+def test_uac_to_an_ipv6_next_hop_writes_ruri_to_and_in_dialog_requests_bracketed() -> None:
+    env = new_env()
+    clock, tm, rec, gc = env
+    ua = make_uac(env, nh_address=("::1", 5070))
+    ua.recvEvent(try_event())
+    inv: FakeTr = tm.sent("INVITE")[0]
+    text = str(inv.req)
+    assert text.startswith("INVITE sip:bob@[::1]:5070 SIP/2.0\r\n")
+    assert "\r\nTo: <sip:bob@[::1]>\r\n" in text
+    # The callee echoes our To and gives an IPv6 Contact: our parser takes both back.
+    respond(inv, 200, "OK", contact="<sip:callee@[::1]:5072>")
+    ua.disconnect()
+    (bye,) = tm.sent("BYE")
+    assert str(bye.req).startswith("BYE sip:callee@[::1]:5072 SIP/2.0\r\n")
+    assert SipRequest(buf=str(bye.req)).getHFBody("to").getUrl().getAddr() == ("::1", 5060)
+
+
+def test_routes_and_proxies_written_bracketed() -> None:
+    r = B2BRoute("100@[::1]:5070;op=[2001:db8::1]:5080")
+    assert (r.host, r.port, r.hostonly) == ("::1", 5070, "[::1]")
+    assert "op=[2001:db8::1]:5080" in str(r)
+    assert r.getNHAddr(("::1", 5060)) == (("::1", 5070), True)
+    with pytest.raises(RouteError, match="bad IPv6"):
+        B2BRoute("[::zz]:5070")
+    assert ops_hostport(("::1", 5060)) == "[::1]:5060"
+    cfg = B2BConfig()
+    cfg.check_and_set("sip_proxy", "[::1]:5080")
+    assert cfg["_sip_proxy"] == ("::1", 5080)
+    cfg.check_and_set("sip_address", "[::1]")
+    assert cfg["_sip_address"] == "::1"
+
+
+# ----- local4remote -----------------------------------------------------------------------------
+
+
+def test_local4remote_names_the_facing_address_bare_and_caches() -> None:
+    assert misc.local4remote("127.0.0.1") == "127.0.0.1"
+    assert misc.local4remote("::1", socket.AF_INET6) == "::1"
+    assert misc.local4remote("[::1]", socket.AF_INET6) == "::1"
+    assert ("::1", socket.AF_INET6) in misc._l4r_cache
+    with pytest.raises(ValueError):
+        misc.local4remote("localhost")
+
+
+def test_local4remote_cache_is_bounded(monkeypatch: Any) -> None:
+    monkeypatch.setattr(misc, "LOCAL4REMOTE_CACHE_SIZE", 3)
+    monkeypatch.setattr(misc, "_l4r_cache", misc.OrderedDict())
+    for i in range(1, 6):
+        misc.local4remote(f"127.0.0.{i}")
+    assert list(misc._l4r_cache) == [(f"127.0.0.{i}", socket.AF_INET) for i in (3, 4, 5)]
