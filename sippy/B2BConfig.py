@@ -71,6 +71,7 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
     Option("digest_auth", "B", None, "on|off", "SIP digest authentication of incoming INVITEs (default on)"),
     Option("digest_auth_only", "B", None, "on|off", "challenge at once, without trying remote-IP auth"),
     Option("max_credit_time", "I", "m", "seconds", "upper limit of every call's duration"),
+    Option("max_calls", "I", None, "n", "calls in memory at once, more get 503 (default: from free memory)"),
     Option("keepalive_ans", "I", None, "seconds", "keep-alive re-INVITE period, answering leg (0: off)"),
     Option("keepalive_orig", "I", None, "seconds", "keep-alive re-INVITE period, originating leg (0: off)"),
     Option("allowed_pts", "S", "F", "pt1[,..,ptN]", "RTP payload types allowed to the egress leg"),
@@ -185,7 +186,7 @@ class B2BConfig(dict):
             if not 0 < value < 65536:
                 raise ValueError(f"sip_port should be in the range 1-65535: {value}")
             self["_sip_port"] = value
-        elif key in ("max_credit_time", "max_radiusclients") and value <= 0:
+        elif key in ("max_credit_time", "max_radiusclients", "max_calls") and value <= 0:
             raise ValueError(f"{key} should be more than zero: {value}")
         elif value < 0:
             raise ValueError(f"{key} should not be negative: {value}")

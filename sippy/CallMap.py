@@ -10,11 +10,13 @@ dict (both legs) for the control socket, `discAll()`, loop detection and the cou
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any, Callable, Optional, Protocol, Union
 
 from sippy.SipHeader import SipHeader
-from sippy.SipLogger import SIPLOG_INFO
+from sippy.SipLogger import SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipResponse import SipResponse
+from sippy.SipTransactionManager import RETRY_AFTER, unavailable
 from sippy.Time.MonoTime import MonoTime
 
 # Cyclic GC thresholds for a running B2BUA (Python's default is 700, 10, 10). Calls are freed by
@@ -23,6 +25,45 @@ from sippy.Time.MonoTime import MonoTime
 # thousand calls stalls the reactor for a few hundred ms, long enough for the kernel to drop
 # datagrams (bench/b2bua_mem.py measures both).
 GC_THRESHOLDS = (20000, 20, 100)
+
+
+# The default bound on calls in memory (--max_calls): a share of the memory available at start,
+# at a budget per call. A call (both legs, their transactions, and the 32 s it stays after its end to
+# absorb retransmissions) takes some 20-30 KiB; the budget leaves room for long headers and SDP.
+CALL_MEMORY_BUDGET = 64 * 1024
+CALL_MEMORY_SHARE = 0.5
+MIN_MAX_CALLS = 100
+_CGROUP_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current")
+
+
+def available_memory() -> int:
+    """Bytes this process may still use: MemAvailable, capped by a cgroup (v2) memory limit."""
+    avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    try:
+        limit, current = (_read_first(path) for path in _CGROUP_FILES)
+    except (OSError, ValueError):
+        return avail
+    return min(avail, max(0, int(limit) - int(current)))
+
+
+def _read_first(path: str) -> str:
+    with open(path, encoding="ascii") as f:
+        return f.read().split()[0]
+
+
+def default_max_calls(mem_available: Optional[int] = None) -> int:
+    """The --max_calls used when none is given (see CALL_MEMORY_BUDGET)."""
+    if mem_available is None:
+        mem_available = available_memory()
+    return max(MIN_MAX_CALLS, int(mem_available * CALL_MEMORY_SHARE) // CALL_MEMORY_BUDGET)
 
 
 def tune_gc() -> None:
@@ -56,9 +97,15 @@ CCFactory = Callable[[dict, Any, Any], Union[CallController, Any]]
 class CallMap:
     """Live calls by Call-ID, and the answers to requests no dialog claimed."""
 
-    def __init__(self, global_config: dict, cc_factory: CCFactory) -> None:
+    def __init__(self, global_config: dict, cc_factory: CCFactory, max_calls: Optional[int] = None) -> None:
         self.global_config = global_config
         self.cc_factory = cc_factory
+        # At most this many calls in memory (finished ones count until they are freed); more new
+        # INVITEs get 503 with Retry-After. None: no bound (the B2BUA programs always set one).
+        self.max_calls = max_calls
+        self.ncalls_refused = 0
+        # For the rate-limited line about refused calls (the transaction manager's LogLimiter).
+        self.log_limiter: Any = None
         # Call-ID (either leg) -> controller, and controller -> its Call-IDs, insertion ordered.
         self.by_call_id: dict[str, CallController] = {}
         self.ccmap: dict[CallController, list[str]] = {}
@@ -97,6 +144,14 @@ class CallMap:
 
     def newCall(self, req: Any, sip_t: Any, call_id: str) -> Optional[tuple]:
         self.ncalls_total += 1
+        if self.max_calls is not None and len(self.ccmap) >= self.max_calls:
+            self.ncalls_failed += 1
+            self.ncalls_refused += 1
+            if self.log_limiter is not None:
+                self.log_limiter.write(
+                    "max_calls", SIPLOG_WARN, self.max_calls, " calls in memory: 503 to a new INVITE"
+                )
+            return (unavailable(req, RETRY_AFTER), None, None)
         cc = self.cc_factory(self.global_config, req, sip_t)
         if isinstance(cc, SipResponse):
             # The factory refused the call (403, 503...).

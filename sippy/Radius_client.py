@@ -24,6 +24,7 @@ from pyrad import packet as rpacket
 from pyrad.dictionary import Dictionary
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.LogLimiter import LogLimiter
 from sippy.RadiusConf import RadiusConf, RadiusServer, read_radconf
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO
 from sippy.Time.Timeout import Timeout, default_reactor
@@ -48,6 +49,11 @@ DIGEST_ATTRIBUTES = 207
 # Dictionary codes of the digest sub-attributes: code - DIGEST_SUB_BASE is the sub-attribute type.
 DIGEST_SUB_BASE = 1062
 DIGEST_SUB_CODES = range(1063, 1073)
+
+# Requests waiting for an identifier of one server (256 already in flight to it), at most; one more
+# is treated as if that server had not answered: the next server is tried, and with none left the
+# request ends with RESULT_NO_ANSWER (README "Security").
+MAX_WAITING = 1024
 
 # Result codes handed to callbacks, as in Sippy: (attributes, rcode).
 RESULT_ACCEPT = 0
@@ -153,7 +159,8 @@ class Radius_client:
         self._pending: dict[tuple[str, int], dict[int, RadiusRequest]] = {}
         self._next_id: dict[tuple[str, int], int] = {}
         self._waiting: dict[tuple[str, int], deque[RadiusRequest]] = {}
-        self.stats = {"sent": 0, "retransmitted": 0, "ignored": 0}
+        self.stats = {"sent": 0, "retransmitted": 0, "ignored": 0, "refused": 0}
+        self.log_limiter = LogLimiter(self._write, self.reactor)
 
     @classmethod
     def from_file(cls, path: str, *, reactor: Any = None, logger: Any = None) -> Radius_client:
@@ -282,7 +289,10 @@ class Radius_client:
             pkt_id = self._alloc_id(addr, req)
             if pkt_id is None:
                 # 256 requests to this server already in flight: wait for an identifier.
-                self._waiting.setdefault(addr, deque()).append(req)
+                if self._wait_for_id(addr, req):
+                    return
+                # As if it had not answered, on the next reactor turn (never inside do_auth).
+                self.reactor.callLater(0, self._next_server, req)
                 return
             try:
                 req.pkt, req.raw = self.encode(req.code, req.attributes, server.secret, pkt_id)
@@ -295,6 +305,34 @@ class Radius_client:
             return
         if not req.done:
             self._finish(req, (), RESULT_NO_ANSWER)
+
+    def _wait_for_id(self, addr: tuple[str, int], req: RadiusRequest) -> bool:
+        """Queue req for addr's next free identifier; False when MAX_WAITING already wait."""
+        queue = self._waiting.get(addr)
+        if queue is None:
+            queue = self._waiting[addr] = deque()
+        elif len(queue) >= MAX_WAITING:
+            # Cancelled requests (calls gone) stay queued until dequeued: drop them first.
+            queue = self._waiting[addr] = deque(r for r in queue if not r.done)
+            if len(queue) >= MAX_WAITING:
+                self.stats["refused"] += 1
+                self.log_limiter.write(
+                    "radius_full",
+                    SIPLOG_ERR,
+                    "RADIUS: ",
+                    MAX_WAITING,
+                    " requests wait for ",
+                    addr,
+                    ", one more refused",
+                )
+                return False
+        queue.append(req)
+        return True
+
+    def _next_server(self, req: RadiusRequest) -> None:
+        if not req.done:
+            req.idx += 1
+            self._try_server(req)
 
     def _resolve(self, host: str, req: RadiusRequest) -> None:
         waiters = self._resolving.get(host)
@@ -433,6 +471,10 @@ class Radius_client:
     def _ignore(self, addr: tuple[str, int], why: str, level: int = SIPLOG_DBUG) -> None:
         self.stats["ignored"] += 1
         self._log(level, "RADIUS: reply from %s:%s ignored: %s", addr[0], addr[1], why)
+
+    def _write(self, level: int, *args: Any) -> None:
+        if self.logger is not None and self.logger.isEnabledFor(level):
+            self.logger.write(*args, level=level)
 
     def _log(self, level: int, fmt: str, *args: Any) -> None:
         """Write `fmt % args`, formatted only when the logger will write it at that level."""

@@ -19,7 +19,9 @@ from collections import Counter
 from typing import Any, Callable, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
-from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO
+from sippy.LogLimiter import LogLimiter
+from sippy.SipHeader import SipHeader
+from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
@@ -28,6 +30,16 @@ from sippy.Time.MonoTime import MonoTime
 _MAGIC = "z9hG4bK"
 _NETS_1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 _MANDATORY = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
+
+# Bounds on the transaction tables (README "Security"). A finished transaction stays 32 s (64*T1)
+# to absorb retransmissions, so a table holds about 32 s worth of traffic: 65536 leaves room for
+# some 500 calls/s. At the bound a new request gets a stateless 503 with Retry-After (an ACK is
+# dropped) and a new client transaction fails at once with a local 503 to its consumer; both are
+# counted in `SipTransactionManager.refused`.
+MAX_SERVER_TRANSACTIONS = 65536
+MAX_CLIENT_TRANSACTIONS = 65536
+# Retry-After (seconds) of the 503 given at a bound: by then the oldest transactions are gone.
+RETRY_AFTER = 10
 
 
 # Symbolic state names, as in Sippy; `t.state.__name__` is what the control socket shows.
@@ -140,6 +152,13 @@ def check1918(host: Optional[str]) -> bool:
     return any(addr in net for net in _NETS_1918)
 
 
+def unavailable(req: Any, retry_after: int) -> SipResponse:
+    """503 Service Unavailable with Retry-After: the answer at a bound (RFC 3261 21.5.4)."""
+    resp = req.genResponse(503, "Service Unavailable")
+    resp.appendHeader(SipHeader(name="Retry-After", body=str(retry_after)))
+    return resp
+
+
 class SipTransactionManager:
     """Matches messages to transactions, retransmits over UDP, and hands requests to consumers."""
 
@@ -161,6 +180,10 @@ class SipTransactionManager:
         self.T1 = 0.5
         self.T2 = 4.0
         self.T4 = 5.0
+        self.max_server_transactions = MAX_SERVER_TRANSACTIONS
+        self.max_client_transactions = MAX_CLIENT_TRANSACTIONS
+        # Requests refused because a table was full: "server" (503 sent or ACK dropped), "client".
+        self.refused: Counter[str] = Counter()
         self.tclient: dict[Any, SipTransaction] = {}
         self.tserver: dict[Any, SipTransaction] = {}
         # Server INVITEs that sent a 2xx, by dialog (Call-ID, From tag, To tag, CSeq): the ACK of a
@@ -176,6 +199,9 @@ class SipTransactionManager:
         # Bad messages seen, by kind ("unparsable", "no_via", "bad_request"...): see badInput.
         self.bad_counts: Counter[str] = Counter()
         self.logger = global_config.get("_sip_logger")
+        # Lines a peer can provoke (bad requests, full tables) go through it: a flood writes a
+        # few lines and a summary per minute, not a line per datagram.
+        self.log_limiter = LogLimiter(self._log, reactor)
         self.own_transport = transport is None
         if transport is None:
             from sippy.Udp_server import Udp_server, Udp_server_opts
@@ -403,6 +429,9 @@ class SipTransactionManager:
             if t.data is not None:
                 self._send(t.userv, t.data, t.address)
             return
+        if len(self.tserver) >= self.max_server_transactions:
+            self._refuseFull(req, address, transport, raddress, reliable)
+            return
         if method == "CANCEL":
             it = self.tserver.get(base + ("INVITE",))
             t = self._newServer(req, base + ("CANCEL",), transport, raddress, rtime, reliable)
@@ -427,6 +456,9 @@ class SipTransactionManager:
             self.sendResponse(req.genResponse(483, "Too Many Hops"), t)
             return
         self._deliver(req, t, call_id)
+        if t.state in (TRYING, RINGING) and t.method != "INVITE":
+            # Not answered yet: the consumer gets until the client's timer F (64*T1).
+            t.te_end = self._timer(self.timerUnanswered, 64 * self.T1, t)
 
     def _answerBad(
         self, req: Any, ex: Exception, address: tuple[str, int], transport: Any, reliable: bool
@@ -445,6 +477,33 @@ class SipTransactionManager:
             self.badInput("unanswerable", address, str(ex))
             return
         self.badInput("bad_request", address, str(ex))
+
+    def _refuseFull(
+        self, req: Any, address: tuple[str, int], transport: Any, raddress: tuple[str, int], reliable: bool
+    ) -> None:
+        """The server table is full: a stateless 503 with Retry-After, nothing kept (see the bound)."""
+        self.refused["server"] += 1
+        self.log_limiter.write(
+            "server_full",
+            SIPLOG_WARN,
+            "server transaction table full (",
+            self.max_server_transactions,
+            "): 503 to ",
+            req.getMethod(),
+            " from ",
+            address[0],
+            ":",
+            address[1],
+        )
+        resp = unavailable(req, RETRY_AFTER)
+        try:
+            to = resp.getHFBody("to")
+            if to.getTag() is None:
+                to.genTag()
+        except SipParseError as ex:
+            self._answerBad(req, ex, address, transport, reliable)
+            return
+        self._reply_stateless(transport, resp, raddress)
 
     def _respAddress(self, via: Any, source: tuple[str, int], reliable: bool) -> tuple[str, int]:
         """Where a response goes (RFC 3261 18.2.2, RFC 3581): received/rport, else sent-by."""
@@ -537,6 +596,10 @@ class SipTransactionManager:
             if t is None:
                 self._log(SIPLOG_ERR, "sendResponse: no server transaction for the response")
                 return
+        if t.state is TERMINATED:
+            # Ended by timerUnanswered (or shut down) before the consumer answered.
+            self._log(SIPLOG_INFO, f"response on ended {t.method} transaction dropped")
+            return
         if t.state not in (TRYING, RINGING) and not retrans:
             self._log(SIPLOG_ERR, f"BUG: response on finished {t.method} transaction dropped")
             return
@@ -662,6 +725,16 @@ class SipTransactionManager:
         if noack_cb is not None:
             self._call("noack_cb", noack_cb, rtime)
 
+    def timerUnanswered(self, t: SipTransaction, rtime: MonoTime) -> None:
+        """64*T1 after a non-INVITE request that got no final response: its client gave up (timer F),
+        so the transaction ends and nothing is sent. A late answer from the consumer is dropped."""
+        t.te_end = None
+        if t.state in (TRYING, RINGING):
+            self.log_limiter.write(
+                "unanswered", SIPLOG_INFO, t.method, " not answered in 64*T1, transaction ended"
+            )
+            self._removeServer(t)
+
     def timerI(self, t: SipTransaction, rtime: MonoTime) -> None:
         """T4 after the ACK of a non-2xx: stop absorbing ACK retransmissions."""
         t.te_end = None
@@ -704,6 +777,9 @@ class SipTransactionManager:
         if t is None:
             t = SipTransaction()
         method = msg.getMethod()
+        if len(self.tclient) >= self.max_client_transactions:
+            self._refuseClient(t, msg, resp_cb, cb_ifver)
+            return t
         via = msg.getHFBody("via")
         if via.getBranch() is None:
             via.genBranch()
@@ -739,6 +815,28 @@ class SipTransactionManager:
         self.tclient[tid] = t
         self._send(t.userv, t.data, t.address)
         return t
+
+    def _refuseClient(self, t: SipTransaction, msg: Any, resp_cb: Any, cb_ifver: int) -> None:
+        """The client table is full: nothing is sent, and the consumer gets a local 503 as from the
+        network (on the next reactor turn, not inside newTransaction)."""
+        self.refused["client"] += 1
+        self.log_limiter.write(
+            "client_full",
+            SIPLOG_WARN,
+            "client transaction table full (",
+            self.max_client_transactions,
+            "): ",
+            msg.getMethod(),
+            " not sent",
+        )
+        t.method = msg.getMethod()
+        t.state = TERMINATED
+        t.resp_cb = resp_cb
+        t.cb_ifver = cb_ifver
+        if resp_cb is not None:
+            resp = msg.genResponse(503, "Service Unavailable")
+            resp.rtime = MonoTime()
+            self.reactor.callLater(0, self._respond, t, resp)
 
     def _respond(self, t: SipTransaction, resp: Any) -> None:
         if t.resp_cb is None:

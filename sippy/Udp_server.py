@@ -17,7 +17,9 @@ from typing import Any, Callable, Optional, Union
 from twisted.internet.error import MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.LogLimiter import LogLimiter
 from sippy.misc import bare_host
+from sippy.SipLogger import SIPLOG_ERR
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import default_reactor
 
@@ -28,6 +30,14 @@ DataCallback = Callable[[bytes, tuple[str, int], "Udp_server", MonoTime], Any]
 
 # How long a name resolved for send_to() is reused before asking the resolver again.
 RESOLVE_CACHE_TTL = 30.0
+# Bounds (README "Security"): peers choose the names we resolve (Via sent-by, Contact), so at most
+# RESOLVE_CACHE_SIZE names are cached (the one resolved longest ago is evicted first), at most
+# RESOLVE_PENDING_HOSTS names are being resolved at once and each holds at most
+# RESOLVE_PENDING_DATAGRAMS datagrams until it resolves; a datagram over a bound is dropped and
+# counted in stats.errors.
+RESOLVE_CACHE_SIZE = 4096
+RESOLVE_PENDING_HOSTS = 256
+RESOLVE_PENDING_DATAGRAMS = 64
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -96,6 +106,8 @@ class Udp_server:
         self.uopts = uopts.getCopy()
         self.reactor = reactor if reactor is not None else default_reactor()
         self.stats = Udp_server_stats()
+        # Errors a peer can provoke at will (bad names, unreachable addresses) are rate limited.
+        self.log_limiter = LogLimiter(self._log_args, self.reactor)
         self._resolved: dict[str, tuple[str, float]] = {}
         self._resolving: dict[str, list[tuple[bytes, int]]] = {}
         self.protocol = _UdpProtocol(self)
@@ -127,6 +139,9 @@ class Udp_server:
         else:
             sys.stderr.write(text + "\n")
 
+    def _log_args(self, level: int, *args: Any) -> None:
+        self._log_error("".join(str(x) for x in args))
+
     def getSIPaddr(self) -> tuple[str, int]:
         """Host and (actual) port to advertise in Via/Contact."""
         return self.uopts.laddress
@@ -155,27 +170,53 @@ class Udp_server:
             self._write(data, (host, port))
             return
         cached = self._resolved.get(host)
-        if cached is not None and cached[1] > MonoTime().monot:
-            self._write(data, (cached[0], port))
-            return
+        if cached is not None:
+            if cached[1] > MonoTime().monot:
+                self._write(data, (cached[0], port))
+                return
+            del self._resolved[host]
         pending = self._resolving.get(host)
         if pending is not None:
-            pending.append((data, port))
+            if len(pending) < RESOLVE_PENDING_DATAGRAMS:
+                pending.append((data, port))
+            else:
+                self._drop_unresolved(host, "datagrams wait for it already")
+            return
+        if len(self._resolving) >= RESOLVE_PENDING_HOSTS:
+            self._drop_unresolved(host, "names are being resolved already")
             return
         self._resolving[host] = [(data, port)]
         d = self.reactor.resolve(host)
         d.addCallbacks(self._resolve_done, self._resolve_failed, callbackArgs=(host,), errbackArgs=(host,))
 
+    def _drop_unresolved(self, host: str, why: str) -> None:
+        self.stats.errors += 1
+        self.log_limiter.write(
+            "resolve_bound", SIPLOG_ERR, "Udp_server: datagram to ", repr(host), " dropped: ", why
+        )
+
     def _resolve_done(self, ip: str, host: str) -> None:
-        self._resolved[host] = (ip, MonoTime().monot + RESOLVE_CACHE_TTL)
+        cache = self._resolved
+        cache.pop(host, None)
+        while len(cache) >= RESOLVE_CACHE_SIZE:
+            # Oldest first: dicts keep insertion order, and a name is reinserted when resolved again.
+            del cache[next(iter(cache))]
+        cache[host] = (ip, MonoTime().monot + RESOLVE_CACHE_TTL)
         for data, port in self._resolving.pop(host, ()):
             self._write(data, (ip, port))
 
     def _resolve_failed(self, failure: Any, host: str) -> None:
         dropped = self._resolving.pop(host, ())
         self.stats.errors += len(dropped)
-        self._log_error(
-            f"Udp_server: cannot resolve {host!r} ({failure.getErrorMessage()}), dropped {len(dropped)}"
+        self.log_limiter.write(
+            "resolve_failed",
+            SIPLOG_ERR,
+            "Udp_server: cannot resolve ",
+            repr(host),
+            " (",
+            failure.getErrorMessage(),
+            "), dropped ",
+            len(dropped),
         )
 
     def _write(self, data: bytes, address: tuple[str, int]) -> None:
@@ -186,7 +227,16 @@ class Udp_server:
         except (OSError, MessageLengthError, ValueError) as ex:
             # ValueError: Twisted's InvalidAddressError (e.g. an IPv6 peer on an IPv4 socket).
             self.stats.errors += 1
-            self._log_error(f"Udp_server: sending {len(data)} bytes to {address} failed: {ex}")
+            self.log_limiter.write(
+                "send_failed",
+                SIPLOG_ERR,
+                "Udp_server: sending ",
+                len(data),
+                " bytes to ",
+                address,
+                " failed: ",
+                ex,
+            )
             return
         self.stats.dgrams_out += 1
 

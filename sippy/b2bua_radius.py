@@ -26,7 +26,7 @@ from sippy.B2BConfig import B2BConfig, load_config
 from sippy.B2BOperations import start_operations
 from sippy.B2BRoute import B2BRoute
 from sippy.CallController import UA_NAME, cc_factory
-from sippy.CallMap import CallMap, tune_gc
+from sippy.CallMap import CallMap, default_max_calls, tune_gc
 from sippy.Core.EventDispatcher import ED2
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAuthorisation import RadiusAuthorisation
@@ -153,13 +153,14 @@ def build_call_machinery(
     def new_call(global_config: dict, req: Any, sip_t: Any) -> Any:
         return cc_factory(global_config, req, sip_t, callmap=callmap, routes=routes, reactor=reactor)
 
-    callmap = CallMap(cfg, new_call)
+    callmap = CallMap(cfg, new_call, max_calls=cfg.get("max_calls") or default_max_calls())
     cfg["_cmap"] = callmap
     try:
         tm = SipTransactionManager(cfg, callmap.recvRequest, reactor=reactor)
     except Exception as exc:  # CannotListenError, socket.gaierror...: all mean "cannot listen"
         raise StartupError(f"cannot listen on {cfg['_sip_address']}:{cfg['_sip_port']}: {exc}") from None
     tm.nat_traversal = cfg.get("nat_traversal", False)
+    callmap.log_limiter = tm.log_limiter
     if "_sip_proxy" in cfg:
         tm.req_cb = _with_proxy(callmap, StatefulProxy(tm, cfg["_sip_proxy"]))
     return callmap

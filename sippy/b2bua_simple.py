@@ -5,6 +5,10 @@ answering UA's events to the originating UA and back; only what the events carry
 caller and callee names) crosses, so the legs keep their own Call-ID, tags, CSeq and Via.
 
     b2bua_simple.py [-f] [-L logfile] [-l local_ip] [-p local_port] [-n remote_ip[:port]]
+                    [--max_calls=N]
+
+--max_calls bounds the calls in memory (more get 503 with Retry-After); the default comes from
+the memory available at start (sippy.CallMap.default_max_calls).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from sippy import misc
-from sippy.CallMap import CallMap, tune_gc
+from sippy.CallMap import CallMap, default_max_calls, tune_gc
 from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventTry
 from sippy.Core.EventDispatcher import ED2
 from sippy.SipCallId import SipCallId
@@ -27,7 +31,7 @@ from sippy.Time.MonoTime import MonoTime
 from sippy.UA import UA
 
 PROG = "b2bua_simple"
-USAGE = f"usage: {PROG} [-f] [-L logfile] [-l local_ip] [-p local_port] [-n remote_ip[:port]]"
+USAGE = f"usage: {PROG} [-f] [-L logfile] [-l local_ip] [-p local_port] [-n remote_ip[:port]] [--max_calls=N]"
 DEFAULT_LOGFILE = "/var/log/b2bua.log"
 
 
@@ -125,7 +129,7 @@ def parse_port(text: str, flag: str) -> int:
 def parse_args(argv: Sequence[str]) -> dict:
     """The command line as a Sippy global_config; UsageError on anything wrong."""
     try:
-        opts, args = getopt.getopt(list(argv), "fL:l:p:n:")
+        opts, args = getopt.getopt(list(argv), "fL:l:p:n:", ["max_calls="])
     except getopt.GetoptError as ex:
         raise UsageError(str(ex)) from None
     if args:
@@ -143,6 +147,10 @@ def parse_args(argv: Sequence[str]) -> dict:
             config["_sip_port"] = parse_port(val, "-p")
         elif opt == "-n":
             config["nh_addr"] = parse_hostport(val, "-n", 5060)
+        elif opt == "--max_calls":
+            if not val.isdigit() or int(val) == 0:
+                raise UsageError(f"--max_calls: not a positive integer: {val!r}")
+            config["max_calls"] = int(val)
     if "nh_addr" not in config:
         raise UsageError("-n remote_ip[:port] is required")
     if laddr in (None, "", "*", "0.0.0.0", "::"):
@@ -172,9 +180,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger = SipLogger(PROG)
     global_config["_sip_logger"] = logger
     signal.signal(signal.SIGUSR2, logger.toggleDebug)
-    callmap = CallMap(global_config, lambda gc, req, sip_t: CallController(gc, callmap))
+    max_calls = global_config.get("max_calls") or default_max_calls()
+    callmap = CallMap(global_config, lambda gc, req, sip_t: CallController(gc, callmap), max_calls)
     try:
-        SipTransactionManager(global_config, callmap.recvRequest)
+        callmap.log_limiter = SipTransactionManager(global_config, callmap.recvRequest).log_limiter
     except Exception as ex:  # the one place a bind error (port in use, bad -l) can surface
         sys.stderr.write(
             f"{PROG}: cannot listen on {global_config['_sip_address']}:{global_config['_sip_port']}: {ex}\n"

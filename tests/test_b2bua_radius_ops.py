@@ -576,3 +576,24 @@ def test_readme_lists_every_flag_as_help_prints_it():
     section = readme.split("\nb2bua_radius\n------------\n", 1)[1].split("\nRoutes\n~~~~~~\n", 1)[0]
     block = section.split("    options:\n", 1)[1].split("\n\n", 1)[0]
     assert [x[4:] for x in block.splitlines()] == help_lines
+
+
+# ----- bounds -----
+
+
+def test_max_calls_refuses_one_more_with_503_and_retry_after(b2bua_factory):
+    make, sipp = b2bua_factory
+    callee, b2b, caller = call_up(make, sipp, extra=("--max_calls=1",))
+    b2b.wait_connected()
+    res_late = sipp("caller_503", b2b.address, timeout=5.0).wait()
+    assert res_late.returncode == 0, res_late.describe()
+    (resp,) = res_late.received("SIP/2.0 503")
+    assert "\nRetry-After: 10\n" in resp, resp
+    assert "Total: 1\n" in b2b.calls(), "the refused call left nothing"
+    assert cli_command(b2b.sock, "d *\n") == "OK\n"
+    res_caller, res_callee = caller.wait(), callee.wait()
+    assert res_caller.returncode == 0 and bye_received(res_caller), res_caller.describe()
+    assert res_callee.returncode == 0 and bye_received(res_callee), res_callee.describe()
+    assert wait_for(lambda: "1 calls in memory: 503 to a new INVITE" in read_text(b2b.log)), read_text(
+        b2b.log
+    )

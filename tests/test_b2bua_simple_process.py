@@ -27,6 +27,8 @@ from tests.test_b2bua_simple import B2BUA, CLD, SCRIPT, _send_request, first_lin
         (["-n", "[::1"], "-n"),
         (["-f"], "-n"),
         (["-n", "127.0.0.1", "extra"], "extra"),
+        (["-n", "127.0.0.1", "--max_calls=0"], "--max_calls"),
+        (["-n", "127.0.0.1", "--max_calls=x"], "--max_calls"),
     ],
 )
 def test_bad_flags_one_line_error_exit_2(args: list[str], needle: str) -> None:
@@ -210,3 +212,16 @@ def test_sigterm_hangs_up_calls_in_progress() -> None:
     ok(res_caller, res_callee)
     assert len(res_caller.received("BYE ")) == 1 and len(res_callee.received("BYE ")) == 1
     assert b.proc.returncode == 0, b.log()
+
+
+def test_max_calls_refuses_a_call_over_the_bound_with_503() -> None:
+    # The next hop never answers: the first call stays in memory, trying.
+    b = B2BUA(free_udp_port(), args=["--max_calls=1"])
+    try:
+        answers = _send_request(b, "INVITE", call_id="first@127.0.0.1")
+        assert [first_line(a) for a in answers] == ["SIP/2.0 100 Trying"], answers
+        answers = _send_request(b, "INVITE", call_id="second@127.0.0.1")
+        assert [first_line(a) for a in answers] == ["SIP/2.0 503 Service Unavailable"], answers
+        assert "\r\nRetry-After: 10\r\n" in answers[0]
+    finally:
+        b.stop()

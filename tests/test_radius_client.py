@@ -17,6 +17,7 @@ from pyrad import packet
 from twisted.internet import reactor
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy import Radius_client as Radius_client_mod
 from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER, RESULT_REJECT, Radius_client
 from sippy.RadiusConf import RadiusConf, RadiusConfError, RadiusServer, read_radconf
 from tests.radius_util import (
@@ -387,6 +388,39 @@ def test_more_than_256_requests_wait_for_a_free_identifier(silent: Silent) -> No
     assert len(sent) == 300
     assert len({p[1] for p in sent[:256]}) == 256
     assert all(r == ((), RESULT_NO_ANSWER) for r in res)
+
+
+def test_waiting_requests_are_bounded_the_next_one_moves_on(silent: Silent, monkeypatch: Any) -> None:
+    """Past 256 in flight and MAX_WAITING queued, a request goes on as if the server were silent."""
+    monkeypatch.setattr(Radius_client_mod, "MAX_WAITING", 4)
+    second = Silent()
+    servers = [RadiusServer("127.0.0.1", port, b"s") for port in (silent.port, second.port)]
+    rc = Radius_client(RadiusConf(authservers=servers, dictionary=DICT, timeout=5, retries=1))
+    res: list[Any] = []
+    try:
+        for i in range(256 + 4 + 2):
+            rc.do_auth([("User-Name", "x")], lambda r, i=i: res.append((i, r)))
+        assert res == [], "never called back inside do_auth"
+        run_reactor_until(lambda: len(second.received()) == 2, timeout=2)
+        assert len(silent.received()) == 256 and rc.stats["refused"] == 2
+        assert res == [], "the two refused by the first server wait on the second"
+    finally:
+        rc.shutdown()
+        second.close()
+
+
+def test_waiting_requests_bound_with_one_server_fails_as_no_answer(silent: Silent, monkeypatch: Any) -> None:
+    monkeypatch.setattr(Radius_client_mod, "MAX_WAITING", 4)
+    server = RadiusServer("127.0.0.1", silent.port, b"s")
+    rc = Radius_client(RadiusConf(authservers=[server], dictionary=DICT, timeout=5, retries=1))
+    res: list[Any] = []
+    try:
+        for i in range(256 + 4 + 2):
+            rc.do_auth([("User-Name", "x")], lambda r, i=i: res.append((i, r)))
+        run_reactor_until(lambda: len(res) == 2, timeout=1)
+        assert res == [(260, ((), RESULT_NO_ANSWER)), (261, ((), RESULT_NO_ANSWER))]
+    finally:
+        rc.shutdown()
 
 
 def test_server_given_by_name_is_resolved_on_the_reactor(radius: FreeRadius) -> None:

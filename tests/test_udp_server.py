@@ -11,6 +11,7 @@ import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.error import DNSLookupError
 
+from sippy import Udp_server as Udp_server_mod
 from sippy.SipLogger import SipLogger
 from sippy.Time.MonoTime import MonoTime
 from sippy.Udp_server import Udp_server, Udp_server_opts
@@ -200,6 +201,43 @@ def test_names_resolved_once_and_cached(servers, logger):
         fake.answer()
         assert srv.stats.errors == 1 and srv.stats.dgrams_out == 3
         assert "cannot resolve 'nowhere.invalid'" in logger.path.read_text()
+    finally:
+        peer.close()
+
+
+def test_name_cache_and_pending_resolutions_are_bounded(servers, logger, monkeypatch):
+    monkeypatch.setattr(Udp_server_mod, "RESOLVE_CACHE_SIZE", 3)
+    monkeypatch.setattr(Udp_server_mod, "RESOLVE_PENDING_HOSTS", 2)
+    monkeypatch.setattr(Udp_server_mod, "RESOLVE_PENDING_DATAGRAMS", 2)
+    names = [f"h{i}.example.test" for i in range(6)]
+    fake = ResolvingReactor({name: "127.0.0.1" for name in names})
+    srv, _ = make(servers, logger, fake_reactor=fake)
+    peer = Peer()
+    try:
+        port = peer.addr[1]
+        for data in (b"a", b"b", b"c"):
+            srv.send_to(data, (names[0], port))
+        srv.send_to(b"d", (names[1], port))
+        srv.send_to(b"e", (names[2], port))
+        assert fake.queries == names[:2], "two names in resolution at most"
+        assert srv.stats.errors == 2, "h0's third datagram and h2's one dropped"
+        fake.answer()
+        assert pump(lambda: len(peer.poll()) == 3)
+        assert sorted(d for d, _ in peer.got) == [b"a", b"b", b"d"]
+        for name in names[2:5]:
+            srv.send_to(b"x", (name, port))
+            fake.answer()
+        # Resolved in the order h0, h1, h2, h3, h4: a cache of three keeps the last three.
+        assert list(srv._resolved) == names[2:5]
+        srv.send_to(b"y", (names[2], port))
+        assert fake.queries == names[:5], "h2 still cached"
+        srv.send_to(b"z", (names[0], port))
+        assert fake.queries == [*names[:5], names[0]], "h0 was evicted, asked again"
+        fake.answer()
+        assert list(srv._resolved) == [names[3], names[4], names[0]], "oldest (h2) went"
+        text = logger.path.read_text()
+        assert "datagram to 'h0.example.test' dropped: datagrams wait for it already" in text
+        assert "datagram to 'h2.example.test' dropped: names are being resolved already" in text
     finally:
         peer.close()
 

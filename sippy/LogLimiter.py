@@ -1,0 +1,77 @@
+"""Rate limit for log lines a remote peer can provoke (bad requests, full tables, send errors).
+
+Under a flood every bad datagram would otherwise write a line, and the log would grow as fast as
+the attacker sends. Per kind of line, the first `burst` lines of a `window` are written; the rest
+are only counted, and when the window ends one summary line says how many were left out
+("<kind>: N more like this in the last 60 s"). Time comes from the reactor, so a
+`twisted.internet.task.Clock` drives it in tests.
+
+Kinds are short fixed strings chosen by the code ("bad_request", "server_full", ...), never text
+taken from a message: the table of kinds must not grow with what peers send.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+# Length of a rate-limit window, seconds, and how many lines of one kind each window writes.
+LOG_WINDOW = 60.0
+LOG_BURST = 10
+
+
+class _KindWindow:
+    """Lines of one kind in the current window (`level`: that of the last suppressed line)."""
+
+    __slots__ = ("start", "written", "suppressed", "level", "timer")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.written = 0
+        self.suppressed = 0
+        self.level = 0
+        self.timer: Any = None
+
+
+class LogLimiter:
+    """Writes through `write(level, *args)` at most `burst` lines of a kind per `window` seconds."""
+
+    def __init__(
+        self,
+        write: Callable[..., None],
+        reactor: Any,
+        window: float = LOG_WINDOW,
+        burst: int = LOG_BURST,
+    ) -> None:
+        self._write = write
+        self.reactor = reactor
+        self.window = window
+        self.burst = burst
+        self._kinds: dict[str, _KindWindow] = {}
+
+    def write(self, kind: str, level: int, *args: Any) -> None:
+        """Log `args` (joined only if written) unless this window already had `burst` of `kind`."""
+        now = self.reactor.seconds()
+        kw = self._kinds.get(kind)
+        if kw is None or now - kw.start >= self.window:
+            # A window that ended with nothing suppressed (a suppressing one is ended by its timer).
+            kw = self._kinds[kind] = _KindWindow(now)
+        if kw.written < self.burst:
+            kw.written += 1
+            self._write(level, *args)
+            return
+        kw.suppressed += 1
+        kw.level = level
+        if kw.timer is None:
+            kw.timer = self.reactor.callLater(kw.start + self.window - now, self._summarise, kind)
+
+    def _summarise(self, kind: str) -> None:
+        kw = self._kinds.pop(kind)
+        self._write(kw.level, f"{kind}: {kw.suppressed} more like this in the last {self.window:g} s")
+
+    def flush(self) -> None:
+        """Write the pending summaries now and forget every window (at shutdown)."""
+        for kind, kw in tuple(self._kinds.items()):
+            if kw.timer is not None and kw.timer.active():
+                kw.timer.cancel()
+                self._summarise(kind)
+        self._kinds.clear()
