@@ -3,28 +3,42 @@ content, so proxied bodies that nobody edits cost nothing and go out byte for by
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
+from sippy.MultipartMixBody import MultipartMixBody
 from sippy.SdpBody import SdpBody
+from sippy.SipContentType import SipContentType
 
 
-def _base_type(mtype: str) -> str:
-    return mtype.split(";", 1)[0].strip().lower()
+def _base_type(mtype: Union[str, SipContentType]) -> str:
+    if isinstance(mtype, SipContentType) and mtype.parsed:
+        return str(mtype.name).lower()
+    return str(mtype).split(";", 1)[0].strip().lower()
+
+
+# What each content type parses into: f(text, content type as given).
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "application/sdp": lambda text, mtype: SdpBody(text),
+    "multipart/mixed": lambda text, mtype: MultipartMixBody(text, ctype=mtype),
+}
 
 
 class MsgBody:
     """`content` is the raw text until `parse()`/`getContent()`, then the parsed object
-    (SdpBody for application/sdp; other types stay text). `needs_update` tells media handling
-    (RTPproxy) whether the body still has to be rewritten."""
+    (SdpBody for application/sdp, MultipartMixBody for multipart/mixed; other types stay text).
+    `mtype` is the Content-Type as text or a SipContentType (Sippy 2.x passes the header object).
+    `needs_update` tells media handling (RTPproxy) whether the body still has to be rewritten."""
 
     def __init__(
         self,
         content: Union[str, bytes, Any, None] = None,
-        mtype: str = "application/sdp",
+        mtype: Union[str, SipContentType] = "application/sdp",
         cself: Optional[MsgBody] = None,
     ) -> None:
         if cself is not None:
-            self.mtype: str = cself.mtype
+            self.mtype: Union[str, SipContentType] = (
+                cself.mtype.getCopy() if isinstance(cself.mtype, SipContentType) else cself.mtype
+            )
             self.parsed: bool = cself.parsed
             self.needs_update: bool = cself.needs_update
             content = cself.content
@@ -39,11 +53,12 @@ class MsgBody:
         self.parsed = not isinstance(self.content, str)
 
     def parse(self) -> None:
-        """Parse application/sdp into SdpBody; raises SdpParseError on a broken body."""
+        """Parse into the content type's class; raises SdpParseError on a broken body."""
         if self.parsed:
             return
-        if _base_type(self.mtype) == "application/sdp":
-            self.content = SdpBody(self.content)
+        parser = _PARSERS.get(_base_type(self.mtype))
+        if parser is not None:
+            self.content = parser(self.content, self.mtype)
         self.parsed = True
 
     def getContent(self) -> Any:
@@ -51,7 +66,8 @@ class MsgBody:
         return self.content
 
     def getType(self) -> str:
-        return self.mtype
+        """The media type, lower case, without parameters (e.g. 'application/sdp')."""
+        return _base_type(self.mtype)
 
     def __str__(self) -> str:
         return str(self.content)

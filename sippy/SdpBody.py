@@ -1,8 +1,10 @@
 """SDP (RFC 4566) session description: parsed into objects the B2BUA edits, then regenerated.
 
 Like Sippy, a session-level `c=` is copied into every media section that has none, so call
-control can always edit `section.c_header`; on output a connection shared by all sections is
-written once at session level again.
+control can always edit `section.c_header`; on output the sections that took it write none, and the
+session-level line carries their (possibly rewritten) connection again, so a body with `c=` lines
+in unusual places (H.323 style: session-level for most sections, one section with its own) goes
+out as it came.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ class SdpBody:
         self.other_headers: list[tuple[str, SdpGeneric]] = []
         self.a_headers: list[str] = []
         self.sections: list[SdpMediaDescription] = []
+        # The session-level c= of a body with sections (copied into those without their own).
+        self._session_c: Optional[SdpConnecton] = None
         if cself is not None:
+            self._session_c = None if cself._session_c is None else cself._session_c.getCopy()
             for n in _FIRST_HALF + ("c",):
                 h = getattr(cself, n + "_header")
                 setattr(self, n + "_header", None if h is None else h.getCopy())
@@ -76,16 +81,24 @@ class SdpBody:
                 if self.c_header is None:
                     raise SdpParseError(f'media section {snum} has no "c=" line and there is no session one')
                 sect.c_header = self.c_header.getCopy()
+                sect.c_inherited = True
         if self.sections:
-            self.c_header = None
+            self._session_c, self.c_header = self.c_header, None
 
     def _shared_c(self, local_addr: Optional[str], local_port: Optional[int]) -> Optional[str]:
-        """The session-level c= text to write, if any; sections repeating it omit their own."""
+        """The session-level c= text to write, if any: the one connection of the sections that
+        took the session's (they omit theirs), or the session's own when none took it."""
         if self.c_header is not None:
             return self.c_header.localStr(local_addr, local_port)
-        if not self.sections or any(s.c_header is None for s in self.sections):
+        if self._session_c is None:
             return None
-        cs = {s.c_header.localStr(local_addr, local_port) for s in self.sections}  # type: ignore[union-attr]
+        cs = {
+            s.c_header.localStr(local_addr, local_port)
+            for s in self.sections
+            if s.c_inherited and s.c_header is not None
+        }
+        if not cs:
+            return self._session_c.localStr(local_addr, local_port)
         return cs.pop() if len(cs) == 1 else None
 
     def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
@@ -100,7 +113,11 @@ class SdpBody:
         out.extend(f"{n}={h}\r\n" for n, h in self.other_headers)
         out.extend(f"a={a}\r\n" for a in self.a_headers)
         for s in self.sections:
-            noC = s.c_header is not None and s.c_header.localStr(local_addr, local_port) == shared_c
+            noC = (
+                s.c_inherited
+                and s.c_header is not None
+                and s.c_header.localStr(local_addr, local_port) == shared_c
+            )
             out.append(s.localStr(local_addr, local_port, noC=noC))
         return "".join(out)
 

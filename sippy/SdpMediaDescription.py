@@ -45,6 +45,7 @@ class SdpMediaDescription:
             self.other_headers = [(n, h.getCopy()) for n, h in cself.other_headers]
             self.a_headers: list[str] = list(cself.a_headers)
             self.needs_update = cself.needs_update
+            self.c_inherited: bool = cself.c_inherited
             return
         self.m_header = SdpMedia()
         self.i_header: Optional[SdpGeneric] = None
@@ -52,12 +53,15 @@ class SdpMediaDescription:
         self.other_headers: list[tuple[str, SdpGeneric]] = []
         self.a_headers = []
         self.needs_update = True
+        # c_header is a copy of the session-level c= (written there, not here)
+        self.c_inherited = False
 
     def addHeader(self, name: str, value: str) -> None:
         if name == "m":
             self.m_header = SdpMedia(value)
         elif name == "c":
             self.c_header = SdpConnecton(value)
+            self.c_inherited = False
         elif name == "i":
             self.i_header = SdpGeneric(value)
         elif name == "a":
@@ -90,6 +94,7 @@ class SdpMediaDescription:
         atype = "IP6" if ":" in addr else "IP4"
         if self.c_header is None:
             self.c_header = SdpConnecton(addr=addr)
+            self.c_inherited = False
         self.c_header.atype, self.c_header.addr = atype, addr
         if port is not None:
             self.m_header.port = port
