@@ -53,6 +53,12 @@ def _hostport(addr: Optional[tuple[str, int]]) -> str:
     return sip_hostport(*addr)
 
 
+def _counts(items: Any) -> str:
+    """`kind N, kind N` for the non-zero counts, sorted by kind; `none` when there are none."""
+    text = ", ".join(f"{kind} {n}" for kind, n in sorted(items) if n)
+    return text or "none"
+
+
 class B2BOperations:
     """The operator's handles on a running B2BUA; everything here runs on the reactor."""
 
@@ -175,11 +181,21 @@ class B2BOperations:
     # ----- status line -----
 
     def statusLine(self) -> str:
+        """Calls, transactions, then since start: bad messages by kind and what a bound refused."""
         tm = self.global_config.get("_sip_tm")
+        refused = getattr(tm, "refused", {})
         return (
             f"status: {self.callmap.ncalls_active} active calls, {self.callmap.ncalls_total} calls since "
             f"start, {self.callmap.ncalls_failed} failed, {len(getattr(tm, 'tclient', ()))} client / "
-            f"{len(getattr(tm, 'tserver', ()))} server transactions"
+            f"{len(getattr(tm, 'tserver', ()))} server transactions; bad messages: "
+            f"{_counts(getattr(tm, 'bad_counts', {}).items())}; refused at a bound: "
+            + _counts(
+                (
+                    ("calls", self.callmap.ncalls_refused),
+                    ("server transactions", refused.get("server", 0)),
+                    ("client transactions", refused.get("client", 0)),
+                )
+            )
         )
 
     def logStatus(self) -> None:

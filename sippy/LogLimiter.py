@@ -12,11 +12,20 @@ taken from a message: the table of kinds must not grow with what peers send.
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, Callable
 
 # Length of a rate-limit window, seconds, and how many lines of one kind each window writes.
 LOG_WINDOW = 60.0
 LOG_BURST = 10
+
+
+class CurrentTraceback:
+    """The exception being handled, formatted only if the line is written: pass it to
+    `LogLimiter.write` from inside the `except` block."""
+
+    def __str__(self) -> str:
+        return traceback.format_exc()
 
 
 class _KindWindow:

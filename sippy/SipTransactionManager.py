@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-import traceback
 from collections import Counter
 from typing import Any, Callable, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
-from sippy.LogLimiter import LogLimiter
+from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
@@ -232,10 +231,14 @@ class SipTransactionManager:
         self.bad_counts[kind] += 1
         lg = self.logger
         if lg is not None and lg.isEnabledFor(SIPLOG_INFO):
-            lg.write(f"{kind} from {address[0]}:{address[1]}: {detail}", ltime=rtime, level=SIPLOG_INFO)
+            # Rate limited per kind: a flood writes a few lines and a summary a minute.
+            self.log_limiter.write(
+                kind, SIPLOG_INFO, kind, " from ", address[0], ":", address[1], ": ", detail
+            )
 
     def _log_exc(self, what: str) -> None:
-        self._log(SIPLOG_ERR, what, ":\n", traceback.format_exc())
+        """A bug's traceback; rate limited too, since a peer may hit the same bug on every datagram."""
+        self.log_limiter.write("exception", SIPLOG_ERR, what, ":\n", CurrentTraceback())
 
     # -- transport ------------------------------------------------------------------------------
 

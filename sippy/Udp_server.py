@@ -11,13 +11,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
-import traceback
 from typing import Any, Callable, Optional, Union
 
 from twisted.internet.error import MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
-from sippy.LogLimiter import LogLimiter
+from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.misc import bare_host
 from sippy.SipLogger import SIPLOG_ERR
 from sippy.Time.MonoTime import MonoTime
@@ -154,9 +153,13 @@ class Udp_server:
         try:
             self.uopts.data_callback(data, address, self, rtime)
         except Exception:
-            self._log_error(
-                f"Udp_server: unhandled exception when processing datagram from {address}:\n"
-                + traceback.format_exc().rstrip()
+            self.log_limiter.write(
+                "exception",
+                SIPLOG_ERR,
+                "Udp_server: unhandled exception when processing datagram from ",
+                address,
+                ":\n",
+                CurrentTraceback(),
             )
 
     def send_to(self, data: Union[bytes, str], address: tuple[str, int]) -> None:

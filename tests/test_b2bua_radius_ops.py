@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -481,12 +482,27 @@ def test_status_line_every_interval(ops_env):
     lines = [x for x in read_text(log).splitlines() if "status:" in x]
     assert len(lines) == 1
     assert lines[0].endswith(
-        "status: 2 active calls, 3 calls since start, 1 failed, 1 client / 0 server transactions"
+        "status: 2 active calls, 3 calls since start, 1 failed, 1 client / 0 server transactions; "
+        "bad messages: none; refused at a bound: none"
     )
     callmap.dropCall(calls[0])
     reactor.advance(60)
     lines = [x for x in read_text(log).splitlines() if "status:" in x]
     assert len(lines) == 2 and "status: 1 active calls," in lines[1]
+
+
+def test_status_line_counts_bad_messages_by_kind_and_refusals(ops_env):
+    ops, callmap, reactor, log, tm = ops_env
+    tm.bad_counts = Counter({"no_via": 3, "bad_request": 12, "unanswerable": 0})
+    tm.refused = Counter({"server": 2})
+    callmap.ncalls_refused = 5
+    ops.startStatus(60)
+    reactor.advance(60)
+    (line,) = [x for x in read_text(log).splitlines() if "status:" in x]
+    assert line.endswith(
+        "0 server transactions; bad messages: bad_request 12, no_via 3; "
+        "refused at a bound: calls 5, server transactions 2"
+    ), line
 
 
 def test_safe_stop_refuses_new_calls_and_waits_for_hangups(ops_env):

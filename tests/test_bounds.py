@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 
 from sippy.B2BConfig import ConfigError, parse_args
 from sippy.CallMap import CALL_MEMORY_BUDGET, CALL_MEMORY_SHARE, MIN_MAX_CALLS, CallMap, default_max_calls
-from sippy.LogLimiter import LogLimiter
+from sippy.LogLimiter import LOG_BURST, LOG_WINDOW, LogLimiter
 from sippy.SipLogger import SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
@@ -259,3 +259,33 @@ def test_callmap_at_max_calls_answers_503_and_counts() -> None:
     cmap.max_calls = 1
     resp, _, _ = cmap.recvRequest(SipRequest(buf=request("INVITE", callid="c2")), None)
     assert resp.getSCodeNum() == 403 and len(made) == 1, "below the bound the factory decides"
+
+
+def test_bad_input_flood_logs_a_burst_and_a_summary_but_counts_all() -> None:
+    log = FakeLogger()
+    tm, ft, clock = mk(Consumer(), logger=log)
+    for i in range(500):
+        feed(tm, request("OPTIONS", branch=f"z9hG4bK-n{i}", skip=("Via",)))
+        feed(tm, b"\x00\xff garbage garbage garbage garbage garbage \r\n\r\n")
+    assert tm.bad_counts == {"no_via": 500, "unparsable": 500}
+    assert len(log.lines) == 2 * LOG_BURST
+    clock.advance(LOG_WINDOW)
+    assert sorted(text for _, text in log.lines[2 * LOG_BURST :]) == [
+        f"no_via: {500 - LOG_BURST} more like this in the last 60 s",
+        f"unparsable: {500 - LOG_BURST} more like this in the last 60 s",
+    ]
+
+
+def test_tracebacks_are_rate_limited_too() -> None:
+    def broken(req: Any, t: Any) -> Any:
+        raise RuntimeError("consumer bug")
+
+    log = FakeLogger()
+    tm, ft, clock = mk(broken, logger=log)
+    for i in range(50):
+        feed(tm, request("OPTIONS", branch=f"z9hG4bK-e{i}", callid=f"e{i}"))
+    assert ft.count("SIP/2.0 500") == 50, "each still answered"
+    tracebacks = [text for _, text in log.lines if "Traceback" in text]
+    assert len(tracebacks) == LOG_BURST and "RuntimeError: consumer bug" in tracebacks[0]
+    clock.advance(LOG_WINDOW)
+    assert log.lines[-1][1] == f"exception: {50 - LOG_BURST} more like this in the last 60 s"
