@@ -140,7 +140,10 @@ class CallMap:
             resp = req.genResponse(200, "OK")
             resp.appendHeader(SipHeader(name="allow", body=ALLOW_METHODS))
             return (resp, None, None)
-        return (req.genResponse(501, "Not Implemented"), None, None)
+        # RFC 3261 8.2.1: an unknown method gets 501 and what we do accept.
+        resp = req.genResponse(501, "Not Implemented")
+        resp.appendHeader(SipHeader(name="allow", body=ALLOW_METHODS))
+        return (resp, None, None)
 
     def newCall(self, req: Any, sip_t: Any, call_id: str) -> Optional[tuple]:
         self.ncalls_total += 1

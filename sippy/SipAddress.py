@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Optional, Union
 
 from sippy.Exceptions.SipParseError import SipParseError
-from sippy.SipURL import PLAIN_URL, SipURL, plain_url
+from sippy.SipURL import _DEFAULT_PORTS, PLAIN_URL, SipURL, plain_url
 
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 # The usual shape of From/To/Contact: a display name (quoted without escapes, or tokens) or none,
@@ -93,6 +93,38 @@ def _is_quoted_string(v: str) -> bool:
     return len(v) >= 2 and v[0] == '"' and _closing_quote(v) == len(v) - 1
 
 
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+")
+
+
+class OpaqueURL:
+    """A URI of a scheme SIP does not define (isbn:, http:, urn:...), which To, From and Contact
+    may carry (RFC 4475 3.3.4): kept as text and written back unchanged; it has no SIP parts."""
+
+    username = password = host = port = headers = None
+    other: tuple[str, ...] = ()
+    userparams: tuple[str, ...] = ()
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.scheme = text.partition(":")[0].lower()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        return self.text
+
+    def getCopy(self) -> OpaqueURL:
+        return OpaqueURL(self.text)
+
+
+def _url(text: str, relaxed: bool) -> Union[SipURL, OpaqueURL]:
+    scheme = text.partition(":")[0].lower()
+    if scheme not in _DEFAULT_PORTS and _SCHEME_RE.fullmatch(text) is not None:
+        return OpaqueURL(text)
+    return SipURL(text, relaxedparser=relaxed)
+
+
 def _is_tokens(name: str) -> bool:
     """True when name is a run of tokens separated by single spaces (no quoting needed)."""
     return all(t and _TOKEN_CHARS.issuperset(t) for t in name.split(" "))
@@ -153,7 +185,8 @@ class SipAddress:
             if lt > 0:
                 raw = s[:lt]
                 tname = raw.strip()
-                if '"' in tname or ">" in tname:
+                # A comma would make the header read as two (RFC 4475 3.1.2.15).
+                if '"' in tname or ">" in tname or "," in tname:
                     raise SipParseError(f"bad display name: {address!r}")
                 self.name = tname or None
                 self._name_raw = (raw, self.name)
@@ -163,7 +196,7 @@ class SipAddress:
             # after the host starts the header parameters.
             at = s.find("@")
             semi = s.find(";", at + 1 if at != -1 else 0)
-            urltext, rest = (s, "") if semi == -1 else (s[:semi], s[semi:])
+            urltext, rest = (s, "") if semi == -1 else (s[:semi].rstrip(), s[semi:])
             self._bare_url = urltext
             if "," in urltext:
                 raise SipParseError(f"unbracketed URI with a comma: {address!r}")
@@ -173,7 +206,7 @@ class SipAddress:
             if gt == -1:
                 raise SipParseError(f"missing '>' in address: {address!r}")
             urltext, rest = s[lt + 1 : gt], s[gt + 1 :]
-        self.url = SipURL(urltext, relaxedparser=relaxed)
+        self.url = _url(urltext, relaxed)
         if rest:
             self._parse_params(rest, address)
 

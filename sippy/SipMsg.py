@@ -33,7 +33,7 @@ def _unfold(lines: list[str]) -> list[str]:
 
 def body_len(s: str) -> int:
     """Length in bytes of a body string as it goes on the wire."""
-    return len(s) if s.isascii() else len(s.encode("utf-8", "replace"))
+    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))
 
 
 class SipMsg:
@@ -81,7 +81,7 @@ class SipMsg:
             self.headers.clear()
             self._unsplit.clear()
             if not self._parseHeaders(_unfold(lines)):
-                raise SipParseError("Continuation line without a header to continue")
+                raise SipParseError("Continuation Line Without Header")
         if self._bad is not None:
             raise SipParseError(self._bad)
         self._checkSL()
@@ -89,13 +89,14 @@ class SipMsg:
         clen = self._clen
         if clen is not None:
             if not (clen.isascii() and clen.isdigit()):
-                raise SipParseError("Malformed Content-Length")
+                raise SipParseError("Bad Content-Length")
             blen = int(clen)
             if blen > len(body):
-                raise SipParseError(f"Body shorter than Content-Length ({len(body)} < {blen})")
+                raise SipParseError("Body Shorter Than Content-Length")
             body = body[:blen]
         if body:
-            content = body.decode("utf-8", "replace")
+            # Binary parts (RFC 4475 3.1.1.11) survive the round trip: see body_len and _encode.
+            content = body.decode("utf-8", "surrogateescape")
             ctype = self._ctype
             self.body = MsgBody(content) if ctype is None else MsgBody(content, ctype)
 
@@ -116,7 +117,7 @@ class SipMsg:
                 if line[:1] in (" ", "\t"):
                     return False
                 if line:
-                    self._bad = "Header line without colon" if i else "Header line without name"
+                    self._bad = "Header Line Without Colon" if i else "Header Line Without Name"
                 continue
             rawname = line[:i]
             name = names.get(rawname)
@@ -126,13 +127,18 @@ class SipMsg:
                 rawname = rawname.rstrip()
                 name = wire_name(rawname)
                 if name is None:
-                    self._bad = "Malformed header name"
+                    self._bad = "Bad Header Name"
                     continue
             if name in _BODY_HEADERS:
+                value = line[i + 1 :].strip()
                 if name == "content-length":
-                    self._clen = line[i + 1 :].strip()
+                    if self._clen is not None and value != self._clen:
+                        self._bad = "Conflicting Content-Length Headers"
+                    self._clen = value
                 else:
-                    self._ctype = line[i + 1 :].strip()
+                    if self._ctype is not None and value != self._ctype:
+                        self._bad = "Conflicting Content-Type Headers"
+                    self._ctype = value
                 continue
             # Inlined SipHeader construction: this loop is the hot path of every datagram.
             h = new(SipHeader)
@@ -162,12 +168,9 @@ class SipMsg:
         return None
 
     def _attach(self, e: SipParseError) -> None:
+        # Not while an answer is being built: its own failures must not recurse.
         if e.sip_response is None and not self._answering:
-            self._answering = True
-            try:
-                e.sip_response = self._errorResponse(e.reason)
-            finally:
-                self._answering = False
+            e.sip_response = self._errorResponse(e.reason)
 
     # Header access
 
@@ -214,7 +217,7 @@ class SipMsg:
                 if idx == 0:
                     return h
                 idx -= 1
-        e = SipParseError(f"Missing {hf_class(cname).can_name or cname} header")
+        e = SipParseError(f"Missing {hf_class(cname).can_name or cname} Header")
         self._attach(e)
         raise e
 

@@ -47,6 +47,7 @@ class SipRequest(SipMsg):
         self._ruri: Any = None
         self._ruri_text: Optional[str] = None
         self._bad_version: Optional[str] = None
+        self._bad_sl: Optional[str] = None
         if buf is not None:
             try:
                 SipMsg.__init__(self, buf)
@@ -94,13 +95,14 @@ class SipRequest(SipMsg):
 
     def setSL(self, startline: str) -> None:
         parts = startline.split()
-        if len(parts) != 3:
-            raise SipParseError("Malformed Request-Line")
-        method, ruri, sipver = parts
-        if not is_token(method):
-            raise SipParseError("Malformed method in Request-Line")
+        method = parts[0] if parts and is_token(parts[0]) else None
         self.method = method
-        self._ruri_text = ruri
+        if len(parts) != 3 or method is None:
+            # Answered (400) once the headers needed for an answer are known: see _checkSL.
+            self._bad_sl = "Bad Request-Line" if len(parts) != 3 else "Bad Method"
+            return
+        self._ruri_text = parts[1]
+        sipver = parts[2]
         if sipver.upper() != "SIP/2.0":
             # Answered (505) once the headers needed for an answer are known: see _checkSL.
             self._bad_version = sipver
@@ -108,15 +110,13 @@ class SipRequest(SipMsg):
         self.sipver = sipver
 
     def _checkSL(self) -> None:
+        if self._bad_sl is not None:
+            e = SipParseError(self._bad_sl)
+            self._attach(e)
+            raise e
         if self._bad_version is not None:
             e = SipParseError(f"Unsupported SIP version {self._bad_version[:16]}")
-            self._answering = True
-            try:
-                e.sip_response = self.genResponse(505, "Version Not Supported")
-            except SipParseError:
-                pass
-            finally:
-                self._answering = False
+            e.sip_response = self._answer(505, "Version Not Supported")
             raise e
 
     def getSL(self) -> str:
@@ -149,17 +149,53 @@ class SipRequest(SipMsg):
     # Answers and derived requests
 
     def _errorResponse(self, reason: str) -> Optional[SipResponse]:
-        if self.method is None or self.method == "ACK":
+        return self._answer(400, reason)
+
+    def _answer(self, scode: int, reason: str) -> Optional[SipResponse]:
+        """genErrorResponse, or None when no answer is possible (an ACK, no readable Via)."""
+        if self.isACK():
             return None
+        self._answering = True
         try:
-            # Answer only when the headers the answer copies are readable.
-            if not self.getHFBodys("via"):
-                return None
-            for name in ("from", "to", "call-id", "cseq"):
-                self.getHFBody(name)
-            return self.genResponse(400, "Bad Request - " + reason)
+            return self.genErrorResponse(scode, reason)
         except SipParseError:
             return None
+        finally:
+            self._answering = False
+
+    def isACK(self) -> bool:
+        """An ACK by its Request-Line or, when that is unreadable, by its CSeq (never answered)."""
+        if self.method is not None and self._bad_sl is None:
+            return self.method == "ACK"
+        for h in self.headers:
+            if h.name == "cseq":
+                return (h.getValue() or "").rstrip().upper().endswith(" ACK")
+        return False
+
+    def genErrorResponse(self, scode: int, reason: str) -> SipResponse:
+        """An answer that depends on nothing but the top Via: the Vias and the first From, To,
+        Call-ID and CSeq are copied as received (unparsed), and the To gets a tag only when it
+        parses. A request that fails to parse is answered this way (RFC 3261 8.2.6). Raises
+        SipParseError when the top Via is unreadable: there is nowhere to send the answer."""
+        self.getHFBody("via")
+        resp = SipResponse(scode=scode, reason=reason, sipver="SIP/2.0")
+        hdrs = [h.getCopy() for h in self.getHFs("via")]
+        for name in ("from", "to", "call-id", "cseq"):
+            for h in self.headers:
+                if h.name == name:
+                    hdrs.append(h.getCopy())
+                    break
+        resp.headers[:0] = hdrs
+        if scode > 100:
+            for h in hdrs:
+                if h.name == "to":
+                    try:
+                        to = h.getBody()
+                        if to.getTag() is None:
+                            to.genTag()
+                    except SipParseError:
+                        pass
+        return resp
 
     def genResponse(self, scode: int, reason: str, body: Any = None, server: Any = None) -> SipResponse:
         """A response per RFC 3261 8.2.6: Vias, From, To, Call-ID and CSeq copied as received.

@@ -22,13 +22,14 @@ from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
+from sippy.SipRequestCheck import Refusal, check_request
 from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
 
 # RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
 _MAGIC = "z9hG4bK"
+MAX_MESSAGE_SIZE = 8192
 _NETS_1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-_MANDATORY = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
 # Bounds on the transaction tables (README "Security"). A finished transaction stays 32 s (64*T1)
 # to absorb retransmissions, so a table holds about 32 s worth of traffic: 65536 leaves room for
@@ -197,6 +198,10 @@ class SipTransactionManager:
         self.nat_traversal = False
         # Bad messages seen, by kind ("unparsable", "no_via", "bad_request"...): see badInput.
         self.bad_counts: Counter[str] = Counter()
+        # Option tags of the extensions the consumers support (Require of anything else: 420).
+        self.supported: frozenset[str] = frozenset()
+        # Larger requests are refused with 413 (Sippy read at most this much of a datagram).
+        self.max_message_size = MAX_MESSAGE_SIZE
         self.logger = global_config.get("_sip_logger")
         # Lines a peer can provoke (bad requests, full tables) go through it: a flood writes a
         # few lines and a summary per minute, not a line per datagram.
@@ -231,7 +236,9 @@ class SipTransactionManager:
         self.bad_counts[kind] += 1
         lg = self.logger
         if lg is not None and lg.isEnabledFor(SIPLOG_INFO):
-            # Rate limited per kind: a flood writes a few lines and a summary a minute.
+            # Rate limited per kind: a flood writes a few lines and a summary a minute. The
+            # detail may quote the request: cut short, one line whatever it holds.
+            detail = detail[:200].replace("\r", " ").replace("\n", " ")
             self.log_limiter.write(
                 kind, SIPLOG_INFO, kind, " from ", address[0], ":", address[1], ": ", detail
             )
@@ -252,7 +259,8 @@ class SipTransactionManager:
             )
 
     def _encode(self, msg: Any, userv: Any, compact: bool = False) -> bytes:
-        return msg.localStr(*userv.getSIPaddr(), compact=compact).encode()
+        # surrogateescape: undecodable body bytes go out as they came in (see SipMsg._parse).
+        return msg.localStr(*userv.getSIPaddr(), compact=compact).encode("utf-8", "surrogateescape")
 
     def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Any:
         """Call fn(t, rtime) in ival seconds. One reactor.callLater and nothing more: every
@@ -340,16 +348,13 @@ class SipTransactionManager:
     def _reply_stateless(self, userv: Any, resp: Any, address: tuple[str, int]) -> None:
         self._send(userv, self._encode(resp, userv), address)
 
-    def _make400(self, req: Any, reason: str) -> Any:
-        """400 with the reason; copies whatever of Via/From/To/Call-ID/CSeq the request has."""
-        try:
-            return req.genResponse(400, reason)
-        except Exception:
-            resp = SipResponse(scode=400, reason=reason)
-            for hf in req.headers:
-                if hf.name.lower() in ("via", "from", "to", "call-id", "cseq"):
-                    resp.appendHeader(hf.getCopy())
-            return resp
+    def _stamp(self, via: Any, address: tuple[str, int], nated: bool) -> None:
+        """RFC 3261 18.2.1 and RFC 3581: note on the top Via where the request really came from."""
+        rhost, rport = address
+        if via.getAddr()[0] != rhost:
+            via.setParam("received", rhost)
+        if "rport" in via.params or nated:
+            via.setParam("rport", str(rport))
 
     def _incomingRequest(
         self, data: bytes, address: tuple[str, int], transport: Any, rtime: MonoTime
@@ -364,46 +369,50 @@ class SipTransactionManager:
         reliable = transport.transport != "udp"
         try:
             req = SipRequest(buf=data)
-        except Exception as ex:
-            resp = getattr(ex, "sip_response", None)
-            if resp is not None:
-                self._reply_stateless(transport, resp, address)
-            self.badInput("unparsable" if resp is None else "bad_request", address, str(ex), rtime)
+        except SipParseError as ex:
+            resp = ex.sip_response
+            if resp is None:
+                self.badInput("unparsable", address, ex.reason, rtime)
+                return
+            via = resp.getHFBody("via")
+            self._stamp(via, address, False)
+            self._reply_stateless(transport, resp, self._respAddress(via, address, reliable))
+            self.badInput("bad_version" if resp.scode == 505 else "bad_request", address, ex.reason, rtime)
             return
         # One pass over the headers answers every "is there a ..." question below.
-        present = {h.name for h in req.headers}
+        names = [h.name for h in req.headers]
+        present = set(names)
         if "via" not in present:
             self.badInput("no_via", address, "request without Via dropped", rtime)
             return
-        # Validate and pull out what matching needs; the headers parse here, once.
         try:
             via = req.getHFBody("via")
             host, port = via.getAddr()
-            branch = via.getBranch()
-            # RFC 3261 18.2.1 and RFC 3581: note where the request really came from (before any
-            # answer, the 400s below included).
-            rhost, rport = address
-            if host != rhost:
-                via.setParam("received", rhost)
-            if self.nat_traversal:
-                self._natRequest(req, host, port, address)
-            if "rport" in via.params or req.nated:
-                via.setParam("rport", str(rport))
-            for hname, cname in _MANDATORY:
-                if hname not in present:
-                    raise SipParseError(f"Missing {cname} header")
-            method = req.getMethod()
-            cseq_num, cseq_method = req.getHFBody("cseq").getCSeq()
-            call_id = str(req.getHFBody("call-id"))
-            # The From tag is needed only to match RFC 2543 peers and the ACK of a 2xx; for the
-            # rest the From header stays unparsed here.
-            magic = branch is not None and branch.startswith(_MAGIC)
-            ftag = req.getHFBody("from").getTag() if not magic or method in ("INVITE", "ACK") else None
-            if cseq_method != method:
-                raise SipParseError("CSeq method does not match the request method")
-        except Exception as ex:
-            self._answerBad(req, ex, address, transport, reliable)
+        except SipParseError as ex:
+            self.badInput("bad_via", address, ex.reason, rtime)
             return
+        branch = via.getBranch()
+        bad = None
+        if self.nat_traversal:
+            try:
+                self._natRequest(req, host, port, address)
+            except SipParseError as ex:
+                bad = Refusal(400, "Bad Contact Header", "bad_header", ex.reason)
+        self._stamp(via, address, req.nated)
+        if bad is None:
+            bad = check_request(req, names, self.supported)
+        if bad is None and len(data) > self.max_message_size:
+            bad = Refusal(413, "Request Entity Too Large", "too_large", f"{len(data)} bytes")
+        if bad is not None:
+            self._refuse(req, bad, address, transport, reliable, rtime)
+            return
+        rhost, rport = address
+        method = req.getMethod()
+        cseq_num = req.getHFBody("cseq").getCSeqNum()
+        call_id = str(req.getHFBody("call-id"))
+        # The From tag is needed only to match RFC 2543 peers and the ACK of a 2xx.
+        magic = branch is not None and branch.startswith(_MAGIC)
+        ftag = req.getHFBody("from").getTag() if not magic or method in ("INVITE", "ACK") else None
         req.rtime = rtime
         req.setSource(address)
         raddress = address if reliable else (rhost, rport if "rport" in via.params else port)
@@ -455,31 +464,29 @@ class SipTransactionManager:
                 expires = req.getHFBody("expires").getNum()
                 if expires > 0:
                     t.te_end = self._timer(self.timerExpires, expires, t)
-        if "max-forwards" in present and req.getHFBody("max-forwards").getNum() <= 0:
-            self.sendResponse(req.genResponse(483, "Too Many Hops"), t)
-            return
         self._deliver(req, t, call_id)
         if t.state in (TRYING, RINGING) and t.method != "INVITE":
             # Not answered yet: the consumer gets until the client's timer F (64*T1).
             t.te_end = self._timer(self.timerUnanswered, 64 * self.T1, t)
 
-    def _answerBad(
-        self, req: Any, ex: Exception, address: tuple[str, int], transport: Any, reliable: bool
+    def _refuse(
+        self,
+        req: Any,
+        bad: Refusal,
+        address: tuple[str, int],
+        transport: Any,
+        reliable: bool,
+        rtime: MonoTime,
     ) -> None:
-        """400 (or the parser's own answer) to a request we cannot process; drop it if unanswerable."""
-        resp = getattr(ex, "sip_response", None)
-        try:
-            if req.getMethod() == "ACK":
-                raise ValueError("an ACK is never answered")
-            if resp is None:
-                resp = self._make400(req, ex.reason if isinstance(ex, SipParseError) else "Bad Request")
-            self._reply_stateless(
-                transport, resp, self._respAddress(resp.getHFBody("via"), address, reliable)
-            )
-        except Exception:
-            self.badInput("unanswerable", address, str(ex))
+        """Answer a request refused by check_request statelessly, or drop it (an ACK); count it."""
+        if req.isACK():
+            self.badInput("bad_ack", address, bad.detail, rtime)
             return
-        self.badInput("bad_request", address, str(ex))
+        resp = req.genErrorResponse(bad.scode, bad.reason)
+        if bad.unsupported:
+            resp.appendHeader(SipHeader(name="unsupported", bodys=", ".join(bad.unsupported)))
+        self._reply_stateless(transport, resp, self._respAddress(req.getHFBody("via"), address, reliable))
+        self.badInput(bad.kind, address, bad.detail, rtime)
 
     def _refuseFull(
         self, req: Any, address: tuple[str, int], transport: Any, raddress: tuple[str, int], reliable: bool
@@ -552,19 +559,16 @@ class SipTransactionManager:
                     return
                 rval = self.req_cb(req, t)
         except SdpParseError as ex:
-            self._log(SIPLOG_INFO, f"bad SDP in request: {ex.reason}")
-            if t.state in (TRYING, RINGING):
-                self.sendResponse(ex.sip_response or req.genResponse(488, "Not Acceptable Here"), t)
+            self.badInput("bad_sdp", t.address, ex.reason, req.rtime)
+            self._fail(t, ex.sip_response, 488, "Not Acceptable Here")
             return
         except SipParseError as ex:
-            self._log(SIPLOG_INFO, f"bad request: {ex.reason}")
-            if t.state in (TRYING, RINGING):
-                self.sendResponse(ex.sip_response or req.genResponse(400, ex.reason), t)
+            self.badInput("bad_request", t.address, ex.reason, req.rtime)
+            self._fail(t, ex.sip_response, 400, ex.reason)
             return
         except Exception:
             self._log_exc("SipTransactionManager: unhandled exception in request consumer")
-            if t.state in (TRYING, RINGING):
-                self.sendResponse(req.genResponse(500, "Server Internal Error"), t)
+            self._fail(t, None, 500, "Server Internal Error")
             return
         if rval is not None:
             resp, t.cancel_cb, t.noack_cb = rval
@@ -572,6 +576,20 @@ class SipTransactionManager:
                 self.sendResponse(resp, t)
         if t.state is TRYING and t.method == "INVITE":
             self.sendResponse(req.genResponse(100, "Trying"), t)
+
+    def _fail(self, t: SipTransaction, resp: Any, scode: int, reason: str) -> None:
+        """Final answer of a request its consumer could not process (unless it answered already);
+        should even that fail, the transaction goes, so that nothing is left behind."""
+        if t.state not in (TRYING, RINGING):
+            return
+        req = t.req
+        try:
+            if resp is None:
+                resp = req.genErrorResponse(scode, reason)
+            self.sendResponse(resp, t)
+        except SipParseError as ex:
+            self.badInput("unanswerable", t.address, ex.reason, req.rtime)
+            self._removeServer(t)
 
     def regConsumer(self, consumer: Any, call_id: str, compact: bool = False) -> None:
         """Route new requests of call_id to consumer.isYours(req).recvRequest(req, t) (Sippy's UA)."""
@@ -940,8 +958,6 @@ class SipTransactionManager:
         return t.ack_auto
 
     def _prepare2xxAck(self, ack: Any, resp: Any) -> None:
-        from sippy.SipHeader import SipHeader
-
         tag = resp.getHFBody("to").getTag()
         if tag is not None:
             ack.getHFBody("to").setTag(tag)

@@ -111,7 +111,8 @@ class Udp_server:
         self._resolving: dict[str, list[tuple[bytes, int]]] = {}
         self.protocol = _UdpProtocol(self)
         host, port = self.uopts.laddress
-        self._port: Any = self.reactor.listenUDP(port, self.protocol, interface=host)
+        # Whole datagrams (Twisted would cut them at 8 KB): an oversized request gets its 413.
+        self._port: Any = self.reactor.listenUDP(port, self.protocol, interface=host, maxPacketSize=65535)
         self.uopts.laddress = (host, self._port.getHost().port)
         self._grow_buffers()
 

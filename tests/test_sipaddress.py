@@ -133,7 +133,6 @@ BAD = [
     "<sip:a@h>;=1",
     "<sip:a@h>;tag=",
     '<sip:a@h>;x="open',
-    "<http://x>",
     "<>",
     'Bo"b <sip:a@h>',
     "sip:a,b@h",
@@ -283,3 +282,11 @@ def test_mutated_addresses_raise_only_sip_parse_error(text: str) -> None:
         if not getattr(hf, "asterisk", False):
             assert again.getTag() == "t9"
             assert str(again.getUrl()) == str(hf.getUrl())
+
+
+def test_unknown_uri_scheme_kept_as_text() -> None:
+    # RFC 4475 3.3.4: To/From/Contact may carry any URI; ours are written back unchanged.
+    for text in ("<http://www.example.com>;tag=3234233", "isbn:2983792873", "<name:John_Smith>"):
+        a = SipAddress(text)
+        assert str(a) == text
+        assert a.getCopy().url.scheme == text.lstrip("<").partition(":")[0]

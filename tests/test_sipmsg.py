@@ -225,10 +225,10 @@ def test_status_line_without_reason() -> None:
 @pytest.mark.parametrize(
     "line,reason",
     [
-        ("NoColonHere", "colon"),
-        (": empty name", "name"),
-        ("Bad Name: x", "name"),
-        ("Na<me: x", "name"),
+        ("NoColonHere", "Colon"),
+        (": empty name", "Name"),
+        ("Bad Name: x", "Name"),
+        ("Na<me: x", "Name"),
     ],
 )
 def test_malformed_header_lines_give_400(line: str, reason: str) -> None:
@@ -245,7 +245,9 @@ def test_bad_content_length_and_bad_cseq() -> None:
     req = SipRequest(invite().replace("CSeq: 7 INVITE", "CSeq: seven INVITE"))
     with pytest.raises(SipParseError) as ei:
         req.getHFBody("cseq")
-    assert ei.value.sip_response is None  # the answer would need the CSeq it cannot read
+    # Answered all the same: the CSeq goes back as received, unparsed.
+    assert ei.value.sip_response.getSCode() == (400, "Malformed CSeq number")
+    assert "CSeq: seven INVITE\r\n" in str(ei.value.sip_response)
     with pytest.raises(SipParseError):
         req.getTId()
 
@@ -254,12 +256,14 @@ def test_missing_header_at_access_time_gives_400() -> None:
     req = SipRequest(invite())
     with pytest.raises(SipParseError) as ei:
         req.getHFBody("rseq")
-    assert ei.value.reason == "Missing RSeq header"
-    assert ei.value.sip_response.getSCode() == (400, "Bad Request - Missing RSeq header")
+    assert ei.value.reason == "Missing RSeq Header"
+    assert ei.value.sip_response.getSCode() == (400, "Missing RSeq Header")
     no_callid = SipRequest(invite().replace("Call-ID: cid-1@192.0.2.1\r\n", ""))
     with pytest.raises(SipParseError) as ei:
         no_callid.getHFBody("call-id")
-    assert ei.value.sip_response is None
+    # Only the Via is needed to answer (RFC 4475 3.3.1): the rest is copied when there.
+    assert ei.value.sip_response.getSCode() == (400, "Missing Call-ID Header")
+    assert ei.value.sip_response.countHFs("call-id") == 0
 
 
 def test_ack_never_gets_an_error_response() -> None:
