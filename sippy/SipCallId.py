@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import random
 from typing import Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipConf import SipConf
 from sippy.SipGenericHF import SipGenericHF
+
+# RFC 3261 25.1 `word`: every character a Call-ID may carry.
+CALL_ID_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-.!%*_+`'~()<>:\\\"/[]?{}"
+
+
+def gen_test_cid(lens: tuple[int, int] = (32, 16)) -> str:
+    """A Call-ID drawn from every character the grammar allows (word "@" word), for tests that
+    want parsers to meet the unusual ones; not for real calls (see SipCallId.genCallId)."""
+    return "@".join("".join(random.choices(CALL_ID_CHARSET, k=n)) for n in lens)
 
 
 class SipCallId(SipGenericHF):

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import random
+
 from sippy.SipAddress import SipAddress
 from sippy.SipAddressHF import SipAddressHF
 from sippy.SipURL import SipURL
+
+# RFC 3261 25.1 `token`: every character a tag may carry.
+TOKEN_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-.!%*_+`'~"
+
+
+def gen_test_tag(length: int = 32) -> str:
+    """A tag drawn from every character the grammar allows, for tests of parsers and dialogs."""
+    return "".join(random.choices(TOKEN_CHARSET, k=length))
 
 
 class SipFrom(SipAddressHF):

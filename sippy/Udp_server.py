@@ -11,8 +11,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+import time
 from typing import Any, Callable, Optional, Union
 
+from twisted.internet.defer import Deferred
 from twisted.internet.error import MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
@@ -251,3 +253,82 @@ class Udp_server:
         if port is None:
             return None
         return port.stopListening()
+
+
+class self_test:
+    """Sippy's self-check of this module: over IPv4 and IPv6 loopback one server pings another,
+    which pongs back; done when both pongs came back with the right data from the right address.
+
+    `start()` arms it on a running reactor (a Deferred fires with self, or errs); `run()` drives
+    the not yet running reactor itself, as Sippy's unit test calls it, and raises on failure.
+    """
+
+    ping_data, ping_data6 = b"ping!", b"ping6!"
+    pong_data, pong_data6 = b"pong!", b"pong6!"
+
+    def __init__(self, reactor: Any = None) -> None:
+        self.reactor = reactor if reactor is not None else default_reactor()
+        self.npongs = 2
+        self.servers: list[Udp_server] = []
+        self.done: Any = None
+
+    def start(self) -> Any:
+        self.done = Deferred()
+        for host, ping, pong in (
+            ("127.0.0.1", self.ping_data, self.pong_data),
+            ("::1", self.ping_data6, self.pong_data6),
+        ):
+            pair: dict[str, Udp_server] = {}
+            pair["pinged"] = Udp_server(
+                {}, Udp_server_opts((host, 0), self._answer(ping, pong, pair)), self.reactor
+            )
+            pair["pinger"] = Udp_server({}, Udp_server_opts((host, 0), self._check(pong, pair)), self.reactor)
+            self.servers += pair.values()
+            pair["pinger"].send_to(ping, pair["pinged"].getSIPaddr())
+        return self.done
+
+    def _answer(self, ping: bytes, pong: bytes, pair: dict[str, Udp_server]) -> DataCallback:
+        def ping_received(data: bytes, address: tuple[str, int], server: Udp_server, rtime: MonoTime) -> None:
+            if data != ping or address != pair["pinger"].getSIPaddr():
+                self._fail(f"unexpected ping {data!r} from {address}")
+                return
+            server.send_to(pong, address)
+
+        return ping_received
+
+    def _check(self, pong: bytes, pair: dict[str, Udp_server]) -> DataCallback:
+        def pong_received(data: bytes, address: tuple[str, int], server: Udp_server, rtime: MonoTime) -> None:
+            if data != pong or address != pair["pinged"].getSIPaddr():
+                self._fail(f"unexpected pong {data!r} from {address}")
+                return
+            self.npongs -= 1
+            if self.npongs == 0 and not self.done.called:
+                self.done.callback(self)
+
+        return pong_received
+
+    def _fail(self, why: str) -> None:
+        if not self.done.called:
+            self.done.errback(RuntimeError(why))
+
+    def shutdown(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+        self.servers = []
+
+    def run(self, timeout: float = 5.0) -> None:
+        """Ping-pong on the (not running) reactor; raises if it does not complete in timeout."""
+        if getattr(self.reactor, "running", False):
+            raise RuntimeError("self_test.run() drives the reactor itself; use start() from a running one")
+        outcome: list[Any] = []
+        try:
+            self.start().addBoth(outcome.append)
+            deadline = time.monotonic() + timeout
+            while not outcome and time.monotonic() < deadline:
+                self.reactor.iterate(0.01)
+        finally:
+            self.shutdown()
+        if not outcome:
+            raise RuntimeError(f"Udp_server self_test: {self.npongs} pong(s) missing after {timeout} s")
+        if outcome[0] is not self:
+            outcome[0].raiseException()

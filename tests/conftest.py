@@ -78,6 +78,16 @@ def free_port(host: str = "127.0.0.1", span: int = 1) -> int:
     raise RuntimeError("no free port")
 
 
+def has_ipv6() -> bool:
+    """True when this machine can bind the IPv6 loopback (::1)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def free_udp_port(host: str = "127.0.0.1") -> int:
     """A UDP port that is free on host right now (see free_port)."""
     return free_port(host)

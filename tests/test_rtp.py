@@ -18,17 +18,8 @@ from sippy.Rtp.EPoint import RTPEPoint
 from sippy.Rtp.Handlers import RTPHandlers
 from sippy.Rtp.OutputWorker import RTPOutputWorker
 from sippy.Rtp.Params import RTPParams
-from tests.conftest import free_port
+from tests.conftest import free_port, has_ipv6
 from tests.rtp_util import ClockedReactor, RecordingInStream, pump, tone
-
-
-def has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 class Side:
@@ -394,22 +385,31 @@ def test_port_allocator_gives_even_ports_in_range_and_gives_up():
     assert RTPConf().palloc.min_port == 1024
 
 
-def test_params_canonical_target_family_and_wildcards():
-    p = RTPParams(("[0:0:0:0:0:0:0:1]", "14086"), rtp_proto="ip6")
-    assert p.rtp_target == ("::1", 14086) and p.rtp_proto == "IP6"
-    assert p.rtp_laddr == "::" and p.rtp_family == socket.AF_INET6
+def test_params_canonical_target_family_and_local_address():
+    p = RTPParams(None, rtp_proto="ip6")
+    assert p.rtp_proto == "IP6" and p.rtp_family == socket.AF_INET6
+    assert p.rtp_laddr == "::" and p.bind_laddr == "::"  # no peer yet: don't know
     assert p.out_ptime == 20 and p.out_sr == 8000 and p.codec is G711Codec and p.rtp_lport == 0
-    p.rtp_proto = "IP4"
-    assert p.rtp_laddr == "0.0.0.0" and p.rtp_family == socket.AF_INET
-    p.rtp_laddr = "127.0.0.1"
-    p.rtp_proto = "IP6"
-    assert p.rtp_laddr == "127.0.0.1"  # what a program chose is kept
+    if has_ipv6():
+        p.rtp_target = ("[0:0:0:0:0:0:0:1]", "14086")
+        assert p.rtp_target == ("::1", 14086)
+        assert p.rtp_laddr == "::1" and p.bind_laddr == "::"  # the address that reaches the peer
+    p = RTPParams(("127.0.0.1", 5004))
+    assert p.rtp_laddr == "127.0.0.1" and p.bind_laddr == "0.0.0.0" and p.rtp_family == socket.AF_INET
+    p.rtp_proto = "IP6"  # an IPv4 target is not reachable over IPv6
+    assert p.rtp_laddr == "::"
+    p.rtp_laddr = "127.0.0.2"
+    assert p.rtp_laddr == "127.0.0.2" == p.bind_laddr == p.getCopy().bind_laddr  # the program's choice
+    p.rtp_target = ("127.0.0.3", 5004)
+    assert p.rtp_laddr == "127.0.0.2"
+    p.rtp_laddr = None
+    assert p.bind_laddr == "::"
     with pytest.raises(AttributeError):
         p.rtp_family = socket.AF_INET
     with pytest.raises(ValueError):
         p.rtp_proto = "IPX"
-    p.rtp_target = ("example.com", 5004)
-    assert p.rtp_target == ("example.com", 5004)
+    p.rtp_target = ("example.com", 5004)  # a name: no lookup here, address unknown
+    assert p.rtp_target == ("example.com", 5004) and p.rtp_laddr == "::"
 
 
 def test_audio_chunk_resampling_and_bytes():

@@ -15,6 +15,7 @@ from sippy import Udp_server as Udp_server_mod
 from sippy.SipLogger import SipLogger
 from sippy.Time.MonoTime import MonoTime
 from sippy.Udp_server import Udp_server, Udp_server_opts
+from tests.conftest import has_ipv6
 
 
 def pump(cond, timeout=3.0):
@@ -23,15 +24,6 @@ def pump(cond, timeout=3.0):
     while not cond() and time.monotonic() < deadline:
         reactor.iterate(0.01)
     return cond()
-
-
-def has_ipv6():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 class Peer:

@@ -80,7 +80,7 @@ class RTPEPoint:
         protocol = _RTPProtocol(self)
         for port in ports:
             try:
-                rserv = self.reactor.listenUDP(port, protocol, interface=rtp_params.rtp_laddr)
+                rserv = self.reactor.listenUDP(port, protocol, interface=rtp_params.bind_laddr)
             except CannotListenError as ex:
                 if getattr(ex.socketError, "errno", None) != errno.EADDRINUSE or not callable(palloc):
                     raise
@@ -129,8 +129,7 @@ class RTPEPoint:
         mine.codec, mine.out_ptime, mine.out_sr = rtp_params.codec, rtp_params.out_ptime, rtp_params.out_sr
         if proto_changed:
             mine.rtp_proto = rtp_params.rtp_proto
-            if rtp_params.rtp_laddr != mine.rtp_laddr and rtp_params.rtp_laddr not in ("0.0.0.0", "::"):
-                mine.rtp_laddr = rtp_params.rtp_laddr
+            mine.rtp_laddr = rtp_params._rtp_laddr
             self._rebind()
         if mine.rtp_target is None or new_stream or proto_changed:
             self._writer_stop()

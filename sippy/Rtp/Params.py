@@ -7,6 +7,8 @@ from ipaddress import ip_address
 from socket import AF_INET, AF_INET6
 from typing import Callable, Optional, Union
 
+from sippy.misc import local4remote
+
 from .Codecs.G711 import G711Codec
 from .Codecs.GenCodec import GenCodec
 
@@ -41,8 +43,10 @@ def canonicalize_rtp_address(address: object) -> Optional[tuple[str, int]]:
 class RTPParams:
     """`rtp_target` is where we send (None: nowhere, e.g. not answered yet or on hold).
     `rtp_lport` is 0 (take one from RTPConf), a port, or a callable `f(ntry) -> port`.
-    `rtp_laddr` is the wildcard address of `rtp_proto`'s family until a program sets one.
-    `out_sr` is the sample rate received audio is handed to the program at."""
+    `rtp_laddr` is the local address for the SDP: the one that reaches the target (as Sippy 2.x
+    does), the family's wildcard without one, or what a program sets. The socket binds to the
+    wildcard unless a program set an address (`bind_laddr`), so a re-INVITE may move the media
+    to a peer behind another interface. `out_sr` is the rate received audio is handed over at."""
 
     default_rtp_proto = "IP4"
     default_ptime = 20
@@ -56,10 +60,12 @@ class RTPParams:
         rtp_proto: str = default_rtp_proto,
     ) -> None:
         self._rtp_proto = self.default_rtp_proto
-        self.rtp_laddr: str = _WILDCARD[self._rtp_proto]
+        self._rtp_laddr: Optional[str] = None  # set by the program
+        self._auto_laddr = _WILDCARD[self._rtp_proto]
         self.rtp_lport: Union[int, Callable[[int], int]] = 0
-        self.rtp_proto = rtp_proto
         self._rtp_target = canonicalize_rtp_target(rtp_target)
+        self.rtp_proto = rtp_proto
+        self._update_laddr()
         self.out_ptime = out_ptime
         self.out_sr = out_sr
         self.codec: type[GenCodec] = G711Codec
@@ -72,6 +78,29 @@ class RTPParams:
     def rtp_target(self, rtp_target: Optional[tuple[str, Union[str, int]]]) -> None:
         if rtp_target != self._rtp_target:
             self._rtp_target = canonicalize_rtp_target(rtp_target)
+            self._update_laddr()
+
+    @property
+    def rtp_laddr(self) -> str:
+        return self._auto_laddr if self._rtp_laddr is None else self._rtp_laddr
+
+    @rtp_laddr.setter
+    def rtp_laddr(self, laddr: Optional[str]) -> None:
+        """A program's own choice (None: back to the automatic one)."""
+        self._rtp_laddr = None if laddr is None else canonicalize_rtp_host(laddr)
+
+    @property
+    def bind_laddr(self) -> str:
+        return _WILDCARD[self._rtp_proto] if self._rtp_laddr is None else self._rtp_laddr
+
+    def _update_laddr(self) -> None:
+        laddr = _WILDCARD[self._rtp_proto]
+        if self._rtp_target is not None:
+            try:
+                laddr = local4remote(self._rtp_target[0], family=self.rtp_family)
+            except (OSError, ValueError):  # a name, or no route: the wildcard says "don't know"
+                pass
+        self._auto_laddr = laddr
 
     @property
     def rtp_proto(self) -> str:
@@ -82,9 +111,9 @@ class RTPParams:
         rtp_proto = rtp_proto.upper()
         if rtp_proto not in _WILDCARD:
             raise ValueError(f"rtp_proto must be IP4 or IP6, not {rtp_proto!r}")
-        if self.rtp_laddr == _WILDCARD[self._rtp_proto]:
-            self.rtp_laddr = _WILDCARD[rtp_proto]
-        self._rtp_proto = rtp_proto
+        if rtp_proto != self._rtp_proto:
+            self._rtp_proto = rtp_proto
+            self._update_laddr()
 
     @property
     def rtp_family(self) -> int:
@@ -92,5 +121,5 @@ class RTPParams:
 
     def getCopy(self) -> RTPParams:
         copy = RTPParams(self._rtp_target, self.out_ptime, self.out_sr, self._rtp_proto)
-        copy.rtp_laddr, copy.rtp_lport, copy.codec = self.rtp_laddr, self.rtp_lport, self.codec
+        copy._rtp_laddr, copy.rtp_lport, copy.codec = self._rtp_laddr, self.rtp_lport, self.codec
         return copy

@@ -1,0 +1,1 @@
+"""Sippy 2.x homes of the B2BUA's routing and header-transformation modules (re-exports)."""
