@@ -68,6 +68,14 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
     Option("start_acct_enable", "B", None, "on|off", "RADIUS Start accounting too (default off)"),
     Option("precise_acct", "B", None, "on|off", "millisecond precision in RADIUS accounting"),
     Option("alive_acct_int", "I", None, "seconds", "period of Alive accounting records (0: none)"),
+    Option(
+        "acct_spool_dir",
+        "S",
+        None,
+        "path",
+        "accounting records no server answered wait here (default: beside the pidfile, .acct-spool)",
+    ),
+    Option("acct_spool_max", "I", None, "n", "most records the accounting spool holds (default 100000)"),
     Option("digest_auth", "B", None, "on|off", "SIP digest authentication of incoming INVITEs (default on)"),
     Option("digest_auth_only", "B", None, "on|off", "challenge at once, without trying remote-IP auth"),
     Option("max_credit_time", "I", "m", "seconds", "upper limit of every call's duration"),
@@ -186,7 +194,7 @@ class B2BConfig(dict):
             if not 0 < value < 65536:
                 raise ValueError(f"sip_port should be in the range 1-65535: {value}")
             self["_sip_port"] = value
-        elif key in ("max_credit_time", "max_radiusclients", "max_calls") and value <= 0:
+        elif key in ("max_credit_time", "max_radiusclients", "max_calls", "acct_spool_max") and value <= 0:
             raise ValueError(f"{key} should be more than zero: {value}")
         elif value < 0:
             raise ValueError(f"{key} should not be negative: {value}")

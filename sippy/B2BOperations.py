@@ -5,7 +5,8 @@ call map exist and before the reactor runs. It opens the control socket (``-c``)
 line every 60 s and installs the signal handlers:
 
 - SIGTERM / SIGINT: stop safely. New INVITEs get 503, every call is hung up (BYE on both legs);
-  the reactor stops once no call is left, or after ``stop_timeout`` seconds at the latest.
+  the reactor stops once no call is left and every accounting record is answered, or after
+  ``stop_timeout`` seconds at the latest (``main()`` then spools the unanswered records).
 - SIGHUP: hang up every call, keep running.
 - SIGUSR1: reopen the log files (logrotate); SIGUSR2: toggle debug logging.
 
@@ -181,9 +182,11 @@ class B2BOperations:
     # ----- status line -----
 
     def statusLine(self) -> str:
-        """Calls, transactions, then since start: bad messages by kind and what a bound refused."""
+        """Calls, transactions, then since start: bad messages by kind, what a bound refused and
+        (with accounting) the spool."""
         tm = self.global_config.get("_sip_tm")
         refused = getattr(tm, "refused", {})
+        spool = self.global_config.get("_acct_spool")
         return (
             f"status: {self.callmap.ncalls_active} active calls, {self.callmap.ncalls_total} calls since "
             f"start, {self.callmap.ncalls_failed} failed, {len(getattr(tm, 'tclient', ()))} client / "
@@ -196,6 +199,7 @@ class B2BOperations:
                     ("client transactions", refused.get("client", 0)),
                 )
             )
+            + (f"; {spool.status()}" if spool is not None else "")
         )
 
     def logStatus(self) -> None:
@@ -289,10 +293,15 @@ class B2BOperations:
                 n += 1
         return n
 
+    def pendingAccounting(self) -> int:
+        """Accounting records neither answered nor spooled yet (the Stops the hang-ups made)."""
+        spool = self.global_config.get("_acct_spool")
+        return spool.unsaved() if spool is not None else 0
+
     def _checkStop(self) -> None:
         assert self._stop_started is not None
         waited = self.reactor.seconds() - self._stop_started
-        if waited >= self.stop_timeout or self.pendingHangups() == 0:
+        if waited >= self.stop_timeout or self.pendingHangups() + self.pendingAccounting() == 0:
             self._finishStop()
 
     def _finishStop(self) -> None:
@@ -301,6 +310,9 @@ class B2BOperations:
         pending = self.pendingHangups()
         if pending:
             self.log(f"stopping with {pending} call(s) or hang-up(s) not finished", SIPLOG_ERR)
+        unanswered = self.pendingAccounting()
+        if unanswered:
+            self.log(f"stopping with {unanswered} accounting record(s) unanswered: spooled", SIPLOG_ERR)
         self.callmap.shutdown()
         self.shutdown()
         self._stopReactor()

@@ -399,6 +399,7 @@ class CallController:
             logger=cfg.get("_sip_logger"),
             ms_precision=cfg.get("precise_acct", False),
             reactor=self.reactor,
+            spool=cfg.get("_acct_spool"),
         )
 
     # ----- the originating leg -----

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 
 from sippy.CiscoCDR import cisco_time, format_attributes, h323_disconnect_cause, party_attributes, realtime
 from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER, Radius_client
+from sippy.RadiusAcctSpool import AcctSpool
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
 from sippy.Time.Timeout import Timeout, default_reactor
 
@@ -36,8 +37,11 @@ class RadiusAccounting:
         logger: Any = None,
         ms_precision: bool = False,
         reactor: Any = None,
+        spool: Optional[AcctSpool] = None,
     ) -> None:
+        """spool: send through it (records no server answers are kept and sent again later)."""
         self.radius_client = radius_client
+        self.spool = spool
         self.origin = origin
         self.lperiod = lperiod
         self.send_start = send_start
@@ -233,16 +237,23 @@ class RadiusAccounting:
         if not self.complete:
             return
         attributes = self.build(rtype, now, origin, result)
-        # RFC 2866: how long after the event this record leaves the B2BUA.
-        delay = time.time() - (now if event_time is None else event_time)
-        attributes.append(("Acct-Delay-Time", max(0, round(delay))))
+        event_ts = now if event_time is None else event_time
         if self.logger is not None and self.logger.isEnabledFor(SIPLOG_INFO):
             self.logger.write(
                 f"sending Acct {rtype} ({self.origin.capitalize()}):\n",
                 format_attributes(attributes),
                 call_id=self.sip_cid,
             )
-        self.radius_client.do_acct(attributes, self._process_result, self.sip_cid, time.monotonic())
+        sent = time.monotonic()
+        if self.spool is not None:
+            assert self.sip_cid is not None
+            self.spool.send_record(
+                self.sip_cid, attributes, event_ts, lambda res: self._process_result(res, self.sip_cid, sent)
+            )
+            return
+        # RFC 2866: how long after the event this record leaves the B2BUA.
+        attributes.append(("Acct-Delay-Time", max(0, round(time.time() - event_ts))))
+        self.radius_client.do_acct(attributes, self._process_result, self.sip_cid, sent)
 
     def _process_result(self, results: tuple[Any, int], sip_cid: Optional[str], btime: float) -> None:
         if self.logger is None:
@@ -255,7 +266,8 @@ class RadiusAccounting:
         if rcode == RESULT_ACCEPT:
             msg = f"Acct/{self.origin} request accepted (delay is {delay:.3f})\n"
         elif rcode == RESULT_NO_ANSWER:
-            msg = f"Error sending Acct/{self.origin} request (delay is {delay:.3f})\n"
+            spooled = ", spooled" if self.spool is not None else ""
+            msg = f"Error sending Acct/{self.origin} request (delay is {delay:.3f}){spooled}\n"
         else:
             msg = f"Acct/{self.origin} request rejected (delay is {delay:.3f})\n"
         self.logger.write(msg, call_id=sip_cid, level=level)

@@ -29,6 +29,7 @@ from sippy.CallController import UA_NAME, cc_factory
 from sippy.CallMap import CallMap, default_max_calls, tune_gc
 from sippy.Core.EventDispatcher import ED2
 from sippy.Radius_client import Radius_client
+from sippy.RadiusAcctSpool import SPOOL_MAX, AcctSpool, default_spool_dir
 from sippy.RadiusAuthorisation import RadiusAuthorisation
 from sippy.RadiusConf import DEFAULT_RADCONF, RadiusConf, RadiusConfError, read_radconf
 from sippy.SipConf import SipConf
@@ -137,6 +138,17 @@ def start_radius(cfg: B2BConfig, conf: Optional[RadiusConf], reactor: Any = None
     )
     cfg["_radius_client"] = client
     cfg["_radius_auth"] = RadiusAuthorisation(client, logger=cfg.get("_sip_logger"))
+    if cfg["acct_enable"]:
+        spool = AcctSpool(
+            client,
+            cfg.get("acct_spool_dir") or default_spool_dir(cfg["pidfile"]),
+            cfg.get("acct_spool_max", SPOOL_MAX),
+            reactor=reactor,
+            logger=cfg.get("_sip_logger"),
+        )
+        spool.load()
+        spool.start()
+        cfg["_acct_spool"] = spool
 
 
 def build_call_machinery(
@@ -201,6 +213,8 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     tune_gc()
     ED2.loop()
     cfg["_sip_tm"].shutdown()
+    if "_acct_spool" in cfg:
+        cfg["_acct_spool"].shutdown()
     if "_radius_client" in cfg:
         cfg["_radius_client"].shutdown()
     ops.shutdown()

@@ -94,7 +94,11 @@ class B2bua:
         self.log_path = os.path.join(str(tmp_path), f"b2bua-{self.port}.log")
         cli_port = free_udp_port(B2B_IP)
         self.args = [sys.executable, SCRIPT, "-f", "-l", B2B_IP, "-p", str(self.port), "-R", conf]
-        self.args += ["-c", f"udp:{B2B_IP}:{cli_port}", *flags]
+        self.args += ["-c", f"udp:{B2B_IP}:{cli_port}"]
+        if "--acct_spool_dir" not in flags:
+            # Never the default beside /var/run/b2bua.pid: tests must not share a spool.
+            self.args += ["--acct_spool_dir", os.path.join(str(tmp_path), f"spool-{self.port}")]
+        self.args += flags
         self.proc: Optional[subprocess.Popen[bytes]] = None
 
     @property

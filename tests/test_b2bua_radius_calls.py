@@ -49,6 +49,8 @@ class B2B:
         self.tmpdir = tempfile.mkdtemp(prefix="b2bua-radius-")
         ctl = os.path.join(self.tmpdir, "ctl.sock")
         argv = ["-f", "-l", "127.0.0.1", "-p", str(self.port), "-c", ctl, *args]
+        # Never the default spool beside /var/run/b2bua.pid: tests must not share one.
+        argv += ["--acct_spool_dir", os.path.join(self.tmpdir, "acct-spool")]
         if routes is None:
             self.cmd = [sys.executable, SCRIPT, *argv]
         else:
