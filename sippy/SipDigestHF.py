@@ -99,9 +99,17 @@ class SipDigestHF(SipGenericHF):
 
     def parse(self) -> None:
         self._init_fields()
+        scheme = self.body.strip().partition(" ")[0]
+        if scheme.lower() != "digest":
+            # Another scheme (RFC 4475 3.3.7): kept as opaque text with no digest fields, so a
+            # consumer sees no usable credentials and the header goes on unchanged.
+            if not scheme:
+                raise SipParseError("empty credentials/challenge")
+            self.scheme = scheme
+            self.parsed = True
+            self._snap = self._state()
+            return
         self.scheme, params = parse_auth_params(self.body)
-        if self.scheme.lower() != "digest":
-            raise SipParseError(f"unsupported auth scheme: {self.scheme!r}")
         for name, value, quoted in params:
             if not self._take(name.lower(), value):
                 self.otherparams.append((name, quote_param(value) if quoted else value))

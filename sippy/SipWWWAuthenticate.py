@@ -114,6 +114,8 @@ class SipWWWAuthenticate(SipDigestHF):
     def supportedAlgorithm(self) -> bool:
         """True when genAuthHF can answer this challenge (known algorithm, usable qop)."""
         self._ensure()
+        if self.scheme.lower() != "digest":
+            return False
         if self.qop is not None and "auth" not in self.qop and "auth-int" not in self.qop:
             return False
         return IsDigestAlgSupported(self.algorithm)

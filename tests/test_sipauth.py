@@ -230,7 +230,6 @@ def test_edited_credentials_are_rebuilt_and_other_params_kept() -> None:
 BAD = [
     "",
     "Digest",
-    'Basic realm="r"',
     'Digest realm="r"',
     'Digest realm="r", nonce="n',
     'Digest realm="r" nonce="n"',
@@ -268,6 +267,10 @@ def test_mutated_auth_headers_raise_only_sip_parse_error(text: str) -> None:
             realm = hf.realm
         except SipParseError:
             continue
+        if hf.scheme.lower() != "digest":
+            # Another scheme: opaque, unchanged, never answered or verified as digest.
+            assert realm is None and str(hf) == text
+            continue
         assert realm is not None
         assert str(hf) == text
         if isinstance(hf, SipWWWAuthenticate):
@@ -278,3 +281,16 @@ def test_mutated_auth_headers_raise_only_sip_parse_error(text: str) -> None:
             hf.verify("p", "INVITE")
             hf.response = "z"
             assert SipAuthorization(str(hf)).getDigestAttrs()["response"] == "z"
+
+
+OPAQUE_CREDENTIALS = ['Basic realm="r"', "NoOneKnowsThisScheme opaque-data=here", "Bearer x y z,,"]
+
+
+@pytest.mark.parametrize("text", OPAQUE_CREDENTIALS)
+def test_unknown_auth_scheme_kept_as_opaque_text(text: str) -> None:
+    # RFC 4475 3.3.7: not an error; such credentials are no digest credentials.
+    creds = SipAuthorization(text)
+    assert creds.username is None and str(creds) == text
+    assert str(creds.getCopy()) == text
+    challenge = SipWWWAuthenticate(text)
+    assert not challenge.supportedAlgorithm() and str(challenge) == text
