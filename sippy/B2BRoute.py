@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 
 from sippy.B2BTransforms import TransProcError, getTransProc
 from sippy.misc import parse_hostport, sip_host, sip_hostport
+from sippy.Security.WireSafe import breaks_line
 from sippy.SipConf import SipConf
 
 __all__ = (
@@ -128,6 +129,9 @@ class B2BRoute:
             self.extra_headers = tuple(hf.getCopy() for hf in other.extra_headers)
 
     def _parse(self, sroute: str) -> None:
+        if breaks_line(sroute):
+            # Every part of a route ends up in SIP text: a CR, LF or NUL would split a header.
+            raise RouteError(f"route {sroute!r}: CR, LF or NUL in it")
         text = sroute.strip()
         if text.startswith("h323-ivr-in="):
             text = text[len("h323-ivr-in=") :]
@@ -175,9 +179,14 @@ class B2BRoute:
             self.cli = value or None
             self.cli_set = True
         elif name == "cnam":
-            self.params["caller_name"] = unquote(value) or None
+            cnam = unquote(value)
+            if breaks_line(cnam):
+                raise RouteError(f"cnam: CR, LF or NUL in {value!r}")
+            self.params["caller_name"] = cnam or None
         elif name == "ash":
             line = unquote(value)
+            if breaks_line(line):
+                raise RouteError(f"ash: CR, LF or NUL in {value!r}")
             hname, sep, _ = line.partition(":")
             if not sep or not _HEADER_NAME.fullmatch(hname.strip()):
                 raise RouteError(f"ash: expected URL-quoted Name:Value, got {value!r}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from hashlib import md5
 from typing import Any, Callable, Optional, Sequence
 
-from sippy.B2BRoute import DST_SIP_UA, B2BRoute
+from sippy.B2BRoute import DST_SIP_UA, B2BRoute, RouteError
 from sippy.CCEvents import (
     CCEventDisconnect,
     CCEventFail,
@@ -29,9 +29,10 @@ from sippy.Exceptions.SipParseError import SdpParseError
 from sippy.Radius_client import RESULT_NO_ANSWER
 from sippy.RadiusAccounting import RadiusAccounting
 from sippy.RadiusAuthorisation import AuthResult, RadiusAuthorisation
+from sippy.Security.WireSafe import first_unsafe
 from sippy.SipCallId import SipCallId
 from sippy.SipHeader import SipHeader
-from sippy.SipLogger import SIPLOG_INFO
+from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
 from sippy.SipWWWAuthenticate import SipWWWAuthenticate
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import Timeout
@@ -54,6 +55,9 @@ __all__ = (
 )
 
 UA_NAME = "Sippy B2BUA (RADIUS)"
+# What the caller gets when RADIUS or a route gave a value that cannot go on the wire (CR, LF or
+# NUL in a number, name or header) or a route that does not parse; the log says which.
+UNSAFE_ROUTING = (500, "Internal Server Error (4)")
 # Media transports whose m= formats are RTP payload types (what -F talks about).
 _RTP_TRANSPORTS = ("rtp/avp", "rtp/savp", "rtp/avpf", "rtp/savpf", "udp/tls/rtp/savp", "udp/tls/rtp/savpf")
 
@@ -274,6 +278,12 @@ class CallController:
         tr_in = self.global_config.get("_static_tr_in")
         if tr_in is not None:
             self.cld = tr_in(self.cld)
+        bad = first_unsafe((("CLD", self.cld), ("CLI", self.cli), ("caller name", self.caller_name)))
+        if bad is not None:
+            # Escaped in the caller's URI (%0D%0A) or a NUL in its From: never a real number.
+            self._badInput(f"CR, LF or NUL in the {bad} of an INVITE, refused with 400")
+            self._fail(400, f"Bad Request ({bad})", event.rtime)
+            return
         if self.allowed_pts is not None and body is not None and not self._filterBody(body):
             self._fail(488, "Not Acceptable Here", event.rtime)
             return
@@ -364,6 +374,9 @@ class CallController:
         if routing is None:
             self._fail(500, "Internal Server Error (2)")
             return
+        if not routing:
+            self._fail(*UNSAFE_ROUTING)
+            return
         max_credit_time = self.global_config.get("max_credit_time")
         for rnum, oroute in enumerate(routing, 1):
             oroute.customize(rnum, self.cld, self.cli, credit_time, self.pass_headers, max_credit_time)
@@ -384,7 +397,11 @@ class CallController:
         if static is not None:
             route = static.get(self.req_source, static[""])
             return [route.getCopy()]
-        routes = [B2BRoute(x) for x in result.routes]
+        try:
+            routes = [B2BRoute(x) for x in result.routes]
+        except RouteError as exc:
+            self._log(f"unusable route from RADIUS, call refused: {exc}", SIPLOG_ERR)
+            return []
         return routes or None
 
     def _newAccounting(self, origin: str) -> Optional[RadiusAccounting]:
@@ -414,6 +431,10 @@ class CallController:
         tr_out = cfg.get("_static_tr_out")
         if tr_out is not None and cld is not None:
             cld = tr_out(cld)
+        caller_name = oroute.params.get("caller_name", self.caller_name)
+        if not self._wireSafe(oroute, cld, caller_name):
+            self._fail(*UNSAFE_ROUTING)
+            return
         if oroute.hostport == DST_SIP_UA:
             host, nh_address = self.source[0], self.source
         else:
@@ -471,7 +492,6 @@ class CallController:
             ocid = SipCallId(f"{md5(str(cId).encode()).hexdigest()}-b2b_{oroute.rnum}")
         else:
             ocid = SipCallId(f"{cId}-b2b_{oroute.rnum}")
-        caller_name = oroute.params.get("caller_name", self.caller_name)
         event = CCEventTry(
             (ocid, oroute.cli, cld, body.getCopy() if body is not None else None, auth, caller_name),
             rtime=self.eTry.rtime,
@@ -491,6 +511,20 @@ class CallController:
         if self._logEnabled(SIPLOG_INFO):
             self._log(f"placing call #{oroute.rnum} to {oroute.hostport}, CLD {cld!r}, CLI {oroute.cli!r}")
         self.uaO.recvEvent(event)
+
+    def _wireSafe(self, oroute: B2BRoute, cld: Optional[str], caller_name: Optional[str]) -> bool:
+        """The last check before the outgoing INVITE is built: whatever RADIUS, the route, -T or
+        the passed-through headers put in it, no CR, LF or NUL (see sippy.Security.WireSafe)."""
+        fields = [("CLD", cld), ("CLI", oroute.cli), ("caller name", caller_name), ("auth user", oroute.user)]
+        fields.extend(("header", str(hf)) for hf in oroute.extra_headers or ())
+        bad = first_unsafe(fields)
+        if bad is None:
+            return True
+        self._log(
+            f"CR, LF or NUL in the {bad} for route #{oroute.rnum} ({oroute.hostport}), call refused",
+            SIPLOG_ERR,
+        )
+        return False
 
     def group_expires(self, skipto: int) -> None:
         """``gt=timeout,skip``: the route group ran out of time; jump to route number skipto."""
@@ -578,7 +612,16 @@ class CallController:
         return logger is not None and logger.isEnabledFor(level)
 
     def _log(self, msg: str, level: int = SIPLOG_INFO) -> None:
-        self.global_config["_sip_logger"].write(msg, level=level, call_id=str(self.cId))
+        if self._logEnabled(level):
+            self.global_config["_sip_logger"].write(msg, level=level, call_id=str(self.cId))
+
+    def _badInput(self, detail: str) -> None:
+        """A caller's bad request: through the transaction manager's counted, quiet door."""
+        tm = self.global_config.get("_sip_tm")
+        if tm is not None:
+            tm.badInput("unsafe_value", self.source, f"{detail} (Call-ID {self.cId})")
+        else:
+            self._log(detail)
 
 
 def _h323_cid(call_id: Any) -> str:

@@ -178,7 +178,15 @@ def test_bad_values_name_the_flag(argv, fragment):
 
 
 @pytest.mark.parametrize(
-    "argv", [["-k", "7"], ["-u"], ["-s", "h;credit-time=x"], ["--nope"], ["-C", "/nonexistent"]]
+    "argv",
+    [
+        ["-k", "7"],
+        ["-u"],
+        ["-s", "h;credit-time=x"],
+        ["-u", "-s", "h;ash=X-A%3A%201%0D%0AX-Evil%3A%201"],
+        ["--nope"],
+        ["-C", "/nonexistent"],
+    ],
 )
 def test_main_wrapper_exits_2_with_one_line(argv):
     res = _run_load_config(*argv)

@@ -152,6 +152,13 @@ def test_po_proc_builds_routine():
         ("h;gt=5", "gt: expected timeout,skip"),
         ("h;po_proc=Unknown[x]", "unknown routine 'Unknown'"),
         ("h;po_proc=VAL2Xattrs[novalue]", "key=value"),
+        # anything that would split a header of the outgoing INVITE
+        ("1\r\n@h", "CR, LF or NUL in it"),
+        ("h;cli=1\nX-Evil: 1", "CR, LF or NUL in it"),
+        ("h;auth=u\x00:p", "CR, LF or NUL in it"),
+        ("h;ash=X-A%3A%20b%0D%0AX-Evil%3A%201", "ash: CR, LF or NUL in"),
+        ("h;ash=X-A%3A%20b%00", "ash: CR, LF or NUL in"),
+        ("h;cnam=Eve%0AX-Evil%3A%201", "cnam: CR, LF or NUL in"),
     ],
 )
 def test_bad_routes_name_the_bad_part(route, fragment):

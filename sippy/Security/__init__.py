@@ -1,1 +1,1 @@
-"""Server-side security helpers (digest nonces)."""
+"""Server-side security helpers: digest nonces, values safe to put on the wire."""
