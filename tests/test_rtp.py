@@ -436,3 +436,18 @@ def test_g711_codecs_known_values_and_rtpmap():
     # a chunk at another rate is converted before encoding
     assert len(pcmu.encode(AudioChunk(tone(100, 320, rate=16000), 16000))) == 160
     assert len(pcma.decode(b"\xd5" * 160, sample_rate=16000).audio) == 320
+
+
+def test_a_host_name_target_is_never_resolved_on_the_send_path(cr):
+    a, b = pair(cr)
+    try:
+        moved = a.ep.rtp_params.getCopy()
+        moved.rtp_target = ("peer.example.invalid", b.ep.rtp_params.rtp_lport)
+        a.ep.update(moved)
+        a.ep.soundout(AudioChunk(tone(440, 160 * 3), 8000))
+        for _ in range(3):
+            cr.step(0.02)
+        assert a.ep.nsend_errors == 3 and b.ep.rsess.npkts == 0
+    finally:
+        a.ep.shutdown()
+        b.ep.shutdown()

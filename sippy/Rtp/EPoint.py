@@ -7,7 +7,7 @@ import errno
 import weakref
 from typing import Any, Callable, Optional
 
-from twisted.internet.error import CannotListenError, MessageLengthError
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol
 
 from sippy.Time.Timeout import default_reactor
@@ -15,7 +15,7 @@ from sippy.Time.Timeout import default_reactor
 from .Conf import RTPConf
 from .Core.AudioChunk import AudioChunk
 from .Handlers import RTPHandlers
-from .Params import RTPParams, canonicalize_rtp_address
+from .Params import RTPParams, canonicalize_rtp_address, is_ip_literal
 
 
 class _RTPProtocol(DatagramProtocol):
@@ -59,6 +59,7 @@ class RTPEPoint:
         self.reactor = reactor if reactor is not None else default_reactor()
         self.writer: Any = None
         self.rserv: Any = None
+        self._sock: Any = None
         self.nsend_errors = 0
         self.nforeign = 0
         self._palloc = rc.palloc
@@ -86,6 +87,7 @@ class RTPEPoint:
                     raise
                 continue
             rtp_params.rtp_lport = rserv.getHost().port
+            self._sock = rserv.socket
             return rserv
         raise AssertionError("unreachable: the allocator raises when out of ports")
 
@@ -101,12 +103,18 @@ class RTPEPoint:
             writer.end()
 
     def send_pkt(self, pkt: bytes) -> None:
+        """Straight to the socket: Twisted's write() re-validates the address on every packet,
+        a tenth of the CPU of a stream. A host name is never resolved here (it would block)."""
         target = self.rtp_params.rtp_target
-        if self.rserv is None or target is None:
+        sock = self._sock
+        if sock is None or target is None:
+            return
+        if not is_ip_literal(target[0]):
+            self.nsend_errors += 1
             return
         try:
-            self.rserv.write(pkt, target)
-        except (OSError, MessageLengthError, ValueError):
+            sock.sendto(pkt, target)
+        except OSError:  # full buffer, unreachable peer, wrong family: this packet is lost
             self.nsend_errors += 1
 
     def rtp_received(self, data: bytes, address: Any, rtime: float) -> None:
@@ -140,7 +148,7 @@ class RTPEPoint:
 
     def _rebind(self) -> None:
         """Move to a socket of the new address family, on the same port if it is free."""
-        old, self.rserv = self.rserv, None
+        old, self.rserv, self._sock = self.rserv, None, None
         if old is None:
             return
         port = old.getHost().port
@@ -159,7 +167,7 @@ class RTPEPoint:
     def shutdown(self) -> None:
         """Stop sending and close the socket; safe to call more than once."""
         self._writer_stop()
-        rserv, self.rserv = self.rserv, None
+        rserv, self.rserv, self._sock = self.rserv, None, None
         if rserv is not None:
             rserv.stopListening()
 
