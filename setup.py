@@ -27,6 +27,8 @@ setup(
             "ruff>=0.5",
             "rtp.io>=1.1",
             "autobahn>=23",
+            # The SIP fuzz target (tests/fuzz/fuzz_sip.py); wheels for Linux x86_64.
+            "atheris>=2.3; platform_system == 'Linux' and platform_machine == 'x86_64'",
         ],
     },
     entry_points={

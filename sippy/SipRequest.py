@@ -164,9 +164,9 @@ class SipRequest(SipMsg):
             self._answering = False
 
     def isACK(self) -> bool:
-        """An ACK by its Request-Line or, when that is unreadable, by its CSeq (never answered)."""
-        if self.method is not None and self._bad_sl is None:
-            return self.method == "ACK"
+        """An ACK by its Request-Line or by its CSeq: either way it is never answered."""
+        if self.method == "ACK":
+            return True
         for h in self.headers:
             if h.name == "cseq":
                 return (h.getValue() or "").rstrip().upper().endswith(" ACK")

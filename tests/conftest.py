@@ -196,3 +196,50 @@ def mutated_text(draw: st.DrawFn, samples: Sequence[str], chars: str) -> str:
         c = draw(st.sampled_from(list(chars)))
         s = s[:pos] + ("" if op == "del" else c) + s[pos + (0 if op == "ins" else 1) :]
     return s
+
+
+# Bytes a mutation inserts: SIP's separators, line ends, and what no parser expects.
+_SIP_JUNK = [b":", b",", b";", b"\r\n", b"\n", b"\r\n ", b" ", b"\t", b"<", b">", b'"', b"\\", b"[", b"]"]
+_SIP_JUNK += [b"\x00", b"\xff", b"\xc3", b"=", b"@", b"%", b"%0", b"?", b"-1", b"99999999999999999999"]
+
+
+@st.composite
+def mutated_sip(draw: st.DrawFn, seeds: Sequence[bytes]) -> bytes:
+    """One of seeds after 1 to 5 mutations, byte-level (insert junk, delete, flip, truncate) or
+    line-level (drop, duplicate or swap header lines, fold one, give one another's value, change
+    a Content-Length)."""
+    data = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 5))):
+        op = draw(
+            st.sampled_from(
+                ["insert", "delete", "flip", "truncate", "drop", "dup", "swap", "fold", "value", "clen"]
+            )
+        )
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "insert":
+            data[pos:pos] = draw(st.sampled_from(_SIP_JUNK))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 8))]
+        elif op == "flip" and data:
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "truncate":
+            del data[pos:]
+        else:
+            head, sep, body = bytes(data).partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            i = draw(st.integers(0, len(lines) - 1))
+            j = draw(st.integers(0, len(lines) - 1))
+            if op == "drop":
+                del lines[i]
+            elif op == "dup":
+                lines.insert(j, lines[i])
+            elif op == "swap":
+                lines[i], lines[j] = lines[j], lines[i]
+            elif op == "fold" and b" " in lines[i]:
+                lines[i] = lines[i].replace(b" ", b"\r\n ", 1)
+            elif op == "value" and b":" in lines[i] and b":" in lines[j]:
+                lines[i] = lines[i].partition(b":")[0] + b":" + lines[j].partition(b":")[2]
+            elif op == "clen":
+                lines.append(b"Content-Length: " + str(draw(st.integers(-5, len(body) + 5))).encode())
+            data = bytearray(b"\r\n".join(lines) + sep + body)
+    return bytes(data)

@@ -164,3 +164,9 @@ def test_running_b2bua_answers_each_bad_request_and_stays_quiet(b2bua: B2BUA) ->
     log = b2bua.log()
     assert "Traceback" not in log, log[-3000:]
     assert b2bua.alive()
+
+
+def test_garbled_request_line_of_an_ack_is_not_answered() -> None:
+    """Found by the atheris target: an ACK whose Request-Line and CSeq are both unreadable."""
+    line = b"ACK sip:bob@127.0.0.1:5060;x INVITE sip:u@h SIP/2.0"
+    dropped(swap(b"OPTIONS sip:bob@127.0.0.1:5060 SIP/2.0", line, request("OPTIONS", skip=("CSeq",))))
