@@ -27,6 +27,7 @@ from sippy.CiscoCDR import h323_disconnect_cause
 from tests.conftest import free_udp_port
 from tests.radius_util import FreeRadius, running_freeradius
 from tests.sipp_util import Sipp, SippResult
+from tests.udp_relay import Relay
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(os.path.dirname(HERE), "scripts", "b2bua_radius.py")
@@ -629,3 +630,79 @@ def test_alive_records_while_connected(
     order = [(cisco(r, "h323-call-origin"), r["Acct-Status-Type"][0]) for r in records]
     for origin in ("answer", "originate"):
         assert [s for o, s in order if o == origin][-1] == "Stop"
+
+
+def test_authorisation_outage_fails_new_calls_only_and_recovers_at_once(
+    radius: FreeRadius, callee_ports: dict[str, int], tmp_path: Any
+) -> None:
+    """The auth server goes silent while a call is up: a new call gets 403 within timeout *
+    retries, the SIP port keeps answering meanwhile, the connected call goes on to its normal end,
+    and the first call after the server is back is authorised at once."""
+    with Relay(("127.0.0.1", radius.auth_port)) as relay:
+        conf = radconf(radius, tmp_path, [relay.front])
+        callee = Sipp("aaa_uas.xml", local_port=callee_ports["ANSWER"], calls=2, timeout=20)
+        keys = ["-key", "cli", "16045550000", "-key", "cld", "200", "-key", "xbilling", "none"]
+        keys += ["-key", "domain", B2B_IP]
+        with B2bua(tmp_path, conf, ["-A", "0", "-D"]) as b2b:
+            up = Sipp(
+                "aaa_uac.xml",
+                b2b.address,
+                local_ip="127.0.0.26",
+                calls=1,
+                duration=4000,
+                extra=[*keys, "-cid_str", f"outage-up-{uuid.uuid4().hex[:8]}"],
+                timeout=20,
+            )
+            try:
+                callee.start()
+                up.start()
+                deadline = time.monotonic() + 10
+                while not any(d == "sent" and m.startswith("SIP/2.0 200") for d, m in _read_messages(callee)):
+                    assert time.monotonic() < deadline, "the first call did not connect"
+                    time.sleep(0.05)
+                relay.down()
+                refused_at = time.monotonic()
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                    # While the refused call waits for the silent server, SIP is answered at once.
+                    probe.bind((B2B_IP, 0))
+                    probe.settimeout(0.5)
+                    refused = Sipp(
+                        "aaa_uac_refused.xml",
+                        b2b.address,
+                        local_ip="127.0.0.27",
+                        calls=1,
+                        extra=[*keys, "-cid_str", "outage-refused"],
+                        timeout=10,
+                    ).start()
+                    time.sleep(0.2)
+                    branch = uuid.uuid4().hex
+                    sent = time.monotonic()
+                    probe.sendto(_options(b2b.port, probe.getsockname()[1], branch).encode(), b2b.address)
+                    assert probe.recv(65535).startswith(b"SIP/2.0 200")
+                    options_took = time.monotonic() - sent
+                refused_res = refused.wait()
+                refused.cleanup()
+                took_refused = time.monotonic() - refused_at
+                relay.up()
+                back = place_call(b2b, "aaa_uac.xml", "127.0.0.26", cld="200", hold_ms=200)
+                up_res = up.wait()
+                callee_res = callee.wait(timeout=5)
+                log = b2b.log()
+            finally:
+                up.cleanup()
+                callee.cleanup()
+    assert final_codes(refused_res) == [403], refused_res.describe()
+    budget = RADIUS_TIMEOUT * RADIUS_RETRIES
+    waited = first_time(refused_res, "received", "SIP/2.0 403") - first_time(refused_res, "sent", "INVITE")
+    assert budget - 0.1 <= waited <= budget + 1.5, waited
+    assert "Error sending AAA request" in log
+    assert options_took < 0.3, options_took
+    assert took_refused < budget + 3.0
+    # The call that was up carried on and ended normally (its caller's BYE got its 200).
+    assert up_res.returncode == 0, up_res.describe()
+    assert len(callee_res.received("BYE ")) >= 1
+    # Back: authorised at once, no lingering penalty for the server that was silent.
+    assert back.uac.returncode == 0, back.describe()
+    assert final_codes(back.uac) == [200]
+    auth_wait = first_time(back.uac, "received", "SIP/2.0 200") - first_time(back.uac, "sent", "INVITE")
+    assert auth_wait < RADIUS_TIMEOUT, auth_wait
