@@ -11,13 +11,12 @@ them because socket tuples carry bare addresses.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any, Optional
 from urllib.parse import quote, unquote
 
 from sippy.Exceptions.SipParseError import SipParseError
-from sippy.misc import bare_host, sip_host
+from sippy.misc import bare_host, is_ip, sip_host
 
 # RFC 3261 user-unreserved and mark characters: legal unescaped in the user part.
 USERNAME_SAFE = "&=+$,;?/#" + "-_.!~*'()"
@@ -39,14 +38,6 @@ PLAIN_URL = (
     r"(?::(?:[0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
 )
 _PLAIN_URL = re.compile(PLAIN_URL)
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def plain_url(url: str) -> SipURL:
@@ -255,7 +246,7 @@ class SipURL:
             host, rb, port = hostport.partition("]")
             if not rb or len(host) < 3 or not _IPV6_CHARS.issuperset(host[1:]) or ":" not in host:
                 raise SipParseError(f"bad IPv6 reference in URL: {url!r}")
-            if not _is_ipv6(host[1:]):
+            if not is_ip(host[1:], 6):
                 # RFC 5118 4.10: "2001:db8:::192.0.2.1" has the right characters but is no address.
                 raise SipParseError(f"bad IPv6 address in URL: {url!r}")
             self.host = host + "]"

@@ -8,7 +8,6 @@ one unreachable peer cannot stop the server.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import sys
 import time
@@ -19,7 +18,7 @@ from twisted.internet.error import MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
-from sippy.misc import bare_host
+from sippy.misc import bare_host, is_ip
 from sippy.SipLogger import SIPLOG_ERR
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import default_reactor
@@ -39,14 +38,6 @@ RESOLVE_CACHE_TTL = 30.0
 RESOLVE_CACHE_SIZE = 4096
 RESOLVE_PENDING_HOSTS = 256
 RESOLVE_PENDING_DATAGRAMS = 64
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class Udp_server_opts:
@@ -172,7 +163,7 @@ class Udp_server:
         if isinstance(data, str):
             data = data.encode("utf-8")
         host, port = bare_host(address[0]), int(address[1])
-        if _is_ip_literal(host):
+        if is_ip(host):
             self._write(data, (host, port))
             return
         cached = self._resolved.get(host)

@@ -68,6 +68,15 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
     return host, int(sport)
 
 
+def is_ip(text: str, version: Optional[int] = None) -> bool:
+    """True for an IP address literal (bare, no brackets); `version` 4 or 6 asks for that one."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return version is None or addr.version == version
+
+
 def address_family(host: str) -> int:
     """AF_INET6 for an IPv6 address (with or without brackets), AF_INET for anything else."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET

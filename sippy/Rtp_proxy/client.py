@@ -16,10 +16,10 @@ them on the class before it makes clients.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import Any, Callable, Optional, Union
 
+from sippy.misc import is_ip
 from sippy.Rtp_proxy.Client.stream import Rtp_proxy_client_stream
 from sippy.Rtp_proxy.Client.udp import ResultCallback, Rtp_proxy_client_udp
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
@@ -64,7 +64,7 @@ def _hostport(rest: str, family: int) -> tuple[str, int]:
     elif family == socket.AF_INET6 and rest.count(":") > 1:
         # Unbracketed IPv6: a trailing :port only when the rest is still an address.
         head, _, tail = rest.rpartition(":")
-        host, port = (head, tail) if tail.isdigit() and _is_ip(head) else (rest, "")
+        host, port = (head, tail) if tail.isdigit() and is_ip(head) else (rest, "")
     else:
         host, _, port = rest.partition(":")
     if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
@@ -72,17 +72,9 @@ def _hostport(rest: str, family: int) -> tuple[str, int]:
     return _resolve(host, family), int(port) if port else DEFAULT_PORT
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _resolve(host: str, family: int) -> str:
     """An IP literal for host (resolved once, at start-up: answers are matched by address)."""
-    if _is_ip(host):
+    if is_ip(host):
         return host
     try:
         return socket.getaddrinfo(host, None, family, socket.SOCK_DGRAM)[0][4][0]

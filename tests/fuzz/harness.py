@@ -15,11 +15,11 @@ from twisted.internet.task import Clock
 from sippy.CallMap import CallMap
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SdpBody import SdpBody
-from sippy.SipLogger import SIPLOG_DBUG
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.Time.MonoTime import MonoTime
+from tests.test_transactions import FakeLogger, FakeTransport
 
 SDP = (
     "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
@@ -120,43 +120,16 @@ def check_sdp(text: str) -> None:
         pass
 
 
-class _Transport:
-    transport = "udp"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, tuple[str, int]]] = []
-
-    def send_to(self, data: bytes, address: tuple[str, int]) -> None:
-        self.sent.append((data, address))
-
-    def getSIPaddr(self) -> tuple[str, int]:
-        return ("127.0.0.1", 5060)
-
-    def shutdown(self) -> None:
-        pass
-
-
-class _Logger:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def isEnabledFor(self, level: int) -> bool:
-        return level > SIPLOG_DBUG
-
-    def write(self, *args: Any, **kw: Any) -> None:
-        self.lines.append("".join(str(a) for a in args))
-
-
 def check_manager(data: bytes, fail: Callable[[str], None]) -> None:
     """Hand data to a transaction manager (a call map answering every new call 486): it must
     answer or drop it without an exception, and keep no transaction once its timers ran."""
     clock = Clock()
-    ft = _Transport()
-    lg = _Logger()
+    ft = FakeTransport()
+    lg = FakeLogger()
     cmap = CallMap({}, lambda gc, req, t: req.genResponse(486, "Busy Here"))
     tm = SipTransactionManager({"_sip_logger": lg}, cmap.recvRequest, transport=ft, reactor=clock)
     tm.handleIncoming(data, ("127.0.0.1", 5062), ft, MonoTime())
-    bugs = [line for line in lg.lines if "exception" in line or "Traceback" in line]
+    bugs = [line for _, line in lg.lines if "exception" in line or "Traceback" in line]
     if bugs:
         fail(f"exception in the transaction manager: {bugs[0][:2000]}")
     if data.startswith(b"SIP/2.0 ") or data.startswith(b"ACK ") or len(data) < 32:
