@@ -19,7 +19,7 @@ from typing import IO, Any, NamedTuple, NoReturn, Optional
 
 from sippy.B2BRoute import B2BRoute
 from sippy.B2BTransforms import NumberTranslator, getTransProc
-from sippy.CLIManager import parse_cli_address
+from sippy.CLIManager import parse_allow_list, parse_cli_address
 from sippy.misc import bare_host, parse_hostport
 from sippy.SipConf import SipConf
 
@@ -84,7 +84,15 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
     Option("keepalive_orig", "I", None, "seconds", "keep-alive re-INVITE period, originating leg (0: off)"),
     Option("allowed_pts", "S", "F", "pt1[,..,ptN]", "RTP payload types allowed to the egress leg"),
     Option("pass_headers", "S", "h", "hdr1[,..,hdrN]", "SIP headers passed verbatim to the egress leg"),
-    Option("b2bua_socket", "S", "c", "address", "control socket: path, udp:host:port or tcp:host:port"),
+    Option("b2bua_socket", "S", "c", "address", "control socket: path, udp:[host:]port or tcp:[host:]port"),
+    Option("b2bua_socket_mode", "S", None, "mode", "permissions of a unix control socket (default 0600)"),
+    Option(
+        "b2bua_socket_allow",
+        "S",
+        None,
+        "net1[,..,netN]",
+        "peers a tcp:/udp: control socket answers (default 127.0.0.0/8,::1)",
+    ),
     Option(
         "rtp_proxy_clients",
         "S",
@@ -224,6 +232,12 @@ class B2BConfig(dict):
             self["_allowed_pts"] = [_payload_type(x) for x in _csv(value)]
         elif key == "b2bua_socket":
             parse_cli_address(value)
+        elif key == "b2bua_socket_mode":
+            if not re.fullmatch(r"0?[0-7]{3}", value):
+                raise ValueError(f"expected an octal mode such as 0600 or 0660, got {value!r}")
+            self["_b2bua_socket_mode"] = int(value, 8)
+        elif key == "b2bua_socket_allow":
+            self["_b2bua_socket_allow"] = parse_allow_list(_csv(value))
         elif key == "pre_auth_proc":
             self["_pre_auth_proc"] = getTransProc(value)
         elif key == "sip_proxy":

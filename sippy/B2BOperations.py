@@ -25,7 +25,7 @@ from typing import Any, Optional
 from twisted.internet.error import ReactorNotRunning
 
 from sippy.CallMap import CallMap
-from sippy.CLIManager import CLIConnectionManager, CLIManager, UnknownCommand
+from sippy.CLIManager import CLIConnectionManager, CLIManager, CLISocketInUse, UnknownCommand
 from sippy.Daemon import reopen as reopen_stdio
 from sippy.misc import sip_hostport
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SipLogger
@@ -101,12 +101,23 @@ class B2BOperations:
         """Listen on the control socket; a socket that cannot be opened is logged, not fatal.
 
         The default path (/var/run/b2bua.sock) is not writable for an unprivileged user, and losing
-        the control socket must not keep the B2BUA from carrying calls.
+        the control socket must not keep the B2BUA from carrying calls. A unix socket another
+        process listens on is the exception: CLISocketInUse goes up, as a second B2BUA with the
+        same socket must not start.
         """
+        cfg = self.global_config
         if address is None:
-            address = self.global_config.get("b2bua_socket")
+            address = cfg.get("b2bua_socket")
         try:
-            self.cli = CLIConnectionManager(self.recvCommand, address, reactor=self.reactor)
+            self.cli = CLIConnectionManager(
+                self.recvCommand,
+                address,
+                reactor=self.reactor,
+                sock_mode=cfg.get("_b2bua_socket_mode"),
+                allow=cfg.get("_b2bua_socket_allow"),
+            )
+        except CLISocketInUse:
+            raise
         except Exception as exc:  # CannotListenError and friends: the reason is in the message
             self.log(f"control socket {address}: cannot listen ({exc}), continuing without it", SIPLOG_ERR)
             self.cli = None

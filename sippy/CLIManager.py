@@ -1,26 +1,52 @@
 """The control socket: newline-terminated text commands for a running B2BUA.
 
 ``CLIConnectionManager(command_cb, address)`` listens on a unix socket path (default
-``/var/run/b2bua.sock``), ``udp:host:port`` or ``tcp:host:port`` and calls
+``/var/run/b2bua.sock``), ``udp:[host:]port`` or ``tcp:[host:]port`` and calls
 ``command_cb(clim, cmd_line)`` for each non-empty line, on the reactor. The callback answers with
 ``clim.send(text)`` and may ``clim.close()``. The manager itself handles ``q`` (close) and turns an
 ``UnknownCommand`` raised by the callback into ``ERROR: unknown command``.
+
+Whoever reaches the socket can list and hang up every call, so it is locked down by default: the
+unix socket is created owner-only (``sock_mode``, default 0600, set through the umask so there is
+no moment with wider permissions), a live socket of another process at the path is left alone
+(``CLISocketInUse``), a ``tcp:``/``udp:`` socket without a host listens on loopback, and only
+peers in ``allow`` (default loopback) get an answer: a spoofed UDP ``l`` would otherwise reflect
+the call list at the address it claims to come from.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
+import socket
 import stat
 import sys
 import traceback
+from collections.abc import Iterable
 from typing import Any, Callable, Optional, Union
 
 from twisted.internet import protocol, tcp, unix
 
-__all__ = ("CLIConnectionManager", "CLIManager", "UnknownCommand", "parse_cli_address", "CLIAddressError")
+__all__ = (
+    "CLIConnectionManager",
+    "CLIManager",
+    "UnknownCommand",
+    "parse_cli_address",
+    "parse_allow_list",
+    "unix_socket_in_use",
+    "CLIAddressError",
+    "CLISocketInUse",
+)
 
 DEFAULT_ADDRESS = "/var/run/b2bua.sock"
+DEFAULT_MODE = 0o600
+# A tcp:/udp: address without a host, and the peers answered unless told otherwise.
+LOOPBACK = "127.0.0.1"
+DEFAULT_ALLOW = ("127.0.0.0/8", "::1")
 MAX_LINE = 64 * 1024
+
+AllowList = tuple[Union[ipaddress.IPv4Network, ipaddress.IPv6Network], ...]
 
 CommandCallback = Callable[["CLIManager", str], Any]
 
@@ -33,10 +59,19 @@ class CLIAddressError(ValueError):
     """A control socket address that does not parse."""
 
 
-def parse_cli_address(address: str) -> tuple[str, Union[str, tuple[str, int]]]:
-    """``path``/``unix:path`` -> ('unix', path); ``udp:``/``tcp:host:port`` -> (kind, (host, port)).
+class CLISocketInUse(Exception):
+    """The unix socket path belongs to a process that is listening on it (another B2BUA)."""
 
-    IPv6 hosts may be written in brackets: ``tcp:[::1]:2222``.
+    def __init__(self, path: str) -> None:
+        super().__init__(f"control socket {path} is in use by a running process")
+        self.path = path
+
+
+def parse_cli_address(address: str) -> tuple[str, Union[str, tuple[str, int]]]:
+    """``path``/``unix:path`` -> ('unix', path); ``udp:``/``tcp:[host:]port`` -> (kind, (host, port)).
+
+    IPv6 hosts may be written in brackets: ``tcp:[::1]:2222``. Without a host (``tcp:2222``,
+    ``tcp::2222``) the socket listens on loopback only.
     """
     if not address:
         raise CLIAddressError("empty control socket address")
@@ -52,9 +87,49 @@ def parse_cli_address(address: str) -> tuple[str, Union[str, tuple[str, int]]]:
         sport = sport[1:] if sport.startswith(":") else ""
     else:
         host, _, sport = rest.rpartition(":")
+        host = host or LOOPBACK
     if not host or not sport.isdigit() or not 0 < int(sport) < 65536:
         raise CLIAddressError(f"expected {kind}:host:port, got {address!r}")
     return kind, (host, int(sport))
+
+
+def parse_allow_list(items: Iterable[str]) -> AllowList:
+    """Addresses and networks (``192.0.2.7``, ``192.0.2.0/24``, ``::1``); ValueError names a bad one."""
+    out = []
+    for item in items:
+        try:
+            out.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {item.strip()!r}") from None
+    return tuple(out)
+
+
+def _allowed(allow: AllowList, host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(ip in net for net in allow)
+
+
+def unix_socket_in_use(path: str) -> bool:
+    """True when a process listens on the unix socket at path (a connection attempt gets through
+    or is queued); False for no file, a file that is not a socket, or a stale socket."""
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return False
+    except OSError:
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except (BlockingIOError, PermissionError):
+            # Backlog full, or another user's socket we may not touch: someone's, live.
+            return True
+        except OSError as exc:
+            return exc.errno not in (errno.ECONNREFUSED, errno.ENOENT)
+    return True
 
 
 class CLIManager:
@@ -130,18 +205,27 @@ class _StreamProtocol(protocol.Protocol):
 
 
 class _StreamFactory(protocol.Factory):
-    def __init__(self, command_cb: CommandCallback) -> None:
+    def __init__(self, command_cb: CommandCallback, allow: Optional[AllowList] = None) -> None:
         self.command_cb = command_cb
+        self.allow = allow
 
-    def buildProtocol(self, addr: Any) -> _StreamProtocol:
+    def buildProtocol(self, addr: Any) -> Optional[_StreamProtocol]:
+        if self.allow is not None and not _allowed(self.allow, addr.host):
+            return None  # Twisted closes the connection
         return _StreamProtocol(self.command_cb)
 
 
 class _DatagramProtocol(protocol.DatagramProtocol):
-    def __init__(self, command_cb: CommandCallback) -> None:
+    def __init__(self, command_cb: CommandCallback, allow: AllowList) -> None:
         self.command_cb = command_cb
+        self.allow = allow
+        self.refused = 0
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
+        if not _allowed(self.allow, addr[0]):
+            # The source of a datagram is whatever the sender wrote: answer no stranger.
+            self.refused += 1
+            return
         cmds, _ = _split_lines(data + b"\n")
         clim = CLIManager(self.command_cb, addr, lambda d: self.transport.write(d, addr))
         for cmd in cmds:
@@ -170,30 +254,47 @@ class CLIConnectionManager:
         reactor: Any = None,
         sock_mode: Optional[int] = None,
         backlog: int = 16,
+        allow: Optional[AllowList] = None,
     ) -> None:
+        """``sock_mode``: permissions of a unix socket (default 0600); ``allow``: the peers a
+        tcp:/udp: socket answers (default loopback). Raises ``CLISocketInUse`` when a process
+        listens on the unix socket path already."""
         if reactor is None:
             from twisted.internet import reactor
         self.command_cb = command_cb
         self.address = address or DEFAULT_ADDRESS
         self.kind, target = parse_cli_address(self.address)
+        self.allow = allow if allow is not None else parse_allow_list(DEFAULT_ALLOW)
         self._unix_path: Optional[str] = None
         # (st_dev, st_ino) of our socket file: shutdown() removes that file and no other
         self._unix_id: Optional[tuple[int, int]] = None
         if self.kind == "unix":
             assert isinstance(target, str)
-            self._remove_stale_socket(target)
-            mode = 0o666 if sock_mode is None else sock_mode
-            self.port = _UnixPort(target, _StreamFactory(command_cb), backlog, mode, reactor)
-            self.port.startListening()
-            if not target.startswith("\0"):  # Linux abstract namespace: no file to remove
-                st = os.lstat(target)
-                self._unix_path, self._unix_id = target, (st.st_dev, st.st_ino)
+            self._listen_unix(target, DEFAULT_MODE if sock_mode is None else sock_mode, backlog, reactor)
         elif self.kind == "tcp":
             host, port = target
-            self.port = reactor.listenTCP(port, _StreamFactory(command_cb), backlog=backlog, interface=host)
+            factory = _StreamFactory(command_cb, self.allow)
+            self.port = reactor.listenTCP(port, factory, backlog=backlog, interface=host)
         else:
             host, port = target
-            self.port = reactor.listenUDP(port, _DatagramProtocol(command_cb), interface=host)
+            self.port = reactor.listenUDP(port, _DatagramProtocol(command_cb, self.allow), interface=host)
+
+    def _listen_unix(self, path: str, mode: int, backlog: int, reactor: Any) -> None:
+        abstract = path.startswith("\0")  # Linux abstract namespace: no file
+        if not abstract:
+            if unix_socket_in_use(path):
+                raise CLISocketInUse(path)
+            self._remove_stale_socket(path)
+        self.port = _UnixPort(path, _StreamFactory(self.command_cb), backlog, mode, reactor)
+        # bind() creates the file with 0777 & ~umask: with this umask it never has more than mode.
+        umask = os.umask(0o777 & ~mode)
+        try:
+            self.port.startListening()
+        finally:
+            os.umask(umask)
+        if not abstract:
+            st = os.lstat(path)
+            self._unix_path, self._unix_id = path, (st.st_dev, st.st_ino)
 
     @staticmethod
     def _remove_stale_socket(path: str) -> None:

@@ -27,6 +27,7 @@ from sippy.B2BOperations import start_operations
 from sippy.B2BRoute import B2BRoute
 from sippy.CallController import UA_NAME, cc_factory
 from sippy.CallMap import CallMap, default_max_calls, tune_gc
+from sippy.CLIManager import CLISocketInUse, parse_cli_address, unix_socket_in_use
 from sippy.Core.EventDispatcher import ED2
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAcctSpool import SPOOL_MAX, AcctSpool, default_spool_dir
@@ -178,6 +179,24 @@ def build_call_machinery(
     return callmap
 
 
+def check_control_socket(cfg: B2BConfig) -> None:
+    """Refuse to start (before detaching) when another process listens on our unix control
+    socket: taking it over would leave that B2BUA running with no way to reach it."""
+    kind, target = parse_cli_address(cfg["b2bua_socket"])
+    if kind == "unix" and isinstance(target, str) and unix_socket_in_use(target):
+        raise CLISocketInUse(target)
+
+
+def _check_pidfile(cfg: B2BConfig) -> None:
+    """A daemon whose pidfile names a running process: that message says more than the socket's."""
+    from sippy.Daemon import DaemonError, check_pidfile
+
+    try:
+        check_pidfile(os.path.abspath(cfg["pidfile"]))
+    except DaemonError as exc:
+        raise StartupError(str(exc)) from None
+
+
 def _daemonize(cfg: B2BConfig) -> None:
     from sippy.Daemon import DaemonError, daemonize
 
@@ -197,6 +216,9 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     try:
         radius_conf = read_radius_conf(cfg)
         if not cfg["foreground"]:
+            _check_pidfile(cfg)
+        check_control_socket(cfg)
+        if not cfg["foreground"]:
             _daemonize(cfg)
         logger = start_logger(cfg)
         start_radius(cfg, radius_conf)
@@ -204,8 +226,15 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     except StartupError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
+    except CLISocketInUse as exc:
+        sys.stderr.write(f"{PROG}: {exc}, not starting\n")
+        return 2
     # Operations (sippy.B2BOperations): control socket, status line, signals (safe stop on SIGTERM).
-    ops = start_operations(cfg, callmap)
+    try:
+        ops = start_operations(cfg, callmap)
+    except CLISocketInUse as exc:  # taken since check_control_socket()
+        sys.stderr.write(f"{PROG}: {exc}, not starting\n")
+        return 2
     print(
         f"{PROG} started, pid {os.getpid()}, listening on {cfg['_sip_address']}:{cfg['_sip_port']}",
         flush=True,

@@ -161,6 +161,10 @@ def test_later_options_override_and_repeat_rules():
         (["-a", "10.0.0.300"], "-a"),
         (["-F", "300"], "-F"),
         (["-c", "udp:127.0.0.1"], "-c"),
+        (["--b2bua_socket_mode=999"], "--b2bua_socket_mode"),
+        (["--b2bua_socket_mode=rw-rw----"], "--b2bua_socket_mode"),
+        (["--b2bua_socket_allow=127.0.0.1,nowhere"], "'nowhere'"),
+        (["--radius_require_ma=maybe"], "--radius_require_ma"),
         (["-t", "s/(/x/"], "-t"),
         (["--foreground=maybe"], "--foreground"),
         (["--keepalive_ans=-1"], "--keepalive_ans"),
@@ -226,8 +230,14 @@ def test_config_file_and_command_line_order(tmp_path):
         "auth_enable = off\n"
         "keepalive_ans = 10\n"
         "pass_headers = X-Foo\n"
+        "b2bua_socket = udp:0.0.0.0:2222\n"
+        "b2bua_socket_mode = 0660\n"
+        "b2bua_socket_allow = 192.0.2.0/24, ::1\n"
+        "radius_require_ma = off\n"
     )
     cfg = parse_args(["-p", "5070", "-C", str(conf), "-k", "2"])
+    assert cfg["_b2bua_socket_mode"] == 0o660 and cfg["radius_require_ma"] is False
+    assert [str(n) for n in cfg["_b2bua_socket_allow"]] == ["192.0.2.0/24", "::1/128"]
     assert cfg["_sip_port"] == 5090  # the file came after -p
     assert cfg["_static_routes"][""].expires == 20
     assert cfg["auth_enable"] is False

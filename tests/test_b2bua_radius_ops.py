@@ -337,6 +337,50 @@ def test_control_socket_q_closes_connection(b2bua_factory):
         assert s.recv(4096) == b""
 
 
+def test_control_socket_owner_only_and_not_stolen_by_a_second_instance(b2bua_factory, tmp_path):
+    make, _ = b2bua_factory
+    first = make(free_udp_port())
+    assert os.stat(first.sock).st_mode & 0o777 == 0o600
+    inode = os.stat(first.sock).st_ino
+    # A second B2BUA with the same -c: one line, exit 2, the first one keeps its socket.
+    second = B2bua(tmp_path, free_udp_port())
+    res = subprocess.run(second.args, capture_output=True, text=True, timeout=15)
+    assert res.returncode == 2, res
+    assert (
+        res.stderr
+        == f"b2bua_radius: control socket {first.sock} is in use by a running process, not starting\n"
+    )
+    assert os.stat(first.sock).st_ino == inode and first.calls() == "In-memory calls:\nTotal: 0\n"
+    # Killed, it leaves a stale socket file behind: the next start replaces it.
+    first.kill()
+    assert os.path.exists(first.sock)
+    first.log.write_text("")  # the next B2bua waits for its own "started" line in the same file
+    third = make(free_udp_port(), extra=("--b2bua_socket_mode", "0660"))
+    assert os.stat(third.sock).st_mode & 0o777 == 0o660
+    assert third.calls() == "In-memory calls:\nTotal: 0\n"
+
+
+def test_udp_control_socket_answers_only_allowed_sources(b2bua_factory):
+    make, _ = b2bua_factory
+    port = free_udp_port()
+    # Listens on every address, answers only 127.0.0.2 (and, through the default, nobody else).
+    b2b = make(free_udp_port(), extra=("-c", f"udp:0.0.0.0:{port}", "--b2bua_socket_allow", "127.0.0.2"))
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as admin,
+    ):
+        victim.bind(("127.0.0.1", 0))
+        admin.bind(("127.0.0.2", 0))
+        victim.settimeout(0.5)
+        admin.settimeout(5)
+        victim.sendto(b"l", ("127.0.0.1", port))  # what a spoofed datagram claiming the victim's address does
+        admin.sendto(b"l", ("127.0.0.1", port))
+        assert admin.recv(4096) == b"In-memory calls:\nTotal: 0\n"
+        with pytest.raises(socket.timeout):
+            victim.recv(4096)
+    assert not b2b.gone()
+
+
 # ----- signals -----
 
 

@@ -10,7 +10,14 @@ import pytest
 from twisted.internet import reactor
 from twisted.internet.error import CannotListenError
 
-from sippy.CLIManager import CLIAddressError, CLIConnectionManager, UnknownCommand, parse_cli_address
+from sippy.CLIManager import (
+    CLIAddressError,
+    CLIConnectionManager,
+    CLISocketInUse,
+    UnknownCommand,
+    parse_allow_list,
+    parse_cli_address,
+)
 from tests.conftest import free_tcp_port, free_udp_port
 
 
@@ -197,7 +204,8 @@ def test_unix_shutdown_removes_the_file_before_it_returns(tmp_path, handler):
 def test_unix_shutdown_leaves_a_successors_socket_alone(tmp_path, handler):
     path = str(tmp_path / "ctl.sock")
     clim = CLIConnectionManager(handler, path)
-    successor = CLIConnectionManager(handler, path)  # replaces our file (it looks stale to it)
+    os.unlink(path)  # someone removed our file and started another B2BUA on the path
+    successor = CLIConnectionManager(handler, path)
     try:
         d = clim.shutdown()
         assert pump(lambda: d.called)
@@ -212,6 +220,36 @@ def test_unix_shutdown_leaves_a_successors_socket_alone(tmp_path, handler):
         d = successor.shutdown()
         pump(lambda: d.called)
     assert not os.path.exists(path)
+
+
+def test_live_unix_socket_is_not_stolen(unix_cli, handler):
+    clim, path = unix_cli
+    inode = os.stat(path).st_ino
+    with pytest.raises(CLISocketInUse, match="in use by a running process"):
+        CLIConnectionManager(handler, path)
+    assert os.stat(path).st_ino == inode
+    c = Client(socket.AF_UNIX, path)
+    try:
+        c.send(b"ping\n")
+        assert c.wait_for(b"pong\n")
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("mode", [None, 0o660, 0o666])
+def test_unix_socket_mode_owner_only_by_default(tmp_path, handler, mode):
+    path = str(tmp_path / "ctl.sock")
+    umask = os.umask(0)  # a careless parent: the socket must not be created wide open
+    try:
+        clim = CLIConnectionManager(handler, path, sock_mode=mode)
+        assert os.umask(0) == 0  # the umask is back as it was
+    finally:
+        os.umask(umask)
+    try:
+        assert os.stat(path).st_mode & 0o777 == (0o600 if mode is None else mode)
+    finally:
+        d = clim.shutdown()
+        pump(lambda: d.called)
 
 
 def test_unix_path_that_is_a_regular_file_is_not_clobbered(tmp_path, handler):
@@ -240,6 +278,64 @@ def test_tcp_loopback(tcp_cli, handler):
     finally:
         c1.close()
         c2.close()
+
+
+def udp_ask(port: int, src: str, data: bytes, wait: float) -> list[bytes]:
+    """Send data to the control socket from src; every answer that came within wait seconds."""
+    got = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind((src, 0))
+        peer.setblocking(False)
+        peer.sendto(data, ("127.0.0.1", port))
+
+        def poll():
+            try:
+                while True:
+                    got.append(peer.recv(4096))
+            except BlockingIOError:
+                return False
+
+        pump(poll, timeout=wait)
+    return got
+
+
+def test_udp_answers_only_the_allow_list(handler):
+    port = free_udp_port()
+    allow = parse_allow_list(["127.0.0.2", "10.0.0.0/8"])
+    clim = CLIConnectionManager(handler, f"udp:127.0.0.1:{port}", reactor=reactor, allow=allow)
+    try:
+        # A one-byte command with a forged source must not send the answer to that address.
+        assert udp_ask(port, "127.0.0.1", b"ping", 0.3) == []
+        assert udp_ask(port, "127.0.0.2", b"ping", 0.3) == [b"pong\n"]
+        assert handler.seen == ["ping"]
+        assert clim.port.protocol.refused == 1
+    finally:
+        d = clim.shutdown()
+        pump(lambda: d is None or d.called)
+
+
+def test_tcp_refuses_peers_outside_the_allow_list(handler):
+    port = free_tcp_port()
+    allow = parse_allow_list(["127.0.0.2"])
+    clim = CLIConnectionManager(handler, f"tcp:127.0.0.1:{port}", reactor=reactor, allow=allow)
+    c = Client(socket.AF_INET, ("127.0.0.1", port))
+    try:
+        assert c.wait_eof() and c.data == b""
+        assert handler.seen == []
+    finally:
+        c.close()
+        d = clim.shutdown()
+        pump(lambda: d.called)
+
+
+def test_tcp_and_udp_without_host_listen_on_loopback(handler):
+    port = free_udp_port()
+    clim = CLIConnectionManager(handler, f"udp:{port}", reactor=reactor)
+    try:
+        assert clim.getAddress().host == "127.0.0.1"
+    finally:
+        d = clim.shutdown()
+        pump(lambda: d is None or d.called)
 
 
 def test_udp_datagram_commands(handler):
@@ -281,6 +377,9 @@ def test_udp_datagram_commands(handler):
         ("udp:127.0.0.1:2222", ("udp", ("127.0.0.1", 2222))),
         ("tcp:localhost:22", ("tcp", ("localhost", 22))),
         ("tcp:[::1]:2222", ("tcp", ("::1", 2222))),
+        ("tcp:2222", ("tcp", ("127.0.0.1", 2222))),
+        ("udp::2222", ("udp", ("127.0.0.1", 2222))),
+        ("tcp:0.0.0.0:2222", ("tcp", ("0.0.0.0", 2222))),
     ],
 )
 def test_parse_cli_address(address, parsed):
@@ -288,7 +387,7 @@ def test_parse_cli_address(address, parsed):
 
 
 @pytest.mark.parametrize(
-    "address", ["", "unix:", "udp:127.0.0.1", "tcp::5", "tcp:h:0", "udp:h:99999", "tcp:[::1]"]
+    "address", ["", "unix:", "udp:", "tcp:x", "tcp:h:0", "udp:h:99999", "tcp:[::1]", "tcp:[]:5"]
 )
 def test_parse_cli_address_errors(address):
     with pytest.raises(CLIAddressError):
