@@ -41,7 +41,7 @@ class B2BProgram:
     """scripts/<program>.py in the foreground listening on `listen`, calls going to `callee`
     (b2bua_simple -n, b2bua_radius -u -A 0 -s); stdout and stderr in one log file."""
 
-    def __init__(self, program: str, listen: str, callee: tuple[str, int]) -> None:
+    def __init__(self, program: str, listen: str, callee: tuple[str, int], extra: Sequence[str] = ()) -> None:
         self.port = free_udp_port("127.0.0.1" if ":" not in listen else "::1")
         self.tmpdir = tempfile.mkdtemp(prefix="b2bua-ipv6-")
         self.logpath = os.path.join(self.tmpdir, "out.log")
@@ -52,6 +52,7 @@ class B2BProgram:
             cmd += ["-n", f"{host}:{callee[1]}"]
         else:
             cmd += ["-u", "-A", "0", "-c", os.path.join(self.tmpdir, "ctl.sock"), "-s", f"{host}:{callee[1]}"]
+        cmd += list(extra)
         with open(self.logpath, "w") as log:
             self.proc = subprocess.Popen(
                 cmd,

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import errno
 import weakref
+from functools import lru_cache
 from typing import Any, Callable, Optional
 
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.misc import is_ip
 from sippy.Time.Timeout import default_reactor
 
 from .Conf import RTPConf
 from .Core.AudioChunk import AudioChunk
 from .Handlers import RTPHandlers
-from .Params import RTPParams, canonicalize_rtp_address, is_ip_literal
+from .Params import RTPParams, canonicalize_rtp_address
+
+# Asked for every packet sent: the few targets a process has are remembered.
+_is_ip = lru_cache(maxsize=256)(is_ip)
 
 
 class _RTPProtocol(DatagramProtocol):
@@ -109,7 +114,7 @@ class RTPEPoint:
         sock = self._sock
         if sock is None or target is None:
             return
-        if not is_ip_literal(target[0]):
+        if not _is_ip(target[0]):
             self.nsend_errors += 1
             return
         try:

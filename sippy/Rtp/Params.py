@@ -26,15 +26,6 @@ def canonicalize_rtp_host(host: str) -> str:
         return host
 
 
-@lru_cache(maxsize=256)
-def is_ip_literal(host: str) -> bool:
-    try:
-        ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def canonicalize_rtp_target(rtp_target: Optional[tuple[str, Union[str, int]]]) -> Optional[tuple[str, int]]:
     if rtp_target is None:
         return None
