@@ -1,4 +1,5 @@
-"""RFC 3261 8.2 inspection of a new request before a transaction is made for it.
+"""RFC 3261 8.2 inspection of a new request before a transaction is made for it (and of a
+response before its client transaction takes it).
 
 Everything the transaction layer, the UAs and the call map read of every request (From, To,
 Call-ID, CSeq, Max-Forwards, the Request-URI) is parsed here once, so that a malformed one is
@@ -20,6 +21,12 @@ _SINGLETONS = {name: can for name, can in _MANDATORY}
 _SINGLETONS["max-forwards"] = "Max-Forwards"
 # RFC 3986 scheme characters (after a leading letter).
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+-.")
+# What the UA reads of a response besides the mandatory headers.
+_DIALOG_READ = ("contact", "record-route")
+_RESPONSE_READ = {
+    401: (*_DIALOG_READ, "www-authenticate"),
+    407: (*_DIALOG_READ, "proxy-authenticate"),
+}
 # Requests to which Require does not apply (RFC 3261 8.2.2.3).
 _NO_REQUIRE = frozenset(("ACK", "CANCEL"))
 
@@ -107,4 +114,26 @@ def _check_ruri(req: Any) -> Optional[Refusal]:
             return Refusal(400, "Bad Request-URI", "bad_ruri", "headers in Request-URI")
     except SipParseError as ex:
         return Refusal(400, "Bad Request-URI", "bad_ruri", ex.reason)
+    return None
+
+
+def check_response(resp: Any, scode: int) -> Optional[str]:
+    """None for a response its client transaction may take, else why it is dropped: From, To,
+    Call-ID and CSeq once each and parsing, and what the UA builds a dialog, a redirection or a
+    retry from (Contact, Record-Route, the challenge of a 401/407)."""
+    names = [h.name for h in resp.headers]
+    for name, can in _MANDATORY:
+        n = names.count(name)
+        if n != 1:
+            return f"{n} {can} headers"
+        try:
+            resp.getHFBody(name)
+        except SipParseError as ex:
+            return f"bad {can}: {ex.reason}"
+    for name in _RESPONSE_READ.get(scode, _DIALOG_READ):
+        if name in names:
+            try:
+                resp.getHFBodys(name)
+            except SipParseError as ex:
+                return f"bad {name}: {ex.reason}"
     return None

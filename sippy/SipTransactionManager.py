@@ -22,7 +22,7 @@ from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
-from sippy.SipRequestCheck import Refusal, check_request
+from sippy.SipRequestCheck import Refusal, check_request, check_response
 from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
 
@@ -312,8 +312,8 @@ class SipTransactionManager:
             resp = SipResponse(buf=data)
             code = resp.getSCodeNum()
             key = (resp.getHFBody("via").getBranch(), resp.getHFBody("cseq").getCSeqMethod())
-        except Exception as ex:
-            self.badInput("bad_response", address, str(ex), rtime)
+        except SipParseError as ex:
+            self.badInput("bad_response", address, ex.reason, rtime)
             return
         t = self.tclient.get(key)
         if t is None:
@@ -322,6 +322,11 @@ class SipTransactionManager:
             return
         if code < 100 or code > 699:
             self.badInput("bad_response", address, f"invalid status code {code}", rtime)
+            return
+        # What the UA reads of it must parse, or it would fail there, after the transaction moved.
+        bad = check_response(resp, code)
+        if bad is not None:
+            self.badInput("bad_response", address, bad, rtime)
             return
         resp.rtime = rtime
         resp.setSource(address)

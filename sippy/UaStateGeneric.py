@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sippy.CCEvents import CCEventDisconnect
+from sippy.Exceptions.SipParseError import SipParseError
 
 if TYPE_CHECKING:
     from sippy.CCEvents import CCEventGeneric
@@ -79,7 +80,11 @@ class UaStateGeneric:
 def copy_reason(msg: Any, event: CCEventGeneric) -> None:
     """Pass a message's Reason header (RFC 3326) on to the other leg with the event it caused."""
     if msg is not None and msg.countHFs("reason") > 0:
-        event.reason = msg.getHFBody("reason").getCopy()
+        try:
+            event.reason = msg.getHFBody("reason").getCopy()
+        except SipParseError:
+            # Only informative: a malformed one is not passed on, and fails nothing.
+            pass
 
 
 def contact_url(msg: Any) -> Any:

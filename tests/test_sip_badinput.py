@@ -11,6 +11,7 @@ from typing import Iterator, Optional
 
 import pytest
 
+from sippy.SipRequest import SipRequest
 from tests.conftest import free_udp_port
 from tests.sip_torture import Run, dropped, refused
 from tests.test_b2bua_simple import B2BUA
@@ -170,3 +171,25 @@ def test_garbled_request_line_of_an_ack_is_not_answered() -> None:
     """Found by the atheris target: an ACK whose Request-Line and CSeq are both unreadable."""
     line = b"ACK sip:bob@127.0.0.1:5060;x INVITE sip:u@h SIP/2.0"
     dropped(swap(b"OPTIONS sip:bob@127.0.0.1:5060 SIP/2.0", line, request("OPTIONS", skip=("CSeq",))))
+
+
+def test_response_the_ua_could_not_read_is_dropped_and_counted() -> None:
+    """A 200 to our INVITE with a To we cannot parse never reaches the UA (it would fail there,
+    with the transaction already moved on); the INVITE goes on as if it had been lost."""
+    from tests.fuzz.harness import _OURS, SEEDS
+
+    r = Run()
+    got: list = []
+    ours = SipRequest(buf=_OURS)
+    ours.setTarget(("127.0.0.1", 5062))
+    t = r.tm.newTransaction(ours, got.append)
+    ok = SEEDS[6]
+    for bad in (
+        swap(b"To: <sip:bob@127.0.0.1>;tag=ttag1", b"To: <sip:bob@127.0.0.1;tag=ttag1", ok),
+        swap(b"To: <sip:bob@127.0.0.1>;tag=ttag1", b"To: <sip:bob@127.0.0.1>;tag=ttag1\r\nt: <sip:x@y>", ok),
+        swap(b"Record-Route: <sip:10.0.0.1;lr>", b"Record-Route: <sip:10.0.0.1;lr", ok),
+    ):
+        assert r.feed(bad) is None
+    assert got == [] and r.tm.bad_counts == {"bad_response": 3} and r.no_traceback()
+    r.feed(ok)
+    assert [x.getSCodeNum() for x in got] == [200] and t.state.__name__ == "UACK"

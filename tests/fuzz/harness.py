@@ -13,12 +13,14 @@ from typing import Any, Callable
 from twisted.internet.task import Clock
 
 from sippy.CallMap import CallMap
-from sippy.Exceptions.SipParseError import SipParseError
+from sippy.CCEvents import CCEventFail
+from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
 from sippy.SdpBody import SdpBody
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.Time.MonoTime import MonoTime
+from sippy.UaStateGeneric import contact_url, copy_reason
 from tests.test_transactions import FakeLogger, FakeTransport
 
 SDP = (
@@ -63,6 +65,27 @@ SEEDS: list[bytes] = [
         "CSeq: 1 INVITE",
         "Record-Route: <sip:10.0.0.1;lr>, <sip:[2001:db8::1]:5070;lr>",
         'WWW-Authenticate: Digest realm="r", nonce="n", qop="auth", algorithm=MD5',
+        "Content-Type: application/sdp",
+        body=SDP,
+    ),
+    _msg(
+        "SIP/2.0 407 Proxy Authentication Required",
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ours",
+        "From: <sip:alice@127.0.0.1>;tag=ftag1",
+        "To: <sip:bob@127.0.0.1>;tag=ttag2",
+        "Call-ID: seed-call-1@127.0.0.1",
+        "CSeq: 1 INVITE",
+        'Proxy-Authenticate: Digest realm="r", nonce="n2", qop="auth,auth-int", stale=true',
+        'Reason: Q.850;cause=21;text="Call rejected"',
+    ),
+    _msg(
+        "SIP/2.0 183 Session Progress",
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ours",
+        "From: <sip:alice@127.0.0.1>;tag=ftag1",
+        "To: <sip:bob@127.0.0.1>;tag=ttag3",
+        "Call-ID: seed-call-1@127.0.0.1",
+        "CSeq: 1 INVITE",
+        "Contact: <sip:bob@[2001:db8::2]:5070;transport=udp>",
         "Content-Type: application/sdp",
         body=SDP,
     ),
@@ -120,25 +143,62 @@ def check_sdp(text: str) -> None:
         pass
 
 
+def _read_like_a_ua(resp: Any) -> None:
+    """What the UA reads of a response to its INVITE (UacStateTrying, processChallenge)."""
+    resp.getHFBody("to").getTag()
+    contact_url(resp)
+    resp.getHFBodys("record-route")
+    code = resp.getSCodeNum()
+    ch_name = {401: "www-authenticate", 407: "proxy-authenticate"}.get(code)
+    if ch_name is not None and resp.countHFs(ch_name) > 0:
+        resp.getHFBody(ch_name).supportedAlgorithm()
+    copy_reason(resp, CCEventFail((code, resp.getSCodeReason())))
+    body = resp.getBody()
+    if body is not None:
+        try:
+            body.getContent()
+        except SdpParseError:
+            pass
+
+
 def check_manager(data: bytes, fail: Callable[[str], None]) -> None:
-    """Hand data to a transaction manager (a call map answering every new call 486): it must
-    answer or drop it without an exception, and keep no transaction once its timers ran."""
+    """Hand data to a transaction manager with an INVITE of its own pending (branch z9hG4bK-ours)
+    and a call map answering every new call 486: it must answer or drop the datagram without an
+    exception, pass a response on only when what the UA reads of it parses, and keep no
+    transaction once its timers ran."""
     clock = Clock()
     ft = FakeTransport()
     lg = FakeLogger()
     cmap = CallMap({}, lambda gc, req, t: req.genResponse(486, "Busy Here"))
     tm = SipTransactionManager({"_sip_logger": lg}, cmap.recvRequest, transport=ft, reactor=clock)
+    ours = SipRequest(buf=_OURS)
+    ours.setTarget(("127.0.0.1", 5062))
+    tm.newTransaction(ours, _read_like_a_ua)
+    sent = len(ft.sent)
     tm.handleIncoming(data, ("127.0.0.1", 5062), ft, MonoTime())
     bugs = [line for _, line in lg.lines if "exception" in line or "Traceback" in line]
     if bugs:
         fail(f"exception in the transaction manager: {bugs[0][:2000]}")
+    answered = [d for d, _ in ft.sent[sent:] if d.startswith(b"SIP/2.0 ")]
     if data.startswith(b"SIP/2.0 ") or data.startswith(b"ACK ") or len(data) < 32:
-        if ft.sent:
+        if answered:
             fail("a response or an ACK was answered")
-    elif not ft.sent and not tm.bad_counts:
+    elif not answered and not tm.bad_counts:
         fail("a request neither answered nor counted as dropped")
     for _ in range(10):
         clock.advance(40)
     if tm.tserver or tm.tclient or tm.tserver_ack or tm._retrans:
         fail("transactions left behind")
     tm.shutdown()
+
+
+_OURS = _msg(
+    "INVITE sip:bob@127.0.0.1:5062 SIP/2.0",
+    "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ours",
+    "Max-Forwards: 70",
+    "From: <sip:alice@127.0.0.1>;tag=ftag1",
+    "To: <sip:bob@127.0.0.1>",
+    "Call-ID: seed-call-1@127.0.0.1",
+    "CSeq: 1 INVITE",
+    "Contact: <sip:alice@127.0.0.1:5060>",
+)
