@@ -157,7 +157,7 @@ class RTPEPoint:
         if old is None:
             return
         port = old.getHost().port
-        old.stopListening()
+        _close(old)
         self.rserv = self._listen(self.rtp_params, port)
 
     def connect(self, audio_in: Callable[[AudioChunk], Any]) -> None:
@@ -174,11 +174,21 @@ class RTPEPoint:
         self._writer_stop()
         rserv, self.rserv, self._sock = self.rserv, None, None
         if rserv is not None:
-            rserv.stopListening()
+            _close(rserv)
 
     def __del__(self) -> None:
         if getattr(self, "rserv", None) is not None:
             self.shutdown()
+
+
+def _close(rserv: Any) -> None:
+    """Stop listening and release the port now: Twisted closes the socket only on the next reactor
+    turn, while a program (and a rebind to the other family on the same port) expects it free at
+    once. Closing it here is safe: stopListening() has taken it out of the reactor already."""
+    rserv.stopListening()
+    sock = getattr(rserv, "socket", None)
+    if sock is not None:
+        sock.close()
 
 
 def _preferred_then(preferred: int, palloc: Any) -> Any:
