@@ -75,10 +75,12 @@ class LogLimiter:
 
     def _summarise(self, kind: str) -> None:
         kw = self._kinds.pop(kind)
-        self._write(kw.level, f"{kind}: {kw.suppressed} more like this in the last {self.window:g} s")
+        took = min(self.window, self.reactor.seconds() - kw.start)
+        self._write(kw.level, f"{kind}: {kw.suppressed} more like this in the last {took:.0f} s")
 
     def flush(self) -> None:
-        """Write the pending summaries now and forget every window (at shutdown)."""
+        """Write the pending summaries now (over the part of the window that passed) and forget
+        every window: at shutdown, so that nothing counted goes unsaid."""
         for kind, kw in tuple(self._kinds.items()):
             if kw.timer is not None and kw.timer.active():
                 kw.timer.cancel()

@@ -462,17 +462,20 @@ class SipTransactionManager:
             return
         t = self._newServer(req, base + (method,), transport, raddress, rtime, reliable)
         self._rememberRaw(t, data, address)
-        if method == "INVITE":
-            t.dlg_key = (call_id, ftag, cseq_num)
-            if "expires" in present:
-                # RFC 3261 13.3.1: an invitation that expires unanswered is terminated (487).
-                expires = req.getHFBody("expires").getNum()
-                if expires > 0:
-                    t.te_end = self._timer(self.timerExpires, expires, t)
-        self._deliver(req, t, call_id)
-        if t.state in (TRYING, RINGING) and t.method != "INVITE":
-            # Not answered yet: the consumer gets until the client's timer F (64*T1).
-            t.te_end = self._timer(self.timerUnanswered, 64 * self.T1, t)
+        try:
+            if method == "INVITE":
+                t.dlg_key = (call_id, ftag, cseq_num)
+                if "expires" in present:
+                    # RFC 3261 13.3.1: an invitation that expires unanswered is terminated (487).
+                    expires = req.getHFBody("expires").getNum()
+                    if expires > 0:
+                        t.te_end = self._timer(self.timerExpires, expires, t)
+            self._deliver(req, t, call_id)
+        finally:
+            if t.state in (TRYING, RINGING) and method != "INVITE":
+                # Not answered (yet, or ever if its answer failed): the consumer gets until the
+                # client's timer F (64*T1), then the transaction ends.
+                t.te_end = self._timer(self.timerUnanswered, 64 * self.T1, t)
 
     def _refuse(
         self,
@@ -1056,6 +1059,7 @@ class SipTransactionManager:
 
     def shutdown(self) -> None:
         """Stop every timer and forget every transaction; close the transport if we opened it."""
+        self.log_limiter.flush()
         for t in list(self.tclient.values()) + list(self.tserver.values()):
             t.stopTimers()
         self.tclient.clear()

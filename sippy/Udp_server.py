@@ -239,6 +239,7 @@ class Udp_server:
 
     def shutdown(self) -> Any:
         """Stop listening; later send_to() calls are ignored. Returns Twisted's Deferred."""
+        self.log_limiter.flush()
         port, self._port = self._port, None
         self._resolving.clear()
         if port is None:

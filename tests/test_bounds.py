@@ -198,8 +198,9 @@ def test_log_limiter_quiet_kind_needs_no_timer_and_flush_writes_pending() -> Non
     lim.write("k", SIPLOG_INFO, "d")
     lim.write("k", SIPLOG_INFO, "e")
     assert [t for _, t in out.lines] == ["a", "b", "c", "d"]
+    clock.advance(12)
     lim.flush()
-    assert out.lines[-1] == (SIPLOG_INFO, "k: 1 more like this in the last 60 s")
+    assert out.lines[-1] == (SIPLOG_INFO, "k: 1 more like this in the last 12 s"), "the time it covers"
     assert clock.getDelayedCalls() == []
 
 
@@ -289,3 +290,25 @@ def test_tracebacks_are_rate_limited_too() -> None:
     assert len(tracebacks) == LOG_BURST and "RuntimeError: consumer bug" in tracebacks[0]
     clock.advance(LOG_WINDOW)
     assert log.lines[-1][1] == f"exception: {50 - LOG_BURST} more like this in the last 60 s"
+
+
+def test_non_invite_whose_answer_fails_still_ends_at_64T1() -> None:
+    def answer_fails(req: Any, t: Any) -> Any:
+        raise ValueError("consumer bug after the transaction was made")
+
+    tm, ft, clock = mk(lambda req, t: answer_fails(req, t) if t is not None else None)
+    tm.sendResponse = lambda *a, **kw: answer_fails(None, None)  # type: ignore[method-assign]
+    feed(tm, request("OPTIONS"))
+    assert len(tm.tserver) == 1
+    clock.advance(64 * tm.T1)
+    assert tm.tserver == {} and tm._retrans == {}
+
+
+def test_shutdown_writes_the_pending_summaries() -> None:
+    log = FakeLogger()
+    tm, ft, clock = mk(Consumer(), logger=log)
+    for _ in range(LOG_BURST + 7):
+        feed(tm, request("OPTIONS", skip=("Via",)))
+    clock.advance(5)
+    tm.shutdown()
+    assert log.lines[-1][1] == "no_via: 7 more like this in the last 5 s"
