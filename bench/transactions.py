@@ -66,7 +66,7 @@ class FakeTransport:
     def up(self, *_args: Any) -> None:
         self.delivered += 1
 
-    def getSIPaddr(self) -> tuple[str, int]:
+    def getSIPaddr(self, raddress: Any = None) -> tuple[str, int]:
         return LOCAL
 
     def shutdown(self) -> None:

@@ -56,7 +56,13 @@ class Option(NamedTuple):
 
 
 SUPPORTED_OPTIONS: tuple[Option, ...] = (
-    Option("sip_address", "S", "l", "ip", 'local SIP address ("*", "0.0.0.0", "::": this host\'s address)'),
+    Option(
+        "sip_address",
+        "S",
+        "l",
+        "ip",
+        'local SIP address (default, "*", "0.0.0.0", "::": every IPv4 and IPv6 one)',
+    ),
     Option("sip_port", "I", "p", "port", "local UDP port for SIP (default 5060)"),
     Option("foreground", "B", "f", "", "stay in the foreground instead of becoming a daemon"),
     Option("pidfile", "S", "P", "path", "pidfile of the daemon (default /var/run/b2bua.pid)"),
@@ -209,7 +215,10 @@ class B2BConfig(dict):
 
     def _set_string(self, key: str, value: str) -> None:
         if key == "sip_address":
-            wildcard = value in ("*", "0.0.0.0", "::")
+            wildcard = bare_host(value) in ("*", "0.0.0.0", "::")
+            # Every IPv4 and IPv6 address (one socket per family), as Sippy; `_sip_address` stays
+            # this host's address, the fallback for Via/Contact.
+            self["_sip_wildcard"] = wildcard
             self["_sip_address"] = SipConf.my_address if wildcard else bare_host(value)
         elif key == "static_route":
             self["_static_routes"] = {"": B2BRoute(value)}
@@ -365,7 +374,8 @@ def parse_args(argv: list[str]) -> B2BConfig:
             _apply(cfg, opt, _BY_SHORT[opt[1]].key, arg)
     if "static_route" not in cfg and not cfg["auth_enable"]:
         raise ConfigError("static route (-s) should be specified when RADIUS auth is disabled (-u)")
-    cfg.setdefault("_sip_address", SipConf.my_address)
+    if "_sip_address" not in cfg:
+        _apply(cfg, "default", "sip_address", "*")
     cfg.setdefault("_sip_port", SipConf.my_port)
     return cfg
 

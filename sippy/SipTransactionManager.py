@@ -2,7 +2,8 @@
 
 The protocol logic lives in plain methods that take `rtime`; timers are `callLater`s on
 `self.reactor`, so tests drive every timer with `twisted.internet.task.Clock`. The transport is
-anything with `send_to(data, address)`, `getSIPaddr()` and a `transport` name (docs/internals.md).
+anything with `send_to(data, address)`, `getSIPaddr(raddress)` and a `transport` name; with `-l '*'`
+there is one per address family (docs/internals.md).
 
 Hot path: each datagram is parsed once (headers lazily), retransmissions are found by a dict lookup
 on the transaction key (byte-identical ones on the datagram itself, before any parsing), log lines
@@ -13,12 +14,15 @@ unreliable transports.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 from collections import Counter
+from functools import partial
 from typing import Any, Callable, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
+from sippy.misc import address_family, bare_host, ipv6_available, is_ip
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
@@ -207,15 +211,46 @@ class SipTransactionManager:
         # few lines and a summary per minute, not a line per datagram.
         self.log_limiter = LogLimiter(self._log, reactor)
         self.own_transport = transport is None
+        # The transport of each address family when there are several (-l '*': one socket per
+        # family); a request leaves by the one of its destination's family. Empty: one transport.
+        self.transports: dict[int, Any] = {}
         if transport is None:
-            from sippy.Udp_server import Udp_server, Udp_server_opts
-
-            laddress = (global_config["_sip_address"], global_config["_sip_port"])
-            transport = Udp_server(
-                global_config, Udp_server_opts(laddress, self.handleIncoming), reactor=reactor
-            )
+            self.transports = self._listen(global_config, reactor)
+            transport = self.transports.get(socket.AF_INET) or self.transports[socket.AF_INET6]
             global_config["_sip_tm"] = self
         self.transport = transport
+
+    def _listen(self, global_config: dict[str, Any], reactor: Any) -> dict[int, Any]:
+        """UDP sockets on `_sip_address`, or with `_sip_wildcard` (-l '*') on 0.0.0.0 and :: on
+        the same port (IPv4 alone on a host without IPv6)."""
+        from sippy.Udp_server import Udp_server, Udp_server_opts
+
+        port = global_config["_sip_port"]
+        if not global_config.get("_sip_wildcard"):
+            hosts: tuple[str, ...] = (global_config["_sip_address"],)
+        elif ipv6_available():
+            hosts = ("0.0.0.0", "::")
+        else:
+            hosts = ("0.0.0.0",)
+        servers: dict[int, Any] = {}
+        try:
+            for host in hosts:
+                server = Udp_server(
+                    global_config, Udp_server_opts((host, port), self.handleIncoming), reactor=reactor
+                )
+                servers[server.uopts.family] = server
+                port = server.uopts.laddress[1]  # port 0: the second socket takes the first one's
+        except Exception:
+            for server in servers.values():
+                server.shutdown()
+            raise
+        return servers
+
+    def _transportFor(self, address: tuple[str, int]) -> Any:
+        """The transport that reaches address: the one of its family when there are several."""
+        if not self.transports:
+            return self.transport
+        return self.transports.get(address_family(address[0]), self.transport)
 
     # -- logging --------------------------------------------------------------------------------
 
@@ -258,9 +293,11 @@ class SipTransactionManager:
                 data.decode(errors="backslashreplace"),
             )
 
-    def _encode(self, msg: Any, userv: Any, compact: bool = False) -> bytes:
-        # surrogateescape: undecodable body bytes go out as they came in (see SipMsg._parse).
-        return msg.localStr(*userv.getSIPaddr(), compact=compact).encode("utf-8", "surrogateescape")
+    def _encode(self, msg: Any, userv: Any, address: tuple[str, int], compact: bool = False) -> bytes:
+        """The wire bytes of msg for address: Via/Contact placeholders take the local address
+        the transport shows that peer. surrogateescape: undecodable body bytes go out as they
+        came in (see SipMsg._parse)."""
+        return msg.localStr(*userv.getSIPaddr(address), compact=compact).encode("utf-8", "surrogateescape")
 
     def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Any:
         """Call fn(t, rtime) in ival seconds. One reactor.callLater and nothing more: every
@@ -351,7 +388,7 @@ class SipTransactionManager:
                     req.nated = True
 
     def _reply_stateless(self, userv: Any, resp: Any, address: tuple[str, int]) -> None:
-        self._send(userv, self._encode(resp, userv), address)
+        self._send(userv, self._encode(resp, userv, address), address)
 
     def _stamp(self, via: Any, address: tuple[str, int], nated: bool) -> None:
         """RFC 3261 18.2.1 and RFC 3581: note on the top Via where the request really came from."""
@@ -644,7 +681,7 @@ class SipTransactionManager:
                     to.setTag(t.to_tag)
             elif t.to_tag is None:
                 t.to_tag = tag
-        t.data = self._encode(resp, t.userv, t.compact)
+        t.data = self._encode(resp, t.userv, t.address, t.compact)
         self._send(t.userv, t.data, t.address)
         if t.state not in (TRYING, RINGING):
             return
@@ -801,7 +838,7 @@ class SipTransactionManager:
         """Send request msg and retransmit it until answered; resp_cb gets every response.
 
         cb_ifver=1 calls `resp_cb(resp)`, cb_ifver=2 calls `resp_cb(resp, t)` (as in Sippy).
-        `laddress` is accepted for Sippy compatibility; the manager has one transport.
+        `laddress` is accepted for Sippy compatibility (the transport follows the destination).
         """
         if t is None:
             t = SipTransaction()
@@ -822,12 +859,9 @@ class SipTransactionManager:
         t.cb_ifver = cb_ifver
         t.resp_cb = resp_cb
         t.req = msg
-        t.userv = userv if userv is not None else self.transport
-        t.reliable = t.userv.transport != "udp"
         t.address = msg.getTarget()
         if t.address is None:
             t.address = msg.getRURI().getAddr()
-        t.data = self._encode(msg, t.userv, compact)
         t.state = TRYING
         t.tout = self.T1
         if method == "INVITE":
@@ -836,14 +870,48 @@ class SipTransactionManager:
                 t.expires = msg.getHFBody("expires").getNum()
                 if t.expires <= 0:
                     t.expires = 300
-            if not t.reliable:
-                t.te_retr = self._timer(self.timerA, t.tout, t)
-        elif not t.reliable:
-            t.te_retr = self._timer(self.timerE, t.tout, t)
         t.te_end = self._timer(self.timerB, 64 * self.T1, t)
         self.tclient[tid] = t
-        self._send(t.userv, t.data, t.address)
+        if userv is None and len(self.transports) > 1 and not is_ip(bare_host(t.address[0])):
+            # -l '*': the family of the name's address picks the socket and the Via address. IPv4
+            # first; IPv6 when the name has no IPv4 address. Timer B bounds the wait.
+            self._resolveTarget(t, (socket.AF_INET, socket.AF_INET6))
+            return t
+        self._sendFirst(t, userv)
         return t
+
+    def _resolveTarget(self, t: SipTransaction, families: tuple[int, ...]) -> None:
+        transport = self.transports[families[0]]
+        transport.lookup(bare_host(t.address[0]), partial(self._targetResolved, t, families[1:]))
+
+    def _targetResolved(self, t: SipTransaction, families: tuple[int, ...], ip: Optional[str]) -> None:
+        if self.tclient.get(t.tid) is not t or t.data is not None:
+            return  # ended meanwhile (timer B, shutdown)
+        if ip is not None:
+            t.address = (ip, t.address[1])
+            self._sendFirst(t, None)
+        elif families:
+            self._resolveTarget(t, families)
+        else:
+            # No address at all: fail now as a transport error does (RFC 3261 8.1.3.1: 503).
+            _cancel(t.te_end)
+            t.te_end = None
+            req = t.req
+            self._removeClient(t)
+            if t.resp_cb is not None:
+                resp = req.genResponse(503, "Service Unavailable")
+                resp.rtime = MonoTime()
+                self._respond(t, resp)
+                t.resp_cb = None
+
+    def _sendFirst(self, t: SipTransaction, userv: Any) -> None:
+        """Choose the transport, encode and send the request, start retransmitting."""
+        t.userv = userv if userv is not None else self._transportFor(t.address)
+        t.reliable = t.userv.transport != "udp"
+        t.data = self._encode(t.req, t.userv, t.address, t.compact)
+        if not t.reliable:
+            t.te_retr = self._timer(self.timerA if t.method == "INVITE" else self.timerE, t.tout, t)
+        self._send(t.userv, t.data, t.address)
 
     def _refuseClient(self, t: SipTransaction, msg: Any, resp_cb: Any, cb_ifver: int) -> None:
         """The client table is full: nothing is sent, and the consumer gets a local 503 as from the
@@ -921,8 +989,8 @@ class SipTransactionManager:
             tag = resp.getHFBody("to").getTag()
             if tag is not None:
                 ack.getHFBody("to").setTag(tag)
-            t.ack_data = self._encode(ack, t.userv, t.compact)
             t.ack_address = t.address
+            t.ack_data = self._encode(ack, t.userv, t.ack_address, t.compact)
             self._send(t.userv, t.ack_data, t.ack_address)
             t.req = t.ack = t.ack_auto = None
             t.state = COMPLETED
@@ -954,7 +1022,7 @@ class SipTransactionManager:
             if t.resp2xx is not None:
                 self._prepare2xxAck(ack, t.resp2xx)
         t.ack_address = ack.getTarget() or t.address
-        t.ack_data = self._encode(ack, t.userv, t.compact)
+        t.ack_data = self._encode(ack, t.userv, t.ack_address, t.compact)
         # Only the bytes are needed to ACK a retransmitted 2xx again (for the rest of timer M).
         t.ack = t.ack_auto = t.req = t.resp2xx = None
         self._send(t.userv, t.ack_data, t.ack_address)
@@ -1067,6 +1135,8 @@ class SipTransactionManager:
         self.tserver_ack.clear()
         self._retrans.clear()
         self.req_consumers.clear()
-        if self.own_transport and self.transport is not None:
-            self.transport.shutdown()
+        if self.own_transport:
+            for transport in self.transports.values():
+                transport.shutdown()
+        self.transports = {}
         self.transport = None

@@ -11,14 +11,17 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from functools import partial
 from typing import Any, Callable, Optional, Union
 
+from twisted.internet.address import IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.error import MessageLengthError
+from twisted.internet.error import DNSLookupError, MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
-from sippy.misc import bare_host, is_ip
+from sippy.misc import bare_host, is_ip, local4remote
+from sippy.SipConf import SipConf
 from sippy.SipLogger import SIPLOG_ERR
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import default_reactor
@@ -27,6 +30,10 @@ from sippy.Time.Timeout import default_reactor
 RCVBUF_SIZE = 4 * 1024 * 1024
 
 DataCallback = Callable[[bytes, tuple[str, int], "Udp_server", MonoTime], Any]
+
+_WILDCARDS = ("0.0.0.0", "::")
+# Largest datagram read whole (UDP's own limit).
+MAX_DATAGRAM = 65535
 
 # How long a name resolved for send_to() is reused before asking the resolver again.
 RESOLVE_CACHE_TTL = 30.0
@@ -38,6 +45,37 @@ RESOLVE_CACHE_TTL = 30.0
 RESOLVE_CACHE_SIZE = 4096
 RESOLVE_PENDING_HOSTS = 256
 RESOLVE_PENDING_DATAGRAMS = 64
+
+
+class _FirstAddress:
+    """IResolutionReceiver that fires a Deferred with the first address found, or DNSLookupError."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.deferred: Deferred = Deferred()
+        self.found: Optional[str] = None
+
+    def resolutionBegan(self, resolution: Any) -> None:
+        pass
+
+    def addressResolved(self, address: Any) -> None:
+        if self.found is None:
+            self.found = address.host
+
+    def resolutionComplete(self) -> None:
+        if self.found is not None:
+            self.deferred.callback(self.found)
+        else:
+            self.deferred.errback(DNSLookupError(f"no IPv6 address for {self.host}"))
+
+
+def resolve6(reactor: Any, host: str) -> Deferred:
+    """The first IPv6 address of host (AAAA, getaddrinfo in Twisted's resolver thread pool)."""
+    receiver = _FirstAddress(host)
+    reactor.nameResolver.resolveHostName(
+        receiver, host, 0, addressTypes=[IPv6Address], transportSemantics="UDP"
+    )
+    return receiver.deferred
 
 
 class Udp_server_opts:
@@ -65,6 +103,10 @@ class Udp_server_opts:
 
     def getCopy(self) -> Udp_server_opts:
         return Udp_server_opts(self.laddress, self.data_callback, self.family, self.flags)
+
+    def isWildCard(self) -> bool:
+        """Bound to every address of its family (0.0.0.0 or ::), as `-l '*'` asks."""
+        return self.laddress[0] in _WILDCARDS
 
 
 class Udp_server_stats:
@@ -101,13 +143,32 @@ class Udp_server:
         # Errors a peer can provoke at will (bad names, unreachable addresses) are rate limited.
         self.log_limiter = LogLimiter(self._log_args, self.reactor)
         self._resolved: dict[str, tuple[str, float]] = {}
-        self._resolving: dict[str, list[tuple[bytes, int]]] = {}
+        self._resolving: dict[str, list[Callable[[Optional[str]], Any]]] = {}
         self.protocol = _UdpProtocol(self)
         host, port = self.uopts.laddress
         # Whole datagrams (Twisted would cut them at 8 KB): an oversized request gets its 413.
-        self._port: Any = self.reactor.listenUDP(port, self.protocol, interface=host, maxPacketSize=65535)
+        if self.uopts.family == socket.AF_INET6:
+            self._port: Any = self._listen6(host, port)
+        else:
+            self._port = self.reactor.listenUDP(
+                port, self.protocol, interface=host, maxPacketSize=MAX_DATAGRAM
+            )
         self.uopts.laddress = (host, self._port.getHost().port)
         self._grow_buffers()
+
+    def _listen6(self, host: str, port: int) -> Any:
+        """An IPv6 socket that takes IPv6 only (IPV6_V6ONLY), so that an IPv4 socket can hold the
+        same port beside it (`-l '*'` listens with one of each); Twisted does not set it."""
+        skt = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            skt.bind((host, port))
+            skt.setblocking(False)
+            return self.reactor.adoptDatagramPort(
+                skt.fileno(), socket.AF_INET6, self.protocol, maxPacketSize=MAX_DATAGRAM
+            )
+        finally:
+            skt.close()  # the reactor's port holds its own copy of the descriptor
 
     def _grow_buffers(self) -> None:
         """Ask for large socket buffers, so that a short reactor stall (a GC pass, a burst of
@@ -135,9 +196,19 @@ class Udp_server:
     def _log_args(self, level: int, *args: Any) -> None:
         self._log_error("".join(str(x) for x in args))
 
-    def getSIPaddr(self) -> tuple[str, int]:
-        """Host and (actual) port to advertise in Via/Contact."""
-        return self.uopts.laddress
+    def getSIPaddr(self, raddress: Optional[tuple[str, int]] = None) -> tuple[str, int]:
+        """Host and (actual) port to advertise in Via/Contact of a message to raddress. A socket
+        bound to every address answers with the local address that faces raddress (the kernel's
+        choice of source address, `local4remote`), or SipConf.my_address without a usable peer."""
+        if not self.uopts.isWildCard():
+            return self.uopts.laddress
+        port = self.uopts.laddress[1]
+        if raddress is not None:
+            try:
+                return (local4remote(raddress[0], self.uopts.family), port)
+            except (OSError, ValueError):
+                pass  # a name (not resolved yet) or no route: the host's address will do
+        return (SipConf.my_address, port)
 
     def _received(self, data: bytes, addr: Any) -> None:
         rtime = MonoTime()
@@ -166,28 +237,45 @@ class Udp_server:
         if is_ip(host):
             self._write(data, (host, port))
             return
+        self.lookup(host, partial(self._send_resolved, data, port))
+
+    def _send_resolved(self, data: bytes, port: int, ip: Optional[str]) -> None:
+        if ip is None:
+            self.stats.errors += 1
+        else:
+            self._write(data, (ip, port))
+
+    def lookup(self, host: str, callback: Callable[[Optional[str]], Any]) -> None:
+        """callback(ip) with an address of this socket's family for the name host, at once from
+        the cache or when the resolver answers (never blocks); callback(None) when there is none
+        or a bound is hit. IPv4 asks `reactor.resolve`, IPv6 the reactor's getaddrinfo resolver
+        for AAAA only."""
         cached = self._resolved.get(host)
         if cached is not None:
             if cached[1] > MonoTime().monot:
-                self._write(data, (cached[0], port))
+                callback(cached[0])
                 return
             del self._resolved[host]
         pending = self._resolving.get(host)
         if pending is not None:
             if len(pending) < RESOLVE_PENDING_DATAGRAMS:
-                pending.append((data, port))
+                pending.append(callback)
             else:
                 self._drop_unresolved(host, "datagrams wait for it already")
+                callback(None)
             return
         if len(self._resolving) >= RESOLVE_PENDING_HOSTS:
             self._drop_unresolved(host, "names are being resolved already")
+            callback(None)
             return
-        self._resolving[host] = [(data, port)]
-        d = self.reactor.resolve(host)
+        self._resolving[host] = [callback]
+        if self.uopts.family == socket.AF_INET6:
+            d = resolve6(self.reactor, host)
+        else:
+            d = self.reactor.resolve(host)
         d.addCallbacks(self._resolve_done, self._resolve_failed, callbackArgs=(host,), errbackArgs=(host,))
 
     def _drop_unresolved(self, host: str, why: str) -> None:
-        self.stats.errors += 1
         self.log_limiter.write(
             "resolve_bound", SIPLOG_ERR, "Udp_server: datagram to ", repr(host), " dropped: ", why
         )
@@ -199,12 +287,11 @@ class Udp_server:
             # Oldest first: dicts keep insertion order, and a name is reinserted when resolved again.
             del cache[next(iter(cache))]
         cache[host] = (ip, MonoTime().monot + RESOLVE_CACHE_TTL)
-        for data, port in self._resolving.pop(host, ()):
-            self._write(data, (ip, port))
+        for callback in self._resolving.pop(host, ()):
+            callback(ip)
 
     def _resolve_failed(self, failure: Any, host: str) -> None:
-        dropped = self._resolving.pop(host, ())
-        self.stats.errors += len(dropped)
+        waiting = self._resolving.pop(host, ())
         self.log_limiter.write(
             "resolve_failed",
             SIPLOG_ERR,
@@ -213,8 +300,10 @@ class Udp_server:
             " (",
             failure.getErrorMessage(),
             "), dropped ",
-            len(dropped),
+            len(waiting),
         )
+        for callback in waiting:
+            callback(None)
 
     def _write(self, data: bytes, address: tuple[str, int]) -> None:
         if self._port is None:

@@ -29,6 +29,7 @@ from sippy.CallController import UA_NAME, cc_factory
 from sippy.CallMap import CallMap, default_max_calls, tune_gc
 from sippy.CLIManager import CLISocketInUse, parse_cli_address, unix_socket_in_use
 from sippy.Core.EventDispatcher import ED2
+from sippy.misc import listen_address
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAcctSpool import SPOOL_MAX, AcctSpool, default_spool_dir
 from sippy.RadiusAuthorisation import RadiusAuthorisation
@@ -171,7 +172,7 @@ def build_call_machinery(
     try:
         tm = SipTransactionManager(cfg, callmap.recvRequest, reactor=reactor)
     except Exception as exc:  # CannotListenError, socket.gaierror...: all mean "cannot listen"
-        raise StartupError(f"cannot listen on {cfg['_sip_address']}:{cfg['_sip_port']}: {exc}") from None
+        raise StartupError(f"cannot listen on {listen_address(cfg)}: {exc}") from None
     tm.nat_traversal = cfg.get("nat_traversal", False)
     callmap.log_limiter = tm.log_limiter
     if "_sip_proxy" in cfg:
@@ -236,7 +237,7 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         sys.stderr.write(f"{PROG}: {exc}, not starting\n")
         return 2
     print(
-        f"{PROG} started, pid {os.getpid()}, listening on {cfg['_sip_address']}:{cfg['_sip_port']}",
+        f"{PROG} started, pid {os.getpid()}, listening on {listen_address(cfg)}",
         flush=True,
     )
     tune_gc()

@@ -153,7 +153,9 @@ def parse_args(argv: Sequence[str]) -> dict:
             config["max_calls"] = int(val)
     if "nh_addr" not in config:
         raise UsageError("-n remote_ip[:port] is required")
-    if laddr in (None, "", "*", "0.0.0.0", "::"):
+    # No -l, or a wildcard: every IPv4 and IPv6 address (one socket per family), as Sippy.
+    config["_sip_wildcard"] = laddr in (None, "", "*", "0.0.0.0", "::")
+    if config["_sip_wildcard"]:
         laddr = SipConf.my_address
     config["_sip_address"] = laddr
     return config
@@ -185,9 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         callmap.log_limiter = SipTransactionManager(global_config, callmap.recvRequest).log_limiter
     except Exception as ex:  # the one place a bind error (port in use, bad -l) can surface
-        sys.stderr.write(
-            f"{PROG}: cannot listen on {global_config['_sip_address']}:{global_config['_sip_port']}: {ex}\n"
-        )
+        sys.stderr.write(f"{PROG}: cannot listen on {misc.listen_address(global_config)}: {ex}\n")
         return 1
     host, port = global_config["nh_addr"]
     # Announced from the running reactor: Twisted installs its SIGTERM/SIGINT handlers as it starts,
@@ -195,8 +195,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # the reactor ran, a SIGTERM right after it killed the process).
     ED2.reactor.callWhenRunning(
         print,
-        f"{PROG} started, pid {os.getpid()}, listening on {global_config['_sip_address']}:"
-        f"{global_config['_sip_port']}, calls go to {host}:{port}",
+        f"{PROG} started, pid {os.getpid()}, listening on {misc.listen_address(global_config)}, "
+        f"calls go to {misc.sip_hostport(host, port)}",
         flush=True,
     )
     # SIGTERM/SIGINT stop the reactor; the calls get their BYEs while it still runs.

@@ -32,6 +32,12 @@ def sip_hostport(host: str, port: Optional[int]) -> str:
     return host if port is None else f"{host}:{port}"
 
 
+def listen_address(global_config: dict) -> str:
+    """Where a B2BUA listens, for its start line and errors: ``*:port`` on every address."""
+    host = "*" if global_config.get("_sip_wildcard") else global_config["_sip_address"]
+    return sip_hostport(host, global_config["_sip_port"])
+
+
 def bare_host(host: str) -> str:
     """``host`` for a socket: an IPv6 reference without its brackets."""
     return host[1:-1] if host[:1] == "[" and host[-1:] == "]" else host
@@ -82,6 +88,15 @@ def address_family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+def ipv6_available() -> bool:
+    """Whether this host can open an IPv6 socket (a kernel without IPv6 refuses)."""
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+    except OSError:
+        return False
+    return True
+
+
 def local4remote(address: str, family: int = socket.AF_INET) -> str:
     """The local address this host would send from to reach ``address`` (an IP literal, bare or
     bracketed), learnt without sending anything: a UDP socket ``connect()``ed to the peer is
@@ -94,8 +109,9 @@ def local4remote(address: str, family: int = socket.AF_INET) -> str:
     laddr = _l4r_cache.get(key)
     if laddr is not None:
         return laddr
-    # A name would make connect() resolve it, blocking the reactor: literals only.
-    ipaddress.ip_address(key[0])
+    if not is_ip(key[0]):
+        # A name would make connect() resolve it, blocking the reactor: literals only.
+        raise ValueError(f"not an IP address: {address!r}")
     with socket.socket(family, socket.SOCK_DGRAM) as skt:
         # Any port does: connect() on UDP only picks the route, no datagram leaves.
         skt.connect((key[0], 5060))

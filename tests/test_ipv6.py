@@ -12,6 +12,7 @@ from sippy import misc
 from sippy.B2BConfig import B2BConfig
 from sippy.B2BOperations import _hostport as ops_hostport
 from sippy.B2BRoute import B2BRoute, RouteError
+from sippy.SipConf import SipConf
 from sippy.SipContact import SipContact
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
@@ -157,3 +158,138 @@ def test_local4remote_cache_is_bounded(monkeypatch: Any) -> None:
     for i in range(1, 6):
         misc.local4remote(f"127.0.0.{i}")
     assert list(misc._l4r_cache) == [(f"127.0.0.{i}", socket.AF_INET) for i in (3, 4, 5)]
+
+
+# ----- -l '*': a socket per family, the facing address in Via/Contact ----------------------------
+
+
+def test_wildcard_config_from_flags() -> None:
+    from sippy.B2BConfig import load_config
+
+    for listen in ("*", "0.0.0.0", "::", "[::]"):
+        cfg = load_config(["-u", "-s", "127.0.0.1", "-l", listen])
+        assert cfg["_sip_wildcard"] is True, listen
+    assert load_config(["-u", "-s", "127.0.0.1"])["_sip_wildcard"] is True
+    cfg = load_config(["-u", "-s", "127.0.0.1", "-l", "::1", "-p", "5070"])
+    assert (cfg["_sip_wildcard"], cfg["_sip_address"]) == (False, "::1")
+    assert misc.listen_address(cfg) == "[::1]:5070"
+    assert misc.listen_address({"_sip_wildcard": True, "_sip_address": "x", "_sip_port": 5060}) == "*:5060"
+
+
+def test_wildcard_transaction_manager_sends_by_family_with_the_facing_address(monkeypatch: Any) -> None:
+    from twisted.internet import reactor
+
+    from sippy.SipTransactionManager import SipTransactionManager
+    from tests.conftest import free_udp_port
+
+    port = free_udp_port()
+    monkeypatch.setattr(SipConf, "my_address", "192.0.2.1")
+    gc: dict[str, Any] = {"_sip_wildcard": True, "_sip_address": "192.0.2.1", "_sip_port": port}
+    tm = SipTransactionManager(gc, None, reactor=reactor)
+    try:
+        v4, v6 = tm.transports[socket.AF_INET], tm.transports[socket.AF_INET6]
+        assert tm.transport is v4
+        assert v4.uopts.laddress == ("0.0.0.0", port) and v6.uopts.laddress == ("::", port)
+        assert tm._transportFor(("::1", 5060)) is v6 and tm._transportFor(("127.0.0.1", 5060)) is v4
+        assert v6.getSIPaddr(("::1", 5060)) == ("::1", port)
+        assert v4.getSIPaddr(("127.0.0.1", 5060)) == ("127.0.0.1", port)
+        # No usable peer (a name not resolved yet): this host's configured address.
+        assert v4.getSIPaddr(("sip.example.test", 5060)) == ("192.0.2.1", port)
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            # The IPv6 socket is IPv6-only: an IPv4-mapped peer cannot reach it.
+            assert v6._port.socket.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
+            s.bind(("::1", 0))
+    finally:
+        tm.shutdown()
+
+
+class _TableReactor:
+    """The real reactor with both resolvers answering from tables: `resolve` (IPv4, as
+    reactor.resolve) and `nameResolver` (getaddrinfo, asked for IPv6 only)."""
+
+    def __init__(self, v4: dict[str, str], v6: dict[str, str]) -> None:
+        from twisted.internet import reactor
+
+        self._reactor = reactor
+        self.v4, self.v6 = v4, v6
+        self.asked: list[tuple[str, str]] = []
+        self.nameResolver = self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reactor, name)
+
+    def resolve(self, name: str) -> Any:
+        from twisted.internet import defer
+        from twisted.internet.error import DNSLookupError
+
+        self.asked.append(("A", name))
+        return defer.succeed(self.v4[name]) if name in self.v4 else defer.fail(DNSLookupError(name))
+
+    def resolveHostName(self, receiver: Any, name: str, portNumber: int = 0, **kw: Any) -> Any:
+        from twisted.internet.address import IPv6Address
+
+        assert kw["addressTypes"] == [IPv6Address]
+        self.asked.append(("AAAA", name))
+        receiver.resolutionBegan(None)
+        if name in self.v6:
+            receiver.addressResolved(IPv6Address("UDP", self.v6[name], portNumber))
+        receiver.resolutionComplete()
+        return receiver
+
+
+def _udp_peer(host: str) -> socket.socket:
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    s.settimeout(3)
+    return s
+
+
+def test_wildcard_names_resolve_to_ipv6_when_they_have_only_ipv6(monkeypatch: Any) -> None:
+    """-l '*' and a route host name: IPv4 when the name has an A record, IPv6 when it has only
+    AAAA (the request leaves by the IPv6 socket with the facing IPv6 address in Via), and a
+    local 503 when it has neither."""
+    from twisted.internet import reactor as real
+
+    from sippy.SipTransactionManager import SipTransactionManager
+    from tests.conftest import free_udp_port
+
+    fake = _TableReactor({"both.test": "127.0.0.1"}, {"both.test": "::1", "v6only.test": "::1"})
+    gc: dict[str, Any] = {"_sip_wildcard": True, "_sip_address": "192.0.2.1", "_sip_port": free_udp_port()}
+    tm = SipTransactionManager(gc, None, reactor=fake)
+    peer4, peer6 = _udp_peer("127.0.0.1"), _udp_peer("::1")
+    answers: list[Any] = []
+    try:
+        for name, peer in (("v6only.test", peer6), ("both.test", peer4), ("nowhere.test", None)):
+            req = SipRequest(
+                method="OPTIONS",
+                ruri=SipURL(username="x", host=name, port=peer.getsockname()[1] if peer else 9),
+            )
+            tm.newTransaction(req, answers.append)
+            if peer is None:
+                continue
+            deadline = real.seconds() + 3
+            peer.setblocking(False)
+            data = b""
+            while not data and real.seconds() < deadline:
+                real.iterate(0.01)
+                try:
+                    data = peer.recv(65535)
+                except BlockingIOError:
+                    pass
+            text = data.decode()
+            local = "[::1]" if peer is peer6 else "127.0.0.1"
+            assert text.startswith(f"OPTIONS sip:x@{name}:"), text
+            assert f"\r\nVia: SIP/2.0/UDP {local}:{gc['_sip_port']};" in text, text
+        assert fake.asked == [
+            ("A", "v6only.test"),
+            ("AAAA", "v6only.test"),
+            ("A", "both.test"),
+            ("A", "nowhere.test"),
+            ("AAAA", "nowhere.test"),
+        ]
+        assert [r.getSCode() for r in answers] == [(503, "Service Unavailable")]
+        assert len(tm.tclient) == 2
+    finally:
+        tm.shutdown()
+        peer4.close()
+        peer6.close()

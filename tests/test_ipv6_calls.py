@@ -42,7 +42,7 @@ class B2BProgram:
     (b2bua_simple -n, b2bua_radius -u -A 0 -s); stdout and stderr in one log file."""
 
     def __init__(self, program: str, listen: str, callee: tuple[str, int], extra: Sequence[str] = ()) -> None:
-        self.port = free_udp_port("127.0.0.1" if ":" not in listen else "::1")
+        self.port = free_udp_port("::1" if ":" in listen else "127.0.0.1")
         self.tmpdir = tempfile.mkdtemp(prefix="b2bua-ipv6-")
         self.logpath = os.path.join(self.tmpdir, "out.log")
         host = f"[{callee[0]}]" if ":" in callee[0] else callee[0]
@@ -155,3 +155,19 @@ def test_ipv6_call_callee_hangs_up(program: str) -> None:
     assert first_line(bye).startswith("BYE sip:sipp@[::1]:")
     assert_written_for(caller.received(), "::1", b2b)
     assert_written_for(callee.received(), "::1", b2b)
+
+
+# ----- -l '*': every IPv4 and IPv6 address, mixed across the legs ---------------------------------
+
+
+@pytest.mark.parametrize("program", ["b2bua_simple", "b2bua_radius"])
+@pytest.mark.parametrize("caller_ip, callee_ip", [("127.0.0.1", "::1"), ("::1", "127.0.0.1")])
+def test_wildcard_listener_mixes_families_across_legs(program: str, caller_ip: str, callee_ip: str) -> None:
+    caller, callee, b2b = call_through(
+        program, "*", caller_ip, callee_ip, "simple_uac_answer_reinvite.xml", "simple_uas_reinvite.xml"
+    )
+    # Each peer saw the B2BUA at the local address that faces it, in its own family.
+    assert_written_for(callee.received(), callee_ip, b2b)
+    assert_written_for(caller.received(), caller_ip, b2b)
+    assert len(caller.received("INVITE ")) == 2 and len(callee.received("BYE ")) == 1
+    assert f"listening on *:{b2b.port}" in b2b.log()

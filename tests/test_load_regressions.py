@@ -43,7 +43,7 @@ class Wire:
     def send_to(self, data: bytes, address: tuple[str, int]) -> None:
         self.sent.append((data, address))
 
-    def getSIPaddr(self) -> tuple[str, int]:
+    def getSIPaddr(self, raddress: Any = None) -> tuple[str, int]:
         return ("127.0.0.1", 5060)
 
     def shutdown(self) -> None:

@@ -32,7 +32,7 @@ class FakeTransport:
     def send_to(self, data: bytes, address: tuple[str, int]) -> None:
         self.sent.append((data, address))
 
-    def getSIPaddr(self) -> tuple[str, int]:
+    def getSIPaddr(self, raddress: Any = None) -> tuple[str, int]:
         return LOCAL
 
     def shutdown(self) -> None:
