@@ -484,7 +484,7 @@ class SipTransactionManager:
                 self._send(t.userv, t.data, t.address)
             return
         if len(self.tserver) >= self.max_server_transactions:
-            self._refuseFull(req, address, transport, raddress, reliable)
+            self._refuseFull(req, address, transport, raddress)
             return
         if method == "CANCEL":
             it = self.tserver.get(base + ("INVITE",))
@@ -534,7 +534,7 @@ class SipTransactionManager:
         self.badInput(bad.kind, address, bad.detail, rtime)
 
     def _refuseFull(
-        self, req: Any, address: tuple[str, int], transport: Any, raddress: tuple[str, int], reliable: bool
+        self, req: Any, address: tuple[str, int], transport: Any, raddress: tuple[str, int]
     ) -> None:
         """The server table is full: a stateless 503 with Retry-After, nothing kept (see the bound)."""
         self.refused["server"] += 1
@@ -551,13 +551,10 @@ class SipTransactionManager:
             address[1],
         )
         resp = unavailable(req, RETRY_AFTER)
-        try:
-            to = resp.getHFBody("to")
-            if to.getTag() is None:
-                to.genTag()
-        except SipParseError as ex:
-            self._answerBad(req, ex, address, transport, reliable)
-            return
+        # The To was checked with the rest of the request (check_request).
+        to = resp.getHFBody("to")
+        if to.getTag() is None:
+            to.genTag()
         self._reply_stateless(transport, resp, raddress)
 
     def _respAddress(self, via: Any, source: tuple[str, int], reliable: bool) -> tuple[str, int]:
