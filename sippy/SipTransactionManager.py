@@ -214,8 +214,11 @@ class SipTransactionManager:
         # The transport of each address family when there are several (-l '*': one socket per
         # family); a request leaves by the one of its destination's family. Empty: one transport.
         self.transports: dict[int, Any] = {}
+        # With -l '*' a name is resolved before its transport and Via address are chosen.
+        self._resolve_names = False
         if transport is None:
             self.transports = self._listen(global_config, reactor)
+            self._resolve_names = bool(global_config.get("_sip_wildcard"))
             transport = self.transports.get(socket.AF_INET) or self.transports[socket.AF_INET6]
             global_config["_sip_tm"] = self
         self.transport = transport
@@ -869,10 +872,10 @@ class SipTransactionManager:
                     t.expires = 300
         t.te_end = self._timer(self.timerB, 64 * self.T1, t)
         self.tclient[tid] = t
-        if userv is None and len(self.transports) > 1 and not is_ip(bare_host(t.address[0])):
+        if userv is None and self._resolve_names and not is_ip(bare_host(t.address[0])):
             # -l '*': the family of the name's address picks the socket and the Via address. IPv4
             # first; IPv6 when the name has no IPv4 address. Timer B bounds the wait.
-            self._resolveTarget(t, (socket.AF_INET, socket.AF_INET6))
+            self._resolveTarget(t, tuple(self.transports))
             return t
         self._sendFirst(t, userv)
         return t

@@ -154,6 +154,7 @@ class Udp_server:
                 port, self.protocol, interface=host, maxPacketSize=MAX_DATAGRAM
             )
         self.uopts.laddress = (host, self._port.getHost().port)
+        self._wildcard = self.uopts.isWildCard()
         self._grow_buffers()
 
     def _listen6(self, host: str, port: int) -> Any:
@@ -200,7 +201,7 @@ class Udp_server:
         """Host and (actual) port to advertise in Via/Contact of a message to raddress. A socket
         bound to every address answers with the local address that faces raddress (the kernel's
         choice of source address, `local4remote`), or SipConf.my_address without a usable peer."""
-        if not self.uopts.isWildCard():
+        if not self._wildcard:
             return self.uopts.laddress
         port = self.uopts.laddress[1]
         if raddress is not None:

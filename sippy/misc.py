@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections import OrderedDict
 from typing import Optional
 
-# Peers whose facing local address is remembered (a routing table rarely changes; the oldest
-# answer is forgotten first so that a scan of many peers cannot grow the cache).
+# Peers whose facing local address is remembered: for LOCAL4REMOTE_TTL seconds (an address or
+# route that changes is seen again after that) and at most LOCAL4REMOTE_CACHE_SIZE of them (the
+# oldest answer is forgotten first, so that a scan from many peers cannot grow the cache).
 LOCAL4REMOTE_CACHE_SIZE = 1024
-_l4r_cache: OrderedDict[tuple[str, int], str] = OrderedDict()
+LOCAL4REMOTE_TTL = 300.0
+_l4r_cache: OrderedDict[tuple[str, int], tuple[str, float]] = OrderedDict()
 
 
 def sip_host(host: str) -> str:
@@ -101,14 +104,17 @@ def local4remote(address: str, family: int = socket.AF_INET) -> str:
     """The local address this host would send from to reach ``address`` (an IP literal, bare or
     bracketed), learnt without sending anything: a UDP socket ``connect()``ed to the peer is
     bound by the kernel to the source address of the route, which ``getsockname()`` reads.
-    Answers are cached per (address, family). Unlike Sippy's, an IPv6 answer has no brackets
-    (it is a socket address; ``sip_host`` writes it into SIP text). Raises OSError when the peer
-    is unreachable (no route), ValueError for a host name.
+    Answers are cached per (address, family) for LOCAL4REMOTE_TTL seconds. Unlike Sippy's, an
+    IPv6 answer has no brackets (it is a socket address; ``sip_host`` writes it into SIP text).
+    Raises OSError when the peer is unreachable (no route), ValueError for a host name.
     """
     key = (bare_host(address), family)
-    laddr = _l4r_cache.get(key)
-    if laddr is not None:
-        return laddr
+    now = time.monotonic()
+    cached = _l4r_cache.get(key)
+    if cached is not None:
+        if cached[1] > now:
+            return cached[0]
+        del _l4r_cache[key]
     if not is_ip(key[0]):
         # A name would make connect() resolve it, blocking the reactor: literals only.
         raise ValueError(f"not an IP address: {address!r}")
@@ -116,7 +122,7 @@ def local4remote(address: str, family: int = socket.AF_INET) -> str:
         # Any port does: connect() on UDP only picks the route, no datagram leaves.
         skt.connect((key[0], 5060))
         laddr = skt.getsockname()[0]
-    _l4r_cache[key] = laddr
+    _l4r_cache[key] = (laddr, now + LOCAL4REMOTE_TTL)
     if len(_l4r_cache) > LOCAL4REMOTE_CACHE_SIZE:
         _l4r_cache.popitem(last=False)
     return laddr

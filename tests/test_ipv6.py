@@ -160,6 +160,20 @@ def test_local4remote_cache_is_bounded(monkeypatch: Any) -> None:
     assert list(misc._l4r_cache) == [(f"127.0.0.{i}", socket.AF_INET) for i in (3, 4, 5)]
 
 
+def test_local4remote_answer_expires(monkeypatch: Any) -> None:
+    """A changed address or route is seen once the cached answer is LOCAL4REMOTE_TTL old."""
+    monkeypatch.setattr(misc, "_l4r_cache", misc.OrderedDict())
+    monkeypatch.setattr(misc, "LOCAL4REMOTE_TTL", 10.0)
+    now = [1000.0]
+    monkeypatch.setattr(misc.time, "monotonic", lambda: now[0])
+    assert misc.local4remote("127.0.0.7") == "127.0.0.1"
+    misc._l4r_cache[("127.0.0.7", socket.AF_INET)] = ("192.0.2.9", 1010.0)  # as if routed elsewhere
+    now[0] = 1009.0
+    assert misc.local4remote("127.0.0.7") == "192.0.2.9"
+    now[0] = 1010.0
+    assert misc.local4remote("127.0.0.7") == "127.0.0.1"
+
+
 # ----- -l '*': a socket per family, the facing address in Via/Contact ----------------------------
 
 
