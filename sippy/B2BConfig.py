@@ -21,6 +21,7 @@ from sippy.B2BRoute import B2BRoute
 from sippy.B2BTransforms import NumberTranslator, getTransProc
 from sippy.CLIManager import parse_allow_list, parse_cli_address
 from sippy.misc import bare_host, parse_hostport
+from sippy.Rtp_proxy.client import parse_contact
 from sippy.SipConf import SipConf
 
 __all__ = (
@@ -104,8 +105,10 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
         "S",
         "r",
         "contact",
-        "RTPproxy control socket(s); refused at start until the media relay lands",
+        "RTPproxy control socket(s): path, unix:/cunix:path, udp:/udp6:/tcp:/tcp6:host[:port]",
     ),
+    Option("rtpp_hrtb_ival", "I", None, "seconds", "RTPproxy heartbeat period (default 1)"),
+    Option("rtpp_hrtb_retr_ival", "I", None, "seconds", "retry period of an offline RTPproxy (default 60)"),
     Option("radiusclient.conf", "S", "R", "path", "path to radiusclient.conf"),
     Option(
         "radius_require_ma",
@@ -208,7 +211,10 @@ class B2BConfig(dict):
             if not 0 < value < 65536:
                 raise ValueError(f"sip_port should be in the range 1-65535: {value}")
             self["_sip_port"] = value
-        elif key in ("max_credit_time", "max_radiusclients", "max_calls", "acct_spool_max") and value <= 0:
+        elif (
+            key in ("max_credit_time", "max_radiusclients", "max_calls", "acct_spool_max")
+            or key in ("rtpp_hrtb_ival", "rtpp_hrtb_retr_ival")
+        ) and value <= 0:
             raise ValueError(f"{key} should be more than zero: {value}")
         elif value < 0:
             raise ValueError(f"{key} should not be negative: {value}")
@@ -230,7 +236,10 @@ class B2BConfig(dict):
                 ipaddress.ip_address(ip)
             self["_accept_ips"] = ips
         elif key == "rtp_proxy_clients":
-            self["_rtp_proxy_clients"] = _csv(value)
+            contacts = _csv(value)
+            for contact in contacts:
+                parse_contact(contact)
+            self["_rtp_proxy_clients"] = contacts
         elif key == "pass_headers":
             names = [x.lower() for x in _csv(value)]
             bad = [x for x in names if not _HEADER_NAME.fullmatch(x)]

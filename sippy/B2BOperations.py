@@ -134,6 +134,8 @@ class B2BOperations:
             clim.send(self.formatTransactions(LONG_TRANSACTION if cmd == "llt" else None))
         elif cmd == "d":
             clim.send(self.disconnectCommand(args))
+        elif cmd == "r":
+            clim.send(self.mediaTimeoutCommand(args))
         else:
             raise UnknownCommand(cmd)
 
@@ -150,7 +152,9 @@ class B2BOperations:
                 else:
                     # Caller's number first on both legs, as Sippy's uaA.getCLD()/uaO.getCLI().
                     legs.append(f"{leg['state']} {_hostport(leg['remote'])} {leg['cli']} {leg['cld']}")
-            lines.append(f"{info['call_id']}: {self.ccState(cc)} ({legs[0]} -> {legs[1]})\n")
+            rtpps = getattr(cc, "rtp_proxy_session", None)
+            relay = f" via RTPproxy {rtpps.rtp_proxy_client}" if rtpps is not None else ""
+            lines.append(f"{info['call_id']}: {self.ccState(cc)} ({legs[0]} -> {legs[1]}){relay}\n")
         lines.append(f"Total: {len(lines) - 1}\n")
         return "".join(lines)
 
@@ -188,6 +192,20 @@ class B2BOperations:
         if cc is None:
             return f"ERROR: no call with id of {args[0]} has been found\n"
         cc.disconnect(MonoTime())
+        return "OK\n"
+
+    def mediaTimeoutCommand(self, args: list[str]) -> str:
+        """`r <call number> [<media index>]`: what RTPproxy writes when a call's media stopped
+        (the notify tag of each U); the call is hung up, the B2BUA as release source."""
+        if not 1 <= len(args) <= 2 or not all(x.isdigit() for x in args):
+            return "ERROR: syntax error: r <call number> [<media index>]\n"
+        number = int(args[0])
+        cc = next((x for x in self.callmap.ccmap if getattr(x, "id", None) == number), None)
+        if cc is None:
+            return f"ERROR: no call with number {number} has been found\n"
+        media_index = int(args[1]) if len(args) == 2 else 0
+        self.log(f"media timeout of call {number} (media line {media_index}): disconnecting")
+        cc.disconnect(MonoTime(), origin="media_timeout", media_index=media_index)
         return "OK\n"
 
     # ----- status line -----

@@ -3,9 +3,10 @@ originating UA facing the callee, with authorisation, accounting, routes and fai
 
 Call control only moves events between the two UAs, so the legs stay isolated: what crosses is
 what an event carries (numbers, names, SDP, a few headers). On the way it rewrites the egress
-numbers, filters the SDP offer (``-F``) and, when a route fails before the caller was answered,
-replaces the originating UA with one for the next route, so the caller sees only the outcome of
-the last attempt.
+numbers, filters the SDP offer (``-F``), anchors the media on an RTPproxy (``-r``: every SDP
+in either direction rewritten by ``rtp_proxy_session``) and, when a route fails before the caller
+was answered, replaces the originating UA with one for the next route, so the caller sees only
+the outcome of the last attempt.
 
 ``cc_factory(global_config, req, sip_t, callmap=...)`` is the ``CallMap`` factory: admission
 (``-a``), the digest challenge, the headers to pass through and the pre-authorisation routine,
@@ -14,6 +15,7 @@ then the controller itself.
 
 from __future__ import annotations
 
+from functools import partial
 from hashlib import md5
 from typing import Any, Callable, Optional, Sequence
 
@@ -25,10 +27,12 @@ from sippy.CCEvents import (
     CCEventTry,
     CCEventUpdate,
 )
+from sippy.Exceptions.RtpProxyError import RtpProxyError
 from sippy.Exceptions.SipParseError import SdpParseError
 from sippy.Radius_client import RESULT_NO_ANSWER
 from sippy.RadiusAccounting import RadiusAccounting
 from sippy.RadiusAuthorisation import AuthResult, RadiusAuthorisation
+from sippy.Rtp_proxy.session import Rtp_proxy_session
 from sippy.Security.WireSafe import first_unsafe
 from sippy.SipCallId import SipCallId
 from sippy.SipHeader import SipHeader
@@ -43,7 +47,6 @@ from sippy.UasStateTrying import UasStateTrying
 
 __all__ = (
     "CallController",
-    "MediaRelay",
     "cc_factory",
     "filter_sdp",
     "CCStateIdle",
@@ -84,26 +87,6 @@ class CCStateDisconnecting:
 
 class CCStateDead:
     sname = "Dead"
-
-
-class MediaRelay:
-    """The SDP seam of a call: every SDP body between the legs goes through these two hooks.
-
-    This one passes bodies through untouched; the media relay (``-r``) replaces it with an
-    RTPproxy session that rewrites the addresses. Hooks are asynchronous: ``hook(body, done_cb)``
-    and, later or at once, ``done_cb(new_body)``.
-    """
-
-    def on_caller_sdp_change(self, body: Any, done_cb: Callable[[Any], None]) -> None:
-        """SDP going to the callee (what the caller sent)."""
-        done_cb(body)
-
-    def on_callee_sdp_change(self, body: Any, done_cb: Callable[[Any], None]) -> None:
-        """SDP going to the caller (what the callee sent)."""
-        done_cb(body)
-
-    def shutdown(self) -> None:
-        """The call is over: release media resources."""
 
 
 def _pt_by_name(section: Any, name: str) -> Optional[int]:
@@ -154,8 +137,6 @@ class CallController:
 
     # Calls are numbered from 1 for the control socket and logs.
     _next_id = 1
-    # What makes the SDP seam of each call (the media relay issue plugs RTPproxy in here).
-    media_relay_factory: Callable[[], MediaRelay] = MediaRelay
 
     def __init__(
         self,
@@ -209,7 +190,8 @@ class CallController:
         self.extra_attributes: Optional[list[tuple[str, Any]]] = None
         self.group_timer: Optional[Timeout] = None
         self.no_reply_timer: Optional[Timeout] = None
-        self.media: MediaRelay = self.media_relay_factory()
+        # -r: the call's media anchored on an RTPproxy (None: media goes end to end).
+        self.rtp_proxy_session: Optional[Rtp_proxy_session] = None
         self.allowed_pts = global_config.get("_allowed_pts")
 
     def __str__(self) -> str:
@@ -425,6 +407,8 @@ class CallController:
         """Start an attempt on one route: a new originating UA and the rewritten CCEventTry."""
         assert self.eTry is not None
         cfg = self.global_config
+        if not self._relayMedia(oroute):
+            return
         cId, _cli, _cld, body, auth, _caller_name = self.eTry.getData()
         cld = oroute.cld
         self.huntstop_scodes = oroute.params.get("huntstop_scodes", ())
@@ -474,8 +458,13 @@ class CallController:
         outbound_proxy = oroute.params.get("outbound_proxy")
         if outbound_proxy is not None and outbound_proxy != self.source:
             self.uaO.outbound_proxy = outbound_proxy
-        self.uaO.on_local_sdp_change = self.media.on_caller_sdp_change
-        self.uaO.on_remote_sdp_change = self.media.on_callee_sdp_change
+        if self.rtp_proxy_session is not None:
+            self.uaO.on_local_sdp_change = partial(
+                self._relaySdp, self.rtp_proxy_session.on_caller_sdp_change
+            )
+            self.uaO.on_remote_sdp_change = partial(
+                self._relaySdp, self.rtp_proxy_session.on_callee_sdp_change
+            )
         if "group_timeout" in oroute.params:
             timeout, skipto = oroute.params["group_timeout"]
             if self.group_timer is not None:
@@ -551,11 +540,80 @@ class CallController:
         ):
             ua.disconnect()
 
+    # ----- media relay (-r) -----
+
+    def _relayMedia(self, oroute: B2BRoute) -> bool:
+        """Anchor this attempt's media on an RTPproxy unless there is none (-r) or the route says
+        ``rtpp=0``. False when no proxy is online: the caller got 503."""
+        if not self.global_config.get("_rtp_proxy_clients") or not oroute.params.get("rtpp", True):
+            self._deleteMedia()  # a previous route's session is no use to this one
+            return True
+        if self.rtp_proxy_session is not None:
+            # Failover: the abandoned callee gets nothing more; the next answer sets the new one.
+            self.rtp_proxy_session.callee_reset()
+            return True
+        try:
+            self.rtp_proxy_session = Rtp_proxy_session(
+                self.global_config, call_id=str(self.cId), notify_tag=f"r {self.id}"
+            )
+        except RtpProxyError as exc:
+            if self._logEnabled(SIPLOG_ERR):
+                self._log(f"{exc}: call refused", SIPLOG_ERR)
+            self._fail(503, "Service Unavailable")
+            return False
+        return True
+
+    def _relaySdp(
+        self, hook: Callable[[Any, Callable[[Any], None]], None], body: Any, done_cb: Callable
+    ) -> None:
+        """The UA's SDP hook: the proxy rewrites the body, then the UA goes on with it."""
+        try:
+            body.getContent()
+        except SdpParseError:
+            self._mediaFailed(488, "Not Acceptable Here")
+            return
+        hook(body, partial(self._sdpRelayed, done_cb))
+
+    def _sdpRelayed(self, done_cb: Callable[[Any], None], body: Any) -> None:
+        if body is not None:
+            done_cb(body)
+            return
+        if self.rtp_proxy_session is not None and self._logEnabled(SIPLOG_ERR):
+            self._log(
+                f"RTPproxy {self.rtp_proxy_session.rtp_proxy_client} failed the media update", SIPLOG_ERR
+            )
+        self._mediaFailed(503, "Service Unavailable")
+
+    def _mediaFailed(self, code: int, reason: str) -> None:
+        """The SDP could not be relayed: a call cannot go on without its media, so it ends (the
+        caller gets ``code`` before it is answered, both legs a BYE after)."""
+        self.routes = []
+        if self.state is CCStateConnected:
+            self.disconnect()
+            return
+        if isinstance(self.uaA.state, (UasStateTrying, UasStateRinging)):
+            self.uaA.recvEvent(CCEventFail((code, reason)))
+        if self.uaO is not None:
+            self.uaO.disconnect()
+
+    def _deleteMedia(self) -> None:
+        session, self.rtp_proxy_session = self.rtp_proxy_session, None
+        if session is not None:
+            session.delete()
+
     # ----- leg callbacks -----
 
-    def disconnect(self, rtime: Optional[MonoTime] = None) -> None:
-        """Hang the whole call up (control socket, shutdown)."""
-        self.uaA.disconnect(rtime=rtime)
+    def disconnect(
+        self,
+        rtime: Optional[MonoTime] = None,
+        origin: Optional[str] = None,
+        media_index: Optional[int] = None,
+    ) -> None:
+        """Hang the whole call up (control socket ``d``, shutdown; ``r``: media timed out)."""
+        if origin == "media_timeout" and self.rtp_proxy_session is not None:
+            # The proxy ended that media line's session itself.
+            self.rtp_proxy_session.media_timeout_index = media_index
+        self.uaA.disconnect(rtime=rtime, origin=origin)
 
     def oConn(self, ua: UA, rtime: MonoTime, origin: Optional[str]) -> None:
         if self.acctO is not None:
@@ -577,6 +635,7 @@ class CallController:
                 timer.cancel()
         self.group_timer = self.no_reply_timer = None
         self.eTry = None
+        self._deleteMedia()
         self.state = (
             CCStateDisconnecting if self.uaO is not None and self.state is not CCStateDead else CCStateDead
         )
@@ -599,7 +658,7 @@ class CallController:
     def _gone(self) -> None:
         """Both legs are dead: release everything and leave the call map."""
         self.state = CCStateDead
-        self.media.shutdown()
+        self._deleteMedia()
         self.acctA = None
         self.acctO = None
         if self.callmap is not None:

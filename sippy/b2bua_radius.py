@@ -3,12 +3,13 @@
 ``main()`` reads like the start-up it performs, one step per function, so each step can be
 replaced or extended on its own (operations: signals, control-socket commands, status line):
 
-    config -> (daemon) -> logger -> RADIUS -> transaction manager + call map -> control socket
-    -> signals -> reactor
+    config -> (daemon) -> logger -> RADIUS -> RTPproxies -> transaction manager + call map
+    -> control socket -> signals -> reactor
 
-Flags whose layer is not there yet (``-r`` media relay, ``--wss_socket``) are refused at start-up
-(one line, exit 2): a B2BUA that ran without them would silently send the media around the relay
-the operator asked for. ``--sip_proxy`` forwards REGISTER and SUBSCRIBE to a helper proxy.
+Flags whose layer is not there yet (``--wss_socket``) are refused at start-up (one line, exit 2).
+``-r`` anchors every call's media on one of the given RTPproxies (``start_rtp_proxies``).
+``--sip_proxy`` forwards REGISTER and SUBSCRIBE to a helper proxy. ``main_func()`` is Sippy's
+entry point name for the same program.
 
 The daemon step comes before any socket is opened because detaching closes inherited
 descriptors (see ``sippy.Daemon``). ``build_call_machinery(cfg, routes=...)`` is also the way to
@@ -29,11 +30,12 @@ from sippy.CallController import UA_NAME, cc_factory
 from sippy.CallMap import CallMap, default_max_calls, tune_gc
 from sippy.CLIManager import CLISocketInUse, parse_cli_address, unix_socket_in_use
 from sippy.Core.EventDispatcher import ED2
-from sippy.misc import listen_address
+from sippy.misc import listen_address, sip_hostport
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAcctSpool import SPOOL_MAX, AcctSpool, default_spool_dir
 from sippy.RadiusAuthorisation import RadiusAuthorisation
 from sippy.RadiusConf import DEFAULT_RADCONF, RadiusConf, RadiusConfError, read_radconf
+from sippy.Rtp_proxy.client import Rtp_proxy_client
 from sippy.SipConf import SipConf
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SipLogger
@@ -44,6 +46,8 @@ PROG = "b2bua_radius"
 
 __all__ = (
     "main",
+    "main_func",
+    "start_rtp_proxies",
     "read_radius_conf",
     "start_radius",
     "build_call_machinery",
@@ -52,10 +56,7 @@ __all__ = (
 )
 
 # Config key -> why the program refuses to start with it (the layer is not written yet).
-NOT_SUPPORTED_YET = (
-    ("_rtp_proxy_clients", "-r/--rtp_proxy_clients: media relay (RTPproxy) is not supported yet"),
-    ("_wss_socket", "--wss_socket: SIP over WebSocket is not supported yet"),
-)
+NOT_SUPPORTED_YET = (("_wss_socket", "--wss_socket: SIP over WebSocket is not supported yet"),)
 
 
 class StartupError(Exception):
@@ -153,6 +154,45 @@ def start_radius(cfg: B2BConfig, conf: Optional[RadiusConf], reactor: Any = None
         cfg["_acct_spool"] = spool
 
 
+def _notify_socket(b2bua_socket: Optional[str]) -> Optional[str]:
+    """The control socket as RTPproxy names a notify socket (``unix:/abs/path``, ``tcp:host:port``);
+    None for a UDP control socket, which RTPproxy cannot report to."""
+    if not b2bua_socket:
+        return None
+    kind, address = parse_cli_address(b2bua_socket)
+    if kind == "unix":
+        assert isinstance(address, str)
+        return f"unix:{os.path.abspath(address)}"
+    if kind == "tcp":
+        return f"tcp:{sip_hostport(address[0], address[1])}"
+    return None
+
+
+def start_rtp_proxies(cfg: B2BConfig, reactor: Any = None) -> list[Rtp_proxy_client]:
+    """``-r``: one ``Rtp_proxy_client`` per contact in ``cfg['_rtp_proxy_clients']`` (which then
+    holds the clients, as in Sippy), media timeouts reported to the control socket."""
+    contacts = cfg.get("_rtp_proxy_clients")
+    if not contacts:
+        return []
+    if "rtpp_hrtb_ival" in cfg:
+        Rtp_proxy_client.hrtb_ival = float(cfg["rtpp_hrtb_ival"])
+    if "rtpp_hrtb_retr_ival" in cfg:
+        Rtp_proxy_client.hrtb_retr_ival = float(cfg["rtpp_hrtb_retr_ival"])
+    notify_socket = _notify_socket(cfg.get("b2bua_socket"))
+    clients = []
+    for contact in contacts:
+        try:
+            rtpc = Rtp_proxy_client(cfg, spath=contact, reactor=reactor)
+        except (OSError, ValueError) as exc:
+            for c in clients:
+                c.shutdown()
+            raise StartupError(f"RTPproxy {contact}: {exc}") from None
+        rtpc.notify_socket = notify_socket
+        clients.append(rtpc)
+    cfg["_rtp_proxy_clients"] = clients
+    return clients
+
+
 def build_call_machinery(
     cfg: B2BConfig, routes: Optional[Sequence[B2BRoute]] = None, reactor: Any = None
 ) -> CallMap:
@@ -223,6 +263,7 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
             _daemonize(cfg)
         logger = start_logger(cfg)
         start_radius(cfg, radius_conf)
+        rtp_proxies = start_rtp_proxies(cfg)
         callmap = build_call_machinery(cfg, routes)
     except StartupError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
@@ -247,6 +288,13 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         cfg["_acct_spool"].shutdown()
     if "_radius_client" in cfg:
         cfg["_radius_client"].shutdown()
+    for rtpc in rtp_proxies:
+        rtpc.shutdown()
     ops.shutdown()
     logger.shutdown()
     return 0
+
+
+def main_func() -> None:
+    """Sippy's entry point: run with the command line and exit with main()'s status."""
+    sys.exit(main())

@@ -213,14 +213,14 @@ def test_compatibility_flags_accepted_and_call_unchanged(flags):
     assert uas.received("INVITE")[0].startswith("INVITE sip:service@127.0.0.1:")
 
 
-# ----- layers not there yet: -r and --wss_socket ----------------------------------------------
+# ----- layers not there yet: --wss_socket; bad -r contacts --------------------------------------
 
 
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["-r", "udp:127.0.0.1:22222"], "b2bua_radius: -r/--rtp_proxy_clients: media relay"),
-        (["--rtp_proxy_clients=/var/run/rtpp.sock"], "b2bua_radius: -r/--rtp_proxy_clients: media relay"),
+        (["-r", "udp:127.0.0.1:0"], "b2bua_radius: -r: bad RTPproxy address"),
+        (["--rtp_proxy_clients=udp:[::1"], "b2bua_radius: --rtp_proxy_clients: bad RTPproxy address"),
         (["--wss_socket=127.0.0.1:9443:/c.pem:/k.pem"], "b2bua_radius: --wss_socket: SIP over WebSocket"),
         (["-r", "udp:127.0.0.1:22222,,x"], "b2bua_radius: -r: empty item"),
         (
@@ -228,7 +228,7 @@ def test_compatibility_flags_accepted_and_call_unchanged(flags):
             "b2bua_radius: --wss_socket: expected host:port:cert_file:key_file",
         ),
     ],
-    ids=["-r", "--rtp_proxy_clients", "--wss_socket", "-r bad", "--wss_socket bad"],
+    ids=["-r port 0", "--rtp_proxy_clients bracket", "--wss_socket", "-r bad", "--wss_socket bad"],
 )
 def test_unsupported_or_bad_media_and_wss_flags_refused_before_start(tmp_path, flags, message):
     port = free_udp_port()
@@ -251,8 +251,8 @@ def test_unsupported_or_bad_media_and_wss_flags_refused_before_start(tmp_path, f
     assert not (tmp_path / "c").exists()
 
 
-def test_rtp_proxy_from_config_file_refused_too(tmp_path):
+def test_bad_rtp_proxy_in_config_file_refused(tmp_path):
     conf = tmp_path / "b2bua.conf"
-    conf.write_text("[general]\nrtp_proxy_clients = udp:127.0.0.1:22222\n")
+    conf.write_text("[general]\nrtp_proxy_clients = udp:127.0.0.1:x\n")
     res = _run_main(*NO_AAA, "-f", "-s", "127.0.0.1:9", "-p", str(free_udp_port()), "-C", str(conf))
-    assert res.returncode == 2 and res.stderr.startswith("b2bua_radius: -r/--rtp_proxy_clients"), res.stderr
+    assert res.returncode == 2 and "rtp_proxy_clients: bad RTPproxy address" in res.stderr, res.stderr

@@ -128,8 +128,8 @@ def test_op_outbound_proxy_gets_the_invite_with_the_routes_ruri():
 
 @pytest.mark.parametrize("rtpp", ["0", "1"])
 def test_rtpp_without_media_relay_leaves_sdp_alone(rtpp):
-    # No media relay in this version (-r is refused at start-up): rtpp cannot change anything,
-    # and nothing pretends to relay: the addresses in the SDP cross unchanged both ways.
+    # Without -r, rtpp cannot change anything and nothing pretends to relay: the addresses in
+    # the SDP cross unchanged both ways (rtpp with -r: tests/test_b2bua_radius_rtpproxy.py).
     uac, uas, err = call([*NO_AAA], route=f"127.0.0.1:{{uas}};rtpp={rtpp}")
     assert uac.returncode == 0, uac.describe() + err
 
