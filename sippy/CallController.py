@@ -89,20 +89,9 @@ class CCStateDead:
     sname = "Dead"
 
 
-def _pt_by_name(section: Any, name: str) -> Optional[int]:
-    """The payload type an ``a=rtpmap`` line of this section gives to encoding ``name``."""
-    name = name.lower()
-    for a in section.a_headers:
-        if getattr(a, "name", None) != "rtpmap" or a.value is None:
-            continue
-        pt, _, encoding = a.value.partition(" ")
-        if encoding.split("/", 1)[0].lower() == name and pt.isdigit():
-            return int(pt)
-    return None
-
-
 def filter_sdp(body: Any, allowed_pts: Sequence[Any]) -> bool:
-    """Keep only the allowed payload types (ints, or encoding names) in every RTP section.
+    """Keep only the allowed payload types (ints, or encoding names as ``getPTbyName`` takes them,
+    e.g. ``G726-32/8000``) in every RTP section.
 
     Returns False when some RTP section would be left with none (the offer is unacceptable);
     the body is then left as it was. Raises SdpParseError on an SDP that does not parse.
@@ -113,7 +102,7 @@ def filter_sdp(body: Any, allowed_pts: Sequence[Any]) -> bool:
     for sect in sdp.sections:
         if sect.m_header.transport.lower() not in _RTP_TRANSPORTS:
             continue
-        allowed = {x if isinstance(x, int) else _pt_by_name(sect, x) for x in allowed_pts}
+        allowed = {x if isinstance(x, int) else sect.getPTbyName(x) for x in allowed_pts}
         keep = [f for f in sect.m_header.formats if f in allowed]
         if not keep:
             return False

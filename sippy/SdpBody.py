@@ -157,6 +157,15 @@ class SdpBody:
             for s in self.sections
         )
 
+    def getPTbyName(self, name: str) -> Optional[int]:
+        """The payload type the first media section that has encoding ``name`` gives it (see
+        SdpMediaDescription.getPTbyName); None when no section has it."""
+        for s in self.sections:
+            pt = s.getPTbyName(name)
+            if pt is not None:
+                return pt
+        return None
+
     def keep_formats(self, pts: Iterable[int]) -> None:
         """Apply SdpMediaDescription.keep_formats() to every RTP section."""
         for s in self.sections:

@@ -105,6 +105,28 @@ class SdpMediaDescription:
         """Payload types offered in m=, in preference order (non-RTP formats skipped)."""
         return [f for f in self.m_header.formats if isinstance(f, int)]
 
+    def getPTbyName(self, name: str) -> Optional[int]:
+        """The payload type this section gives to encoding ``name`` (Sippy's API): ``G729``,
+        ``G726-32/8000`` or ``opus/48000/2``, case-insensitive (RFC 4855 3); a name without a
+        clock rate matches any. Static types (RFC 3551 6) count even without an rtpmap line."""
+        wanted = name.lower().split("/")
+        for a in self.a_headers:
+            if a.name != "rtpmap" or a.value is None:
+                continue
+            pt, _, encoding = a.value.partition(" ")
+            if pt.isdigit() and encoding.lower().split("/")[: len(wanted)] == wanted:
+                return int(pt)
+        mapped = {_pt_of(a) for a in self.a_headers if a.name == "rtpmap"}
+        for pt in self.getPTs():
+            encoding = _STATIC_PTS.get(pt)
+            if (
+                pt not in mapped
+                and encoding is not None
+                and encoding.lower().split("/")[: len(wanted)] == wanted
+            ):
+                return pt
+        return None
+
     def optimize_a(self) -> None:
         """Drop rtpmap/fmtp/rtcp-fb lines of payload types no longer listed in m=."""
         keep = set(self.m_header.formats)
@@ -139,6 +161,35 @@ class SdpMediaDescription:
         if c is not None and c.addr in ("0.0.0.0", "::"):
             return True
         return self.getDirection() in ("sendonly", "inactive")
+
+
+# RFC 3551 table 4/5: static payload types, used when an offer has no rtpmap for them.
+_STATIC_PTS = {
+    0: "PCMU/8000",
+    3: "GSM/8000",
+    4: "G723/8000",
+    5: "DVI4/8000",
+    6: "DVI4/16000",
+    7: "LPC/8000",
+    8: "PCMA/8000",
+    9: "G722/8000",
+    10: "L16/44100/2",
+    11: "L16/44100/1",
+    12: "QCELP/8000",
+    13: "CN/8000",
+    14: "MPA/90000",
+    15: "G728/8000",
+    16: "DVI4/11025",
+    17: "DVI4/22050",
+    18: "G729/8000",
+    25: "CelB/90000",
+    26: "JPEG/90000",
+    28: "nv/90000",
+    31: "H261/90000",
+    32: "MPV/90000",
+    33: "MP2T/90000",
+    34: "H263/90000",
+}
 
 
 def _pt_of(a: str) -> Union[int, None]:

@@ -269,6 +269,27 @@ def test_rtpp_0_route_leaves_the_sdp_alone() -> None:
             callee.close()
 
 
+@pytest.mark.parametrize("ctrl", ["unix", "cunix", "tcp", "udp6"])
+def test_each_control_socket_kind_relays_a_call_with_a_filtered_offer(ctrl: str) -> None:
+    with RtpProxy(ctrl) as proxy:
+        callee = Party(name="callee")
+        args = [*ARGS, "-F", "0,[telephone-event/8000]", "-r", proxy.contact]
+        b2b = B2B(args, routes=[f"127.0.0.1:{callee.port}"]).start()
+        caller = Party(name="caller")
+        try:
+            wait_online(b2b, proxy)
+            inv, ok = establish(b2b, proxy, caller, callee)
+            # -F by number and by encoding name, on the SDP the proxy rewrote.
+            assert f"m=audio {inv.media()[0][1]} RTP/AVP 0 101\r\n" in inv.body, inv.body
+            media_flows(proxy, caller, callee, inv, ok)
+            bye_from(caller, callee)
+            gone(proxy)
+        finally:
+            b2b.stop()
+            caller.close()
+            callee.close()
+
+
 def control(b2b: B2B, command: str) -> str:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)

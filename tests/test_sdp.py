@@ -228,3 +228,44 @@ def test_shuffled_and_random_lines_parse_or_raise_sdp_parse_error(lines):
         return
     out = str(sdp)
     assert str(SdpBody(out)) == out
+
+
+_CODECS = (
+    "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+    "m=audio 4000 RTP/AVP 0 18 96 97 101\r\n"
+    "a=rtpmap:96 G726-32/8000\r\na=rtpmap:97 G726-40/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    "a=fmtp:101 0-15\r\n"
+    "m=audio 4002 RTP/AVP 98\r\na=rtpmap:98 opus/48000/2\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "name, pt",
+    [
+        ("G726-32/8000", 96),
+        ("g726-40/8000", 97),
+        ("G726-32", 96),
+        ("telephone-event/8000", 101),
+        ("TELEPHONE-EVENT", 101),
+        ("G726-32/16000", None),
+        ("G726", None),
+        ("PCMU/8000", 0),  # static, no rtpmap line
+        ("G729", 18),
+        ("PCMA", None),  # static but not offered
+        ("opus/48000", 98),  # in the second section
+        ("opus/48000/2", 98),
+    ],
+)
+def test_get_pt_by_name(name, pt):
+    assert SdpBody(_CODECS).getPTbyName(name) == pt
+
+
+def test_allowed_pts_by_encoding_name_with_clock_rate():
+    from sippy.CallController import filter_sdp
+
+    body = MsgBody(_CODECS)
+    assert filter_sdp(body, [0, "G726-32/8000", "telephone-event/8000", "opus/48000/2"])
+    sdp = str(body)
+    assert "m=audio 4000 RTP/AVP 0 96 101\r\n" in sdp and "m=audio 4002 RTP/AVP 98\r\n" in sdp
+    assert "G726-40" not in sdp and "a=fmtp:101 0-15" in sdp
+    assert not filter_sdp(MsgBody(_CODECS), ["G726-32/8000"])  # the opus section would be empty
