@@ -19,9 +19,10 @@ from typing import IO, Any, NamedTuple, NoReturn, Optional
 
 from sippy.B2BRoute import B2BRoute
 from sippy.B2BTransforms import NumberTranslator, getTransProc
-from sippy.CLIManager import parse_allow_list, parse_cli_address
+from sippy.CLIManager import parse_cli_address
 from sippy.misc import bare_host, parse_hostport
 from sippy.Rtp_proxy.client import parse_contact
+from sippy.Security.AddressList import AddressList
 from sippy.SipConf import SipConf
 
 __all__ = (
@@ -85,6 +86,13 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
     Option("acct_spool_max", "I", None, "n", "most records the accounting spool holds (default 100000)"),
     Option("digest_auth", "B", None, "on|off", "SIP digest authentication of incoming INVITEs (default on)"),
     Option("digest_auth_only", "B", None, "on|off", "challenge at once, without trying remote-IP auth"),
+    Option(
+        "trusted_proxies",
+        "S",
+        None,
+        "net1[,..,netN]",
+        "proxies whose Via names the caller for remote-IP auth (default: none)",
+    ),
     Option("max_credit_time", "I", "m", "seconds", "upper limit of every call's duration"),
     Option("max_calls", "I", None, "n", "calls in memory at once, more get 503 (default: from free memory)"),
     Option("keepalive_ans", "I", None, "seconds", "keep-alive re-INVITE period, answering leg (0: off)"),
@@ -254,8 +262,10 @@ class B2BConfig(dict):
             if not re.fullmatch(r"0?[0-7]{3}", value):
                 raise ValueError(f"expected an octal mode such as 0600 or 0660, got {value!r}")
             self["_b2bua_socket_mode"] = int(value, 8)
+        elif key == "trusted_proxies":
+            self["_trusted_proxies"] = AddressList(_csv(value))
         elif key == "b2bua_socket_allow":
-            self["_b2bua_socket_allow"] = parse_allow_list(_csv(value))
+            self["_b2bua_socket_allow"] = AddressList(_csv(value))
         elif key == "pre_auth_proc":
             self["_pre_auth_proc"] = getTransProc(value)
         elif key == "sip_proxy":

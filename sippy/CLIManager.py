@@ -17,23 +17,22 @@ the call list at the address it claims to come from.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import socket
 import stat
 import sys
 import traceback
-from collections.abc import Iterable
 from typing import Any, Callable, Optional, Union
 
 from twisted.internet import protocol, tcp, unix
+
+from sippy.Security.AddressList import AddressList
 
 __all__ = (
     "CLIConnectionManager",
     "CLIManager",
     "UnknownCommand",
     "parse_cli_address",
-    "parse_allow_list",
     "unix_socket_in_use",
     "CLIAddressError",
     "CLISocketInUse",
@@ -46,7 +45,6 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1")
 MAX_LINE = 64 * 1024
 
-AllowList = tuple[Union[ipaddress.IPv4Network, ipaddress.IPv6Network], ...]
 
 CommandCallback = Callable[["CLIManager", str], Any]
 
@@ -91,25 +89,6 @@ def parse_cli_address(address: str) -> tuple[str, Union[str, tuple[str, int]]]:
     if not host or not sport.isdigit() or not 0 < int(sport) < 65536:
         raise CLIAddressError(f"expected {kind}:host:port, got {address!r}")
     return kind, (host, int(sport))
-
-
-def parse_allow_list(items: Iterable[str]) -> AllowList:
-    """Addresses and networks (``192.0.2.7``, ``192.0.2.0/24``, ``::1``); ValueError names a bad one."""
-    out = []
-    for item in items:
-        try:
-            out.append(ipaddress.ip_network(item.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {item.strip()!r}") from None
-    return tuple(out)
-
-
-def _allowed(allow: AllowList, host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return any(ip in net for net in allow)
 
 
 def unix_socket_in_use(path: str) -> bool:
@@ -205,24 +184,24 @@ class _StreamProtocol(protocol.Protocol):
 
 
 class _StreamFactory(protocol.Factory):
-    def __init__(self, command_cb: CommandCallback, allow: Optional[AllowList] = None) -> None:
+    def __init__(self, command_cb: CommandCallback, allow: Optional[AddressList] = None) -> None:
         self.command_cb = command_cb
         self.allow = allow
 
     def buildProtocol(self, addr: Any) -> Optional[_StreamProtocol]:
-        if self.allow is not None and not _allowed(self.allow, addr.host):
+        if self.allow is not None and addr.host not in self.allow:
             return None  # Twisted closes the connection
         return _StreamProtocol(self.command_cb)
 
 
 class _DatagramProtocol(protocol.DatagramProtocol):
-    def __init__(self, command_cb: CommandCallback, allow: AllowList) -> None:
+    def __init__(self, command_cb: CommandCallback, allow: AddressList) -> None:
         self.command_cb = command_cb
         self.allow = allow
         self.refused = 0
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
-        if not _allowed(self.allow, addr[0]):
+        if addr[0] not in self.allow:
             # The source of a datagram is whatever the sender wrote: answer no stranger.
             self.refused += 1
             return
@@ -254,7 +233,7 @@ class CLIConnectionManager:
         reactor: Any = None,
         sock_mode: Optional[int] = None,
         backlog: int = 16,
-        allow: Optional[AllowList] = None,
+        allow: Optional[AddressList] = None,
     ) -> None:
         """``sock_mode``: permissions of a unix socket (default 0600); ``allow``: the peers a
         tcp:/udp: socket answers (default loopback). Raises ``CLISocketInUse`` when a process
@@ -264,7 +243,7 @@ class CLIConnectionManager:
         self.command_cb = command_cb
         self.address = address or DEFAULT_ADDRESS
         self.kind, target = parse_cli_address(self.address)
-        self.allow = allow if allow is not None else parse_allow_list(DEFAULT_ALLOW)
+        self.allow = allow if allow is not None else AddressList(DEFAULT_ALLOW)
         self._unix_path: Optional[str] = None
         # (st_dev, st_ino) of our socket file: shutdown() removes that file and no other
         self._unix_id: Optional[tuple[int, int]] = None

@@ -33,6 +33,9 @@ from sippy.Radius_client import RESULT_NO_ANSWER
 from sippy.RadiusAccounting import RadiusAccounting
 from sippy.RadiusAuthorisation import AuthResult, RadiusAuthorisation
 from sippy.Rtp_proxy.session import Rtp_proxy_session
+from sippy.Security.AddressList import AddressList
+from sippy.Security.DigestGuard import DigestGuard
+from sippy.Security.SipNonce import NONCE_OK, NONCE_STALE, HashOracle, default_oracle
 from sippy.Security.WireSafe import first_unsafe
 from sippy.SipCallId import SipCallId
 from sippy.SipHeader import SipHeader
@@ -683,6 +686,48 @@ def _remote_ip_allowed(global_config: dict, source: tuple[str, int]) -> bool:
     return accept_ips is None or source[0] in accept_ips
 
 
+def caller_address(req: Any, trusted_proxies: Optional[AddressList]) -> str:
+    """The address Remote-IP authorisation and ``h323-remote-address`` name: where the datagram
+    came from. Only a datagram from a trusted proxy (``--trusted_proxies``) is believed about the
+    hop before it: then the next Via's address is taken (``received=`` if the proxy added one),
+    and so on down a chain of trusted proxies."""
+    address = req.getSource()[0]
+    if trusted_proxies is None:
+        return address
+    vias = req.getHFBodys("via")
+    depth = 0
+    while address in trusted_proxies and depth + 1 < len(vias):
+        depth += 1
+        host = vias[depth].getTAddr()[0]
+        if not host:
+            break
+        address = host
+    return address
+
+
+def _challenge(req: Any, oracle: HashOracle, stale: bool = False) -> SipHeader:
+    www = SipWWWAuthenticate(realm=req.getRURI().host, nonce=oracle.emit_challenge())
+    if stale:
+        www.stale = "true"
+    return SipHeader(name="www-authenticate", body=www)
+
+
+def _refuse_credentials(global_config: dict, req: Any, guard: DigestGuard) -> Optional[Any]:
+    """None when the INVITE's digest credentials may go to RADIUS; otherwise the 401 with a new
+    challenge (``stale=true`` for a nonce of ours that is too old or already used)."""
+    verdict = guard.check(req.getHFBody("authorization"))
+    if verdict == NONCE_OK:
+        return None
+    stale = verdict == NONCE_STALE
+    tm = global_config.get("_sip_tm")
+    if tm is not None:
+        kind, why = ("stale_nonce", "stale or reused") if stale else ("bad_nonce", "not issued by us")
+        tm.badInput(kind, req.getSource(), f"digest nonce {why}, challenged again")
+    resp = req.genResponse(401, "Unauthorized")
+    resp.appendHeader(_challenge(req, guard.oracle, stale))
+    return resp
+
+
 def cc_factory(
     global_config: dict,
     req: Any,
@@ -691,27 +736,34 @@ def cc_factory(
     callmap: Any = None,
     routes: Optional[Sequence[B2BRoute]] = None,
     reactor: Any = None,
+    digest_guard: Optional[DigestGuard] = None,
 ) -> Any:
     """``CallMap``'s factory for an out-of-dialog INVITE: admit it and make its controller.
 
     Returns the controller, or the response that refuses the call (403 from ``-a``, 401 when
-    ``digest_auth_only`` and the INVITE has no credentials). Bind ``callmap``, ``routes`` and
-    ``reactor`` with ``functools.partial``.
+    ``digest_auth_only`` and the INVITE has no credentials, 401 with a new challenge when its
+    nonce is not a fresh, unused one of ours). Bind ``callmap``, ``routes``, ``reactor`` and
+    ``digest_guard`` (one per process; nonces are checked when it is given) with
+    ``functools.partial``.
     """
     source = req.getSource()
     if not _remote_ip_allowed(global_config, source):
         return req.genResponse(403, "Forbidden")
-    via = req.getHFBody("via", 1) if req.countHFs("via") > 1 else req.getHFBody("via")
-    remote_ip = via.getTAddr()[0]
+    remote_ip = caller_address(req, global_config.get("_trusted_proxies"))
+    oracle = digest_guard.oracle if digest_guard is not None else default_oracle
     challenge = None
-    if global_config.get("auth_enable", True):
-        if global_config.get("digest_auth", True) and req.countHFs("authorization") == 0:
+    if global_config.get("auth_enable", True) and global_config.get("digest_auth", True):
+        if req.countHFs("authorization") == 0:
             # Remote-IP authorisation is tried first; this answers it if the server says no.
-            challenge = SipHeader(name="www-authenticate", body=SipWWWAuthenticate(realm=req.getRURI().host))
-        if challenge is not None and global_config.get("digest_auth_only", False):
-            resp = req.genResponse(401, "Unauthorized")
-            resp.appendHeader(challenge)
-            return resp
+            challenge = _challenge(req, oracle)
+            if global_config.get("digest_auth_only", False):
+                resp = req.genResponse(401, "Unauthorized")
+                resp.appendHeader(challenge)
+                return resp
+        elif digest_guard is not None:
+            refusal = _refuse_credentials(global_config, req, digest_guard)
+            if refusal is not None:
+                return refusal
     pass_headers = []
     for name in global_config.get("_pass_headers", ()):
         pass_headers.extend(hf.getCopy() for hf in req.getHFs(name))

@@ -14,6 +14,8 @@ from sippy.Security.SipNonce import (
     DGST_SHA256SESS,
     DGST_SHA512,
     DGST_SHA512SESS,
+    NONCE_BAD,
+    NONCE_OK,
     HashOracle,
     default_oracle,
 )
@@ -202,12 +204,21 @@ class SipAuthorization(SipDigestHF):
             return False
         if self.qop is not None and (not self.nc or not self.cnonce):
             return False
-        if check_nonce and not self.ho.validate_challenge(self.nonce, (_HASH_FUNC[alg][1],)):
+        if check_nonce and self.nonceState() != NONCE_OK:
             return False
         expected = DigestCalcResponse(
             alg, ha1, self.nonce, self.nc, self.cnonce, self.qop, method, self.uri, entity_body
         )
         return hmac.compare_digest(expected, (self.response or "").lower())
+
+    def nonceState(self, ho: Optional[HashOracle] = None) -> int:
+        """Whether the nonce is one `ho` (default: this process's oracle) issued for this
+        algorithm and is still fresh: NONCE_OK, NONCE_STALE or NONCE_BAD."""
+        self._ensure()
+        alg = canonAlgorithm(self.algorithm)
+        if alg not in _HASH_FUNC or self.nonce is None:
+            return NONCE_BAD
+        return (ho or self.ho).check_challenge(self.nonce, (_HASH_FUNC[alg][1],))
 
     def getDigestAttrs(self, method: Optional[str] = None) -> dict[str, Optional[str]]:
         """The fields RADIUS digest authentication sends (draft-sterman); every key is present,

@@ -36,6 +36,7 @@ from sippy.RadiusAcctSpool import SPOOL_MAX, AcctSpool, default_spool_dir
 from sippy.RadiusAuthorisation import RadiusAuthorisation
 from sippy.RadiusConf import DEFAULT_RADCONF, RadiusConf, RadiusConfError, read_radconf
 from sippy.Rtp_proxy.client import Rtp_proxy_client
+from sippy.Security.DigestGuard import DigestGuard
 from sippy.SipConf import SipConf
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SipLogger
@@ -204,8 +205,18 @@ def build_call_machinery(
     SipConf.my_port = cfg["_sip_port"]
     cfg.setdefault("_uaname", UA_NAME)
 
+    digest_guard = DigestGuard()
+
     def new_call(global_config: dict, req: Any, sip_t: Any) -> Any:
-        return cc_factory(global_config, req, sip_t, callmap=callmap, routes=routes, reactor=reactor)
+        return cc_factory(
+            global_config,
+            req,
+            sip_t,
+            callmap=callmap,
+            routes=routes,
+            reactor=reactor,
+            digest_guard=digest_guard,
+        )
 
     callmap = CallMap(cfg, new_call, max_calls=cfg.get("max_calls") or default_max_calls())
     cfg["_cmap"] = callmap

@@ -165,6 +165,7 @@ def test_later_options_override_and_repeat_rules():
         (["--b2bua_socket_mode=rw-rw----"], "--b2bua_socket_mode"),
         (["--b2bua_socket_allow=127.0.0.1,nowhere"], "'nowhere'"),
         (["--radius_require_ma=maybe"], "--radius_require_ma"),
+        (["--trusted_proxies=proxy.example.net"], "--trusted_proxies"),
         (["-t", "s/(/x/"], "-t"),
         (["--foreground=maybe"], "--foreground"),
         (["--keepalive_ans=-1"], "--keepalive_ans"),
@@ -237,7 +238,7 @@ def test_config_file_and_command_line_order(tmp_path):
     )
     cfg = parse_args(["-p", "5070", "-C", str(conf), "-k", "2"])
     assert cfg["_b2bua_socket_mode"] == 0o660 and cfg["radius_require_ma"] is False
-    assert [str(n) for n in cfg["_b2bua_socket_allow"]] == ["192.0.2.0/24", "::1/128"]
+    assert [str(n) for n in cfg["_b2bua_socket_allow"].networks] == ["192.0.2.0/24", "::1/128"]
     assert cfg["_sip_port"] == 5090  # the file came after -p
     assert cfg["_static_routes"][""].expires == 20
     assert cfg["auth_enable"] is False

@@ -15,9 +15,9 @@ from sippy.CLIManager import (
     CLIConnectionManager,
     CLISocketInUse,
     UnknownCommand,
-    parse_allow_list,
     parse_cli_address,
 )
+from sippy.Security.AddressList import AddressList
 from tests.conftest import free_tcp_port, free_udp_port
 
 
@@ -301,7 +301,7 @@ def udp_ask(port: int, src: str, data: bytes, wait: float) -> list[bytes]:
 
 def test_udp_answers_only_the_allow_list(handler):
     port = free_udp_port()
-    allow = parse_allow_list(["127.0.0.2", "10.0.0.0/8"])
+    allow = AddressList(["127.0.0.2", "10.0.0.0/8"])
     clim = CLIConnectionManager(handler, f"udp:127.0.0.1:{port}", reactor=reactor, allow=allow)
     try:
         # A one-byte command with a forged source must not send the answer to that address.
@@ -316,7 +316,7 @@ def test_udp_answers_only_the_allow_list(handler):
 
 def test_tcp_refuses_peers_outside_the_allow_list(handler):
     port = free_tcp_port()
-    allow = parse_allow_list(["127.0.0.2"])
+    allow = AddressList(["127.0.0.2"])
     clim = CLIConnectionManager(handler, f"tcp:127.0.0.1:{port}", reactor=reactor, allow=allow)
     c = Client(socket.AF_INET, ("127.0.0.1", port))
     try:

@@ -1,1 +1,1 @@
-"""Server-side security helpers: digest nonces, values safe to put on the wire."""
+"""Server-side security helpers: digest nonces and their guard, address lists, wire-safe values."""
