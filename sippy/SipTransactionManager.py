@@ -437,6 +437,16 @@ class SipTransactionManager:
             self.badInput("bad_via", address, ex.reason, rtime)
             return
         branch = via.getBranch()
+        method = req.getMethod()
+        magic = branch is not None and branch.startswith(_MAGIC)
+        if magic and method != "ACK":
+            t = self.tserver.get((branch, host, port, method))
+            if t is not None and not self._loopsBack(t):
+                # A retransmission with other bytes (the branch says so): the last answer again,
+                # nothing more read of it (it was inspected when it opened the transaction).
+                if t.data is not None:
+                    self._send(t.userv, t.data, t.address)
+                return
         bad = None
         if self.nat_traversal:
             try:
@@ -452,11 +462,9 @@ class SipTransactionManager:
             self._refuse(req, bad, address, transport, reliable, rtime)
             return
         rhost, rport = address
-        method = req.getMethod()
         cseq_num = req.getHFBody("cseq").getCSeqNum()
         call_id = str(req.getHFBody("call-id"))
         # The From tag is needed only to match RFC 2543 peers and the ACK of a 2xx.
-        magic = branch is not None and branch.startswith(_MAGIC)
         ftag = req.getHFBody("from").getTag() if not magic or method in ("INVITE", "ACK") else None
         req.rtime = rtime
         req.setSource(address)
