@@ -166,6 +166,14 @@ def unavailable(req: Any, retry_after: int) -> SipResponse:
 class SipTransactionManager:
     """Matches messages to transactions, retransmits over UDP, and hands requests to consumers."""
 
+    # Sippy's knobs for tests and demos, read when the manager opens its own UDP server: drop
+    # this share of the datagrams it sends, delay the others by up to this many seconds
+    # (Udp_server_opts; impair_seed: repeatable runs). Set them on the class before the manager
+    # is made.
+    ploss_out_rate = 0.0
+    pdelay_out_max = 0.0
+    impair_seed: Optional[int] = None
+
     def __init__(
         self,
         global_config: dict[str, Any],
@@ -238,9 +246,14 @@ class SipTransactionManager:
         servers: dict[int, Any] = {}
         try:
             for host in hosts:
-                server = Udp_server(
-                    global_config, Udp_server_opts((host, port), self.handleIncoming), reactor=reactor
+                uopts = Udp_server_opts(
+                    (host, port),
+                    self.handleIncoming,
+                    ploss_out_rate=self.ploss_out_rate,
+                    pdelay_out_max=self.pdelay_out_max,
+                    impair_seed=self.impair_seed,
                 )
+                server = Udp_server(global_config, uopts, reactor=reactor)
                 servers[server.uopts.family] = server
                 port = server.uopts.laddress[1]  # port 0: the second socket takes the first one's
         except Exception:

@@ -8,6 +8,7 @@ one unreachable peer cannot stop the server.
 
 from __future__ import annotations
 
+import random
 import socket
 import sys
 import time
@@ -84,6 +85,11 @@ class Udp_server_opts:
     `laddress` is `(host, port)`; port 0 picks a free port. `family` is inferred from the host
     when not given. `flags` is kept for Sippy compatibility (socket options are left at Twisted's
     defaults).
+
+    Network impairment for tests and demos (Sippy's knobs): each datagram sent is dropped with
+    probability `ploss_out_rate` and the rest delayed by a uniform 0..`pdelay_out_max` seconds;
+    `ploss_in_rate` / `pdelay_in_max` do the same to datagrams received. `impair_seed` seeds the
+    random generator (None: unseeded), so a test run can be repeated.
     """
 
     def __init__(
@@ -92,6 +98,12 @@ class Udp_server_opts:
         data_callback: DataCallback,
         family: Optional[int] = None,
         flags: int = 0,
+        *,
+        ploss_out_rate: float = 0.0,
+        pdelay_out_max: float = 0.0,
+        ploss_in_rate: float = 0.0,
+        pdelay_in_max: float = 0.0,
+        impair_seed: Optional[int] = None,
     ) -> None:
         host = bare_host(laddress[0] or "0.0.0.0")
         self.laddress: tuple[str, int] = (host, int(laddress[1]))
@@ -100,9 +112,24 @@ class Udp_server_opts:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.family = family
         self.flags = flags
+        self.ploss_out_rate = ploss_out_rate
+        self.pdelay_out_max = pdelay_out_max
+        self.ploss_in_rate = ploss_in_rate
+        self.pdelay_in_max = pdelay_in_max
+        self.impair_seed = impair_seed
 
     def getCopy(self) -> Udp_server_opts:
-        return Udp_server_opts(self.laddress, self.data_callback, self.family, self.flags)
+        return Udp_server_opts(
+            self.laddress,
+            self.data_callback,
+            self.family,
+            self.flags,
+            ploss_out_rate=self.ploss_out_rate,
+            pdelay_out_max=self.pdelay_out_max,
+            ploss_in_rate=self.ploss_in_rate,
+            pdelay_in_max=self.pdelay_in_max,
+            impair_seed=self.impair_seed,
+        )
 
     def isWildCard(self) -> bool:
         """Bound to every address of its family (0.0.0.0 or ::), as `-l '*'` asks."""
@@ -112,12 +139,14 @@ class Udp_server_opts:
 class Udp_server_stats:
     """Counters for the control socket."""
 
-    __slots__ = ("dgrams_in", "dgrams_out", "errors")
+    __slots__ = ("dgrams_in", "dgrams_out", "errors", "emulated_losses")
 
     def __init__(self) -> None:
         self.dgrams_in = 0
         self.dgrams_out = 0
         self.errors = 0
+        # Datagrams dropped on purpose (ploss_out_rate / ploss_in_rate).
+        self.emulated_losses = 0
 
 
 class _UdpProtocol(DatagramProtocol):
@@ -156,6 +185,11 @@ class Udp_server:
         self.uopts.laddress = (host, self._port.getHost().port)
         self._wildcard = self.uopts.isWildCard()
         self._grow_buffers()
+        o = self.uopts
+        self._impair_out = o.ploss_out_rate > 0 or o.pdelay_out_max > 0
+        self._impair_in = o.ploss_in_rate > 0 or o.pdelay_in_max > 0
+        # Only an impaired server draws random numbers.
+        self._rng = random.Random(o.impair_seed) if self._impair_out or self._impair_in else None
 
     def _listen6(self, host: str, port: int) -> Any:
         """An IPv6 socket that takes IPv6 only (IPV6_V6ONLY), so that an IPv4 socket can hold the
@@ -211,7 +245,24 @@ class Udp_server:
                 pass  # a name (not resolved yet) or no route: the host's address will do
         return (SipConf.my_address, port)
 
+    def _held(self, loss: float, delay_max: float, deliver: Callable[..., None], *args: Any) -> bool:
+        """Impair one datagram: True when it was dropped or handed to `deliver` for later."""
+        assert self._rng is not None
+        if loss > 0 and self._rng.random() < loss:
+            self.stats.emulated_losses += 1
+            return True
+        if delay_max > 0:
+            self.reactor.callLater(self._rng.random() * delay_max, deliver, *args)
+            return True
+        return False
+
     def _received(self, data: bytes, addr: Any) -> None:
+        o = self.uopts
+        if self._impair_in and self._held(o.ploss_in_rate, o.pdelay_in_max, self._deliver, data, addr):
+            return
+        self._deliver(data, addr)
+
+    def _deliver(self, data: bytes, addr: Any) -> None:
         rtime = MonoTime()
         self.stats.dgrams_in += 1
         # IPv6 peers come as (host, port, flowinfo, scope_id); the SIP layer wants (host, port).
@@ -307,6 +358,14 @@ class Udp_server:
             callback(None)
 
     def _write(self, data: bytes, address: tuple[str, int]) -> None:
+        o = self.uopts
+        if self._impair_out and self._held(
+            o.ploss_out_rate, o.pdelay_out_max, self._write_now, data, address
+        ):
+            return
+        self._write_now(data, address)
+
+    def _write_now(self, data: bytes, address: tuple[str, int]) -> None:
         if self._port is None:
             return
         try:

@@ -283,3 +283,69 @@ def test_socket_buffers_are_enlarged() -> None:
         assert skt.getsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF) > base
     finally:
         srv.shutdown()
+
+
+class _ClockWithSockets:
+    """A Clock for the timers, the real reactor for the socket: impairment delays under test
+    control while the datagrams really cross loopback."""
+
+    def __init__(self):
+        from twisted.internet.task import Clock
+
+        self.clock = Clock()
+        self.callLater = self.clock.callLater
+        self.seconds = self.clock.seconds
+        self.listenUDP = reactor.listenUDP
+
+
+def _impaired(servers, logger, seed, got, **knobs):
+    def data_cb(data, address, server, rtime):
+        got.append(data)
+
+    fake = _ClockWithSockets()
+    opts = Udp_server_opts(("127.0.0.1", 0), data_cb, impair_seed=seed, **knobs)
+    srv = Udp_server({"_sip_logger": logger}, opts, reactor=fake)
+    servers.append(srv)
+    return srv, fake.clock
+
+
+def _send_impaired(servers, logger, payloads):
+    """Send payloads through a seeded lossy/delaying server: (what arrived, losses)."""
+    srv, clock = _impaired(servers, logger, 7, [], ploss_out_rate=0.2, pdelay_out_max=0.5)
+    peer = Peer()
+    try:
+        for p in payloads:
+            srv.send_to(p, peer.addr)
+        pump(lambda: False, 0.1)
+        assert peer.poll() == []  # every survivor is held back
+        clock.advance(0.5)
+        n = len(payloads) - srv.stats.emulated_losses
+        assert pump(lambda: len(peer.poll()) >= n)
+        assert srv.stats.dgrams_out == n
+        return {d for d, _ in peer.got}, srv.stats.emulated_losses
+    finally:
+        peer.close()
+
+
+def test_ploss_out_rate_and_pdelay_out_max_drop_and_delay_what_is_sent(servers, logger):
+    payloads = [b"dgram %d" % i for i in range(200)]
+    first, losses = _send_impaired(servers, logger, payloads)
+    assert 20 <= losses <= 60 and len(first) == 200 - losses
+    # Seeded: the same datagrams are lost each run.
+    assert _send_impaired(servers, logger, payloads) == (first, losses)
+
+
+def test_ploss_in_rate_and_pdelay_in_max_drop_and_delay_what_arrives(servers, logger):
+    got = []
+    srv, clock = _impaired(servers, logger, 3, got, ploss_in_rate=0.2, pdelay_in_max=0.3)
+    peer = Peer()
+    try:
+        for i in range(200):
+            peer.sock.sendto(b"dgram %d" % i, srv.getSIPaddr())
+        assert pump(lambda: srv.stats.emulated_losses + len(clock.getDelayedCalls()) == 200)
+        assert got == []
+        clock.advance(0.3)
+        assert len(got) == 200 - srv.stats.emulated_losses and 20 <= srv.stats.emulated_losses <= 60
+        assert srv.stats.dgrams_in == len(got)
+    finally:
+        peer.close()
