@@ -286,6 +286,10 @@ class AcctSpool:
         rec.seq = self._last_seq
         self._spooled[rec.seq] = rec
         rec.saved = self._write(rec)
+        if rec.saved:
+            self._log(
+                SIPLOG_INFO, f"accounting spool: {rec.describe()} spooled, {len(self._spooled)} waiting"
+            )
         return True
 
     def _write(self, rec: AcctRecord) -> bool:

@@ -108,7 +108,10 @@ def test_outage_and_restart_lose_no_record(radius: FreeRadius, tmp_path: Any) ->
             # Killed outright: only what is on disk survives.
             os.killpg(first.proc.pid, signal.SIGKILL)
             first.proc.wait(5)
-        assert "Error sending Acct/answer request" in first.log() and ", spooled" in first.log()
+        log = first.log()
+        assert "Error sending Acct/" in log and ", spooled" in log
+        for what in ("Start record (answer)", "Stop record (answer)", "Stop record (originate)"):
+            assert f"accounting spool: {what} of spool-a-1@127.0.0.26 spooled" in log, log
         second = B2bua(tmp_path, conf, flags).start()
         try:
             run_calls(second, callee_port, 4, "b")
