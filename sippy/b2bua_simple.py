@@ -23,6 +23,7 @@ from sippy import misc
 from sippy.CallMap import CallMap, default_max_calls, tune_gc
 from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventTry
 from sippy.Core.EventDispatcher import ED2
+from sippy.Security.WireSafe import first_unsafe
 from sippy.SipCallId import SipCallId
 from sippy.SipConf import SipConf
 from sippy.SipLogger import SipLogger
@@ -82,6 +83,10 @@ class CallController:
                 self.uaA.recvEvent(CCEventFail((483, "Too Many Hops"), rtime=event.rtime))
                 return
             event = self.egressTry(event)
+            bad = self.unsafeField(event)
+            if bad is not None:
+                self.uaA.recvEvent(CCEventFail((400, f"Bad Request ({bad})"), rtime=event.rtime))
+                return
             self.uaO = UA(
                 self.global_config,
                 event_cb=self.recvEvent,
@@ -103,6 +108,23 @@ class CallController:
         if event.max_forwards is not None:
             out.max_forwards = event.max_forwards - 1
         return out
+
+    def unsafeField(self, event: _EgressTry) -> Optional[str]:
+        """The caller's value that would put a CR, LF or NUL in the egress INVITE (an escaped
+        %0D%0A in a URI user, a NUL in a display name), counted and logged as bad input."""
+        bad = first_unsafe(
+            (
+                ("CLD", event.cld),
+                ("CLI", event.cli),
+                ("caller name", event.caller_name),
+                ("callee name", event.callee_name),
+            )
+        )
+        tm = self.global_config.get("_sip_tm")
+        if bad is not None and tm is not None:
+            detail = f"CR, LF or NUL in the {bad} of an INVITE, refused with 400"
+            tm.badInput("unsafe_value", self.uaA.rAddr or ("?", 0), detail)
+        return bad
 
     def aDone(self, ua: UA, *args: Any) -> None:
         """The caller's leg has ended (or died at once): the call no longer counts as active."""

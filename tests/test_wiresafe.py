@@ -9,6 +9,7 @@ from sippy.B2BRoute import B2BRoute
 from sippy.CallController import CallController
 from sippy.Security.WireSafe import breaks_line, first_unsafe
 from sippy.SipHeader import SipHeader
+from tests.test_load_regressions import B2B, CALLEE, CALLER, SDP, caller_request
 
 
 @pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\x00b", "\r\n", "X: 1\r\n\r\nbody"])
@@ -60,3 +61,28 @@ def test_any_line_breaker_refuses_the_route(cld: str, caller_name: str, pass_bod
     if cli is not None:
         route.cli = cli
     assert not cc._wireSafe(route, cld, caller_name)
+
+
+# ----- b2bua_simple passes the caller's values verbatim: not these ------------------------------
+
+
+@pytest.mark.parametrize(
+    "ruri_user, from_name, field",
+    [
+        ("200%0D%0AX-Injected:1", "Alice", "CLD"),
+        ("200", "Al\x00ice", "caller name"),
+    ],
+)
+def test_b2bua_simple_refuses_a_caller_value_that_breaks_a_line(
+    ruri_user: str, from_name: str, field: str
+) -> None:
+    b2b = B2B("simple")
+    invite = caller_request("INVITE", "inj-1", 1, "inj-1-1", body=SDP)
+    invite = invite.replace("INVITE sip:bob@", f"INVITE sip:{ruri_user}@", 1)
+    invite = invite.replace("From: <sip:alice", f'From: "{from_name}" <sip:alice', 1)
+    b2b.feed(invite, CALLER)
+    assert [x for x in b2b.wire.lines(CALLER) if not x.startswith("SIP/2.0 100")] == [
+        f"SIP/2.0 400 Bad Request ({field})"
+    ]
+    assert b2b.wire.lines(CALLEE) == []
+    assert b2b.tm.bad_counts["unsafe_value"] == 1
