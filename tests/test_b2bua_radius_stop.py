@@ -65,6 +65,8 @@ class Daemon:
         res = subprocess.run(self.args, capture_output=True, text=True, timeout=30)
         assert res.returncode == 0, res.stderr
         self.pid = int(self.pidfile.read_text())
+        # The pidfile comes first; the control socket once the SIP side is up.
+        assert wait_for(lambda: "b2bua_radius started" in read_text(self.log) and self.sock.exists(), 20)
         return self
 
     def connected(self) -> int:
@@ -115,9 +117,14 @@ def up_calls(tmp: Path, b2b: Daemon, callee_port: int, n: int, tag: str) -> tupl
         extra=["-l", str(n), "-cid_str", f"{tag}-%u@127.0.0.1"],
         timeout=60,
     )
-    callee.start()
-    caller.start()
-    assert wait_for(lambda: b2b.connected() == n, 30), (b2b.connected(), read_text(b2b.log)[-3000:])
+    try:
+        callee.start()
+        caller.start()
+        assert wait_for(lambda: b2b.connected() == n, 30), (b2b.connected(), read_text(b2b.log)[-3000:])
+    except BaseException:
+        caller.cleanup()
+        callee.cleanup()
+        raise
     return caller, callee
 
 
