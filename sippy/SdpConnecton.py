@@ -28,10 +28,12 @@ class SdpConnecton:
         self.ntype, self.atype, self.addr = parts
 
     def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
-        addr = self.addr
+        addr, atype = self.addr, self.atype
         if addr is None:
+            # "This box": the sending transport's address, bare even for IPv6 (RFC 4566 c=).
             addr = local_addr if local_addr is not None else SipConf.my_address
-        return f"{self.ntype} {self.atype} {addr}"
+            atype = "IP6" if ":" in addr else "IP4"
+        return f"{self.ntype} {atype} {addr}"
 
     def __str__(self) -> str:
         return self.localStr()

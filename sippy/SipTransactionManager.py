@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
-from sippy.misc import address_family, bare_host, ipv6_available, is_ip
+from sippy.misc import address_family, bare_host, ipv6_available, is_ip, sip_hostport
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
@@ -290,9 +290,7 @@ class SipTransactionManager:
             # Rate limited per kind: a flood writes a few lines and a summary a minute. The
             # detail may quote the request: cut short, one line whatever it holds.
             detail = detail[:200].replace("\r", " ").replace("\n", " ")
-            self.log_limiter.write(
-                kind, SIPLOG_INFO, kind, " from ", address[0], ":", address[1], ": ", detail
-            )
+            self.log_limiter.write(kind, SIPLOG_INFO, kind, " from ", sip_hostport(*address), ": ", detail)
 
     def _log_exc(self, what: str) -> None:
         """A bug's traceback; rate limited too, since a peer may hit the same bug on every datagram."""
@@ -305,7 +303,7 @@ class SipTransactionManager:
         if self._dbug():
             self._log(
                 SIPLOG_DBUG,
-                f"SENDING message to {address[0]}:{address[1]}:\n",
+                f"SENDING message to {sip_hostport(*address)}:\n",
                 data.decode(errors="backslashreplace"),
             )
 
@@ -347,7 +345,7 @@ class SipTransactionManager:
             if self._dbug():
                 self._log(
                     SIPLOG_DBUG,
-                    f"RECEIVED message from {address[0]}:{address[1]}:\n",
+                    f"RECEIVED message from {sip_hostport(*address)}:\n",
                     data.decode(errors="backslashreplace"),
                     ltime=rtime,
                 )
@@ -357,7 +355,7 @@ class SipTransactionManager:
                 self._incomingRequest(data, address, transport, rtime)
         except Exception:
             self._log_exc(
-                f"SipTransactionManager: unhandled exception on message from {address[0]}:{address[1]}"
+                f"SipTransactionManager: unhandled exception on message from {sip_hostport(*address)}"
             )
 
     def _incomingResponse(self, data: bytes, address: tuple[str, int], rtime: MonoTime) -> None:
@@ -371,7 +369,7 @@ class SipTransactionManager:
         t = self.tclient.get(key)
         if t is None:
             if self._dbug():
-                self._log(SIPLOG_DBUG, f"no client transaction for response from {address[0]}:{address[1]}")
+                self._log(SIPLOG_DBUG, f"no client transaction for response from {sip_hostport(*address)}")
             return
         if code < 100 or code > 699:
             self.badInput("bad_response", address, f"invalid status code {code}", rtime)
@@ -570,9 +568,7 @@ class SipTransactionManager:
             "): 503 to ",
             req.getMethod(),
             " from ",
-            address[0],
-            ":",
-            address[1],
+            sip_hostport(*address),
         )
         resp = unavailable(req, RETRY_AFTER)
         # The To was checked with the rest of the request (check_request).

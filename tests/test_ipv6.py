@@ -307,3 +307,24 @@ def test_wildcard_names_resolve_to_ipv6_when_they_have_only_ipv6(monkeypatch: An
         tm.shutdown()
         peer4.close()
         peer6.close()
+
+
+def test_log_lines_write_ipv6_peers_bracketed() -> None:
+    from sippy.SipLogger import SIPLOG_DBUG
+    from tests.test_transactions import FakeLogger
+
+    logger = FakeLogger(SIPLOG_DBUG)
+    tm, ft, _ = mk(Consumer(lambda req, t: req.genResponse(200, "OK")), logger=logger)
+    feed(tm, request("OPTIONS", via="[::1]:5062"), ("::1", 5062))
+    lines = [text for _, text in logger.lines]
+    assert any(text.startswith("RECEIVED message from [::1]:5062:") for text in lines), lines
+    assert any(text.startswith("SENDING message to [::1]:5062:") for text in lines), lines
+
+
+def test_sdp_placeholder_address_is_bare_ipv6_with_ip6() -> None:
+    from sippy.SdpConnecton import SdpConnecton
+    from sippy.SdpOrigin import SdpOrigin
+
+    assert SdpConnecton().localStr("::1") == "IN IP6 ::1"
+    assert SdpConnecton().localStr("127.0.0.1") == "IN IP4 127.0.0.1"
+    assert SdpOrigin().localStr("::1").endswith(" IN IP6 ::1")
