@@ -171,3 +171,27 @@ def test_wildcard_listener_mixes_families_across_legs(program: str, caller_ip: s
     assert_written_for(caller.received(), caller_ip, b2b)
     assert len(caller.received("INVITE ")) == 2 and len(callee.received("BYE ")) == 1
     assert f"listening on *:{b2b.port}" in b2b.log()
+
+
+def test_sip_proxy_on_ipv6_behind_a_wildcard_listener() -> None:
+    """--sip_proxy [::1]:port: an IPv4 client's REGISTER goes on over IPv6 with the B2BUA's IPv6
+    Via on top, and the answer comes back to the client over IPv4."""
+    registrar = Sipp("flags_registrar.xml", local_ip="::1", timeout=5)
+    b2b = B2BProgram(
+        "b2bua_radius", "*", ("127.0.0.1", 9), extra=("--sip_proxy", f"[::1]:{registrar.local_port}")
+    )
+    try:
+        registrar.start()
+        with Sipp("flags_register.xml", remote=("127.0.0.1", b2b.port), timeout=5) as client:
+            pass
+        reg = registrar.wait()
+    finally:
+        registrar.cleanup()
+        b2b.stop()
+    assert client.result.returncode == 0, client.result.describe() + b2b.log()
+    assert reg.returncode == 0, reg.describe() + b2b.log()
+    (fwd,) = reg.received("REGISTER")
+    assert hf(fwd, "Via")[0].startswith(f"SIP/2.0/UDP [::1]:{b2b.port};"), fwd
+    assert hf(fwd, "Via")[1].startswith("SIP/2.0/UDP 127.0.0.1:"), fwd
+    (answer,) = client.result.received("SIP/2.0 200")
+    assert len(hf(answer, "Via")) == 1, answer
