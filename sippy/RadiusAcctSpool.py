@@ -285,6 +285,8 @@ class AcctSpool:
         self._last_seq = max(self._last_seq + 1, int(self.wallclock() * 1e6))
         rec.seq = self._last_seq
         self._spooled[rec.seq] = rec
+        # Nobody is told about a spooled record any more: let go of the call's accounting.
+        rec.result_cb = None
         rec.saved = self._write(rec)
         if rec.saved:
             self._log(

@@ -20,6 +20,8 @@ from sippy.b2bua_simple import CallController
 from sippy.CallController import cc_factory
 from sippy.CallMap import CallMap
 from sippy.MsgBody import MsgBody
+from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER
+from sippy.RadiusAcctSpool import AcctSpool
 from sippy.SipHeader import SipHeader
 from sippy.SipMsg import SipMsg
 from sippy.SipRequest import SipRequest
@@ -64,7 +66,7 @@ class B2B:
     """The call machinery of b2bua_simple, or of b2bua_radius -u -s (static route, no RADIUS), on a
     Wire and a Clock."""
 
-    def __init__(self, kind: str = "simple") -> None:
+    def __init__(self, kind: str = "simple", flags: tuple[str, ...] = ("-A", "0")) -> None:
         self.clock = Clock()
         self.wire = Wire()
         gconf: dict[str, Any]
@@ -74,7 +76,7 @@ class B2B:
                 gconf, lambda g, req, t: CallController(g, self.callmap, reactor=self.clock)
             )
         else:
-            gconf = parse_args(["-f", "-u", "-A", "0", "-s", f"{CALLEE[0]}:{CALLEE[1]}", "-l", "127.0.0.1"])
+            gconf = parse_args(["-f", "-u", *flags, "-s", f"{CALLEE[0]}:{CALLEE[1]}", "-l", "127.0.0.1"])
             self.callmap = CallMap(
                 gconf, lambda g, req, t: cc_factory(g, req, t, callmap=self.callmap, reactor=self.clock)
             )
@@ -132,6 +134,9 @@ def full_call(b2b: B2B, cid: str) -> list[weakref.ref]:
     b2b.feed(caller_request("INVITE", cid, 1, f"{cid}-1", body=SDP), CALLER)
     cc = b2b.callmap.getCall(cid)
     refs = [weakref.ref(x) for x in (cc, cc.uaA, cc.uaO)]
+    refs += [
+        weakref.ref(x) for x in (getattr(cc, "acctA", None), getattr(cc, "acctO", None)) if x is not None
+    ]
     del cc
     egress = b2b.wire.last("INVITE")
     b2b.feed(callee_answer(egress, 180, "Ringing"), CALLEE)
@@ -235,3 +240,48 @@ def test_callee_answers_lost_caller_gets_408_from_timer_b_after_64_t1(kind: str)
     b2b.clock.advance(0.2)
     assert b2b.wire.lines(CALLER) == ["SIP/2.0 100 Trying", "SIP/2.0 408 Request Timeout"]
     assert b2b.wire.lines(CALLEE)[-1].startswith("INVITE ")
+
+
+class AcctServer:
+    """Stands in for Radius_client in the accounting path: answers each request 10 ms later, or
+    says after 1 s that no server answered."""
+
+    def __init__(self, clock: Clock, answers: bool) -> None:
+        self.clock = clock
+        self.answers = answers
+        self.records: list[dict[str, Any]] = []
+
+    def do_acct(self, attributes: list[tuple[str, Any]], cb: Any, *params: Any) -> None:
+        self.records.append(dict(attributes))
+        rcode, delay = (RESULT_ACCEPT, 0.01) if self.answers else (RESULT_NO_ANSWER, 1.0)
+        self.clock.callLater(delay, cb, ((), rcode), *params)
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["server-answers", "server-silent"])
+def test_accounted_call_is_freed_whether_or_not_the_server_answers(
+    no_cyclic_gc: None, answers: bool, tmp_path: Any
+) -> None:
+    """b2bua_radius -A 2 with Alive records: the controller, both UAs and both legs' accounting
+    go with their last reference once the call is over, also when the records wait in the spool."""
+    b2b = B2B("radius", ("-A", "2", "--alive_acct_int=10"))
+    server = AcctServer(b2b.clock, answers)
+    gconf = b2b.callmap.global_config
+    gconf["_radius_client"] = server
+    spool = AcctSpool(server, str(tmp_path / "spool"), reactor=b2b.clock, retry_interval=600)  # type: ignore[arg-type]
+    gconf["_acct_spool"] = spool
+    refs = full_call(b2b, "c5")
+    assert len(refs) == 5  # controller, two UAs, two accountings
+    # In small steps: each record of the call goes out when the one before it is answered.
+    for _ in range(660):
+        b2b.clock.advance(0.1)
+    held = b2b.held()
+    # The spool's next try (no server) is the only timer left.
+    assert held.pop("pending timers") == (0 if answers else 1)
+    assert all(n == 0 for n in held.values()), held
+    assert [r() for r in refs] == [None] * 5
+    statuses = [r["Acct-Status-Type"] for r in server.records]
+    if answers:
+        assert sorted(statuses) == ["Start", "Start", "Stop", "Stop"] and spool.waiting == 0
+    else:
+        # The first record got no answer; the call's others joined it in the spool untried.
+        assert statuses == ["Start"] and spool.waiting == 4 and spool.unsaved() == 0
