@@ -239,10 +239,8 @@ class B2BConfig(dict):
         elif key in ("static_tr_in", "static_tr_out"):
             self["_" + key] = NumberTranslator(value)
         elif key == "accept_ips":
-            ips = _csv(value)
-            for ip in ips:
-                ipaddress.ip_address(ip)
-            self["_accept_ips"] = ips
+            # Canonical text, as the kernel gives a source address ("2001:DB8::0:1" -> "2001:db8::1").
+            self["_accept_ips"] = [str(ipaddress.ip_address(bare_host(ip))) for ip in _csv(value)]
         elif key == "rtp_proxy_clients":
             contacts = _csv(value)
             for contact in contacts:

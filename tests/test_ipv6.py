@@ -138,6 +138,8 @@ def test_routes_and_proxies_written_bracketed() -> None:
     assert cfg["_sip_proxy"] == ("::1", 5080)
     cfg.check_and_set("sip_address", "[::1]")
     assert cfg["_sip_address"] == "::1"
+    cfg.check_and_set("accept_ips", "2001:DB8::0:1,[::1],127.0.0.1")
+    assert cfg["_accept_ips"] == ["2001:db8::1", "::1", "127.0.0.1"]
 
 
 # ----- local4remote -----------------------------------------------------------------------------
