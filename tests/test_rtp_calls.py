@@ -1,6 +1,7 @@
 """Two UA programs written against the Sippy API and sippy.Rtp (tests/programs/rtp_ua.py) call
-each other through b2bua_radius: audio both ways, a re-INVITE moving the caller's media keeps it
-flowing, a hold (a=inactive) stops it, the call ends cleanly; IPv4 and IPv6."""
+each other through b2bua_radius, with the media relayed by the real RTPproxy (-r) or direct:
+audio both ways, a re-INVITE moving the caller's media keeps it flowing, a hold (a=inactive) stops
+it, the call ends cleanly (the proxy's session is gone); IPv4 and IPv6."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import pytest
 
 from tests.conftest import free_udp_port, has_ipv6, stop_process
+from tests.rtpproxy_util import RtpProxy
+from tests.test_b2bua_radius_rtpproxy import gone, proxy_port, wait_online
 from tests.test_ipv6_calls import B2BProgram
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,13 +51,13 @@ def run_programs(b2b: B2BProgram, host: str, callee_port: int) -> tuple[dict, di
 
 
 def check_media(caller: dict, callee: dict) -> None:
-    crx, erx = caller["rx"], callee["rx"]
+    crx, (at_hold, at_end) = caller["rx"], callee["rx"][-2:]
     # audio both ways before the move, and to and from the caller's new port after it
-    assert crx["before_move"] >= 0.7 * PKTS and erx[0] >= 0.7 * PKTS, (caller, callee)
-    assert crx["after_move"] >= 0.7 * PKTS and erx[1] - erx[0] >= 0.7 * PKTS, (caller, callee)
+    assert crx["before_move"] >= 0.7 * PKTS and crx["after_move"] >= 0.7 * PKTS, caller
+    assert at_hold >= 0.7 * 2 * PKTS, callee
     # on hold nothing flows (the callee may get what was in flight when the hold arrived)
     assert crx["hold_end"] == crx["hold_start"], caller
-    assert erx[2] - erx[1] <= 10, callee
+    assert at_end - at_hold <= 10, callee
     # each heard the other's tone (G.711 of a 10000 peak), not silence or noise
     assert 8000 <= caller["peak"] <= 11000 and 8000 <= callee["peak"] <= 11000, (caller, callee)
     assert caller["targets"][-1] is None and callee["targets"][-1] is None  # both stopped sending
@@ -62,7 +65,29 @@ def check_media(caller: dict, callee: dict) -> None:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
-def test_ua_programs_talk_through_b2bua_radius(host: str) -> None:
+def test_ua_programs_talk_through_b2bua_radius_and_rtpproxy(host: str) -> None:
+    if ":" in host and not has_ipv6():
+        pytest.skip("no IPv6 loopback")
+    proxy = RtpProxy("udp", ipv6=":" in host).start()
+    callee_port = free_udp_port(host)
+    b2b = B2BProgram("b2bua_radius", host, (host, callee_port), extra=("-r", proxy.contact))
+    try:
+        wait_online(b2b, proxy)
+        caller, callee = run_programs(b2b, host, callee_port)
+        check_media(caller, callee)
+        # every address either side sent to was the proxy's, in the family of the call
+        for media in caller["targets"][:-1] + callee["targets"][:-1]:
+            assert media[0] == host and proxy_port(proxy, tuple(media)), (caller, callee)
+        # the caller's move is between it and the proxy: the callee got no re-INVITE for it
+        assert len(callee["rx"]) == 2 and len(callee["targets"]) == 2, callee
+        gone(proxy)  # the call's session was deleted at the end
+    finally:
+        b2b.stop()
+        proxy.stop()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_ua_programs_talk_through_b2bua_radius_direct_media(host: str) -> None:
     if ":" in host and not has_ipv6():
         pytest.skip("no IPv6 loopback")
     callee_port = free_udp_port(host)
@@ -72,5 +97,6 @@ def test_ua_programs_talk_through_b2bua_radius(host: str) -> None:
     finally:
         b2b.stop()
     check_media(caller, callee)
-    # direct media: each sends to the other's own ports
-    assert callee["targets"][1][1] != callee["targets"][0][1]  # the caller's media moved
+    # direct media: the callee was told of the move, heard the caller before it and follows it
+    assert len(callee["rx"]) == 3 and callee["rx"][0] >= 0.7 * PKTS, callee
+    assert callee["targets"][1][1] != callee["targets"][0][1]
