@@ -13,8 +13,12 @@ from sippy.CCEvents import (
     CCEventRedirect,
     CCEventUpdate,
 )
+from sippy.SipHeader import SipHeader
 from sippy.Time.Timeout import Timeout
 from sippy.UaStateGeneric import NextState, UaStateGeneric, copy_reason
+
+# The requests a confirmed dialog answers (the 501 to any other lists them).
+IN_DIALOG_METHODS = "INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, REFER"
 
 
 class UaStateConnected(UaStateGeneric):
@@ -59,7 +63,10 @@ class UaStateConnected(UaStateGeneric):
             ua.sendBYE()
             return self.disconnected(req.rtime, ua.origin)
         ua.logWrong("request", method, self)
-        ua.sendResponse(req.genResponse(501, "Not Implemented", server=ua.local_ua), sip_t)
+        # RFC 3261 8.2.1: say what a dialog of ours does take.
+        resp = req.genResponse(501, "Not Implemented", server=ua.local_ua)
+        resp.appendHeader(SipHeader(name="allow", body=IN_DIALOG_METHODS))
+        ua.sendResponse(resp, sip_t)
         return None
 
     def _reinvite(self, req: Any, sip_t: Any) -> NextState:

@@ -472,6 +472,16 @@ def test_info_passes_both_ways(env: Any) -> None:
     assert rec.events[-1].name == "CCEventInfo" and "Signal=1" in str(rec.events[-1].body)
 
 
+def test_unknown_in_dialog_method_gets_501_with_allow(env: Any) -> None:
+    clock, tm, rec, gc = env
+    ua, inv = connected_uac(env)
+    t, _ = tm.deliver(_callee_request(ua, "PUBLISH", 8))
+    (resp,) = t.responses
+    assert resp.getSCodeNum() == 501
+    assert "BYE" in resp.getHFBody("allow").methods and "PUBLISH" not in resp.getHFBody("allow").methods
+    assert ua.state.sname == "Connected"
+
+
 def test_uac_late_media(env: Any) -> None:
     clock, tm, rec, gc = env
     ua, inv = dialing_uac(env)
