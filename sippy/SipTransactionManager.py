@@ -475,8 +475,8 @@ class SipTransactionManager:
         rhost, rport = address
         cseq_num = req.getHFBody("cseq").getCSeqNum()
         call_id = str(req.getHFBody("call-id"))
-        # The From tag is needed only to match RFC 2543 peers and the ACK of a 2xx.
-        ftag = req.getHFBody("from").getTag() if not magic or method in ("INVITE", "ACK") else None
+        # (Inspected above: these parse.) The From tag matches RFC 2543 peers and 2xx ACKs.
+        ftag = req.getHFBody("from").getTag()
         req.rtime = rtime
         req.setSource(address)
         raddress = address if reliable else (rhost, rport if "rport" in via.params else port)

@@ -4,6 +4,7 @@ transaction manager (fake transport, Clock) and the test checks what crossed the
 
 from __future__ import annotations
 
+from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from tests.sip_torture import Run, accepted, dropped, msg, refused, sdp
 
@@ -653,3 +654,19 @@ def test_ack_of_any_kind_of_bad_request_is_dropped_and_counted() -> None:
 
 def test_bad_expires_refused_before_any_transaction() -> None:
     refused(invite("Expires: soon", body=sdp()), 400, "Bad Expires Header")
+
+
+def test_3_1_1_11_binary_part_survives_a_parsed_multipart_mixed_body() -> None:
+    binary = bytes(range(256))
+    body = (
+        b"--b1\r\nContent-Type: application/sdp\r\n\r\n"
+        + sdp()
+        + b"\r\n--b1\r\nContent-Type: application/octet-stream\r\n\r\n"
+        + binary
+        + b"\r\n--b1--\r\n"
+    )
+    req = SipRequest(buf=invite("Content-Type: multipart/mixed;boundary=b1", body=body))
+    parts = req.getBody().getContent()  # parsed (MultipartMixBody), then written back
+    assert type(parts).__name__ == "MultipartMixBody"
+    out = req.getCopy().localStr("127.0.0.1", 5060).encode("utf-8", "surrogateescape")
+    assert out.endswith(b"\r\n\r\n" + body)
