@@ -392,3 +392,13 @@ def test_parse_cli_address(address, parsed):
 def test_parse_cli_address_errors(address):
     with pytest.raises(CLIAddressError):
         parse_cli_address(address)
+
+
+def test_address_list_networks_v6_and_mapped_v4() -> None:
+    alist = AddressList(["127.0.0.0/8", "::1", " 192.0.2.7 "])
+    assert all(
+        h in alist for h in ("127.0.0.1", "127.9.9.9", "::1", "[::1]", "192.0.2.7", "::ffff:127.0.0.1")
+    )
+    assert not any(h in alist for h in ("192.0.2.8", "::2", "localhost", "", None))
+    with pytest.raises(ValueError, match="'nowhere'"):
+        AddressList(["127.0.0.1", "nowhere"])

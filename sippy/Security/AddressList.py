@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
-from typing import Union
+from typing import Any, Union
 
 __all__ = ("AddressList",)
 
@@ -34,9 +34,12 @@ class AddressList:
         if not isinstance(host, str):
             return False
         try:
-            ip = ipaddress.ip_address(host.strip("[]"))
+            ip: Any = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             return False
+        # A socket on "::" sees IPv4 peers as ::ffff:a.b.c.d.
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
         return any(ip in net for net in self.networks)
 
     def __iter__(self) -> Iterator[Network]:
