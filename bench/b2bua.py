@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Call-rate benchmark: SIPp UAC -> B2BUA -> SIPp UAS on loopback, B2BUA CPU and memory from /proc.
 
-    python bench/b2bua.py [--rate 100] [--duration 30] [--call-length 0] [--radius]
+    python bench/b2bua.py [--rate 100] [--duration 30] [--call-length 0] [--radius [--rtpproxy]]
 
---radius runs scripts/b2bua_radius.py -u -s (static route, no RADIUS) instead of b2bua_simple.
+--radius runs scripts/b2bua_radius.py -u -s (static route, no RADIUS) instead of b2bua_simple;
+--rtpproxy adds -r with a real RTPproxy (rtp.io) on loopback, whose CPU is reported too (the extra
+setup time per call it adds: bench/rtpp_setup.py).
 Prints calls attempted/completed/failed, the achieved rate, the B2BUA's CPU seconds and share of one
 core over the run, and its peak RSS. Not part of the test suite.
 """
@@ -54,7 +56,7 @@ def read_stats(path: str) -> dict[str, str]:
 
 
 def start_b2bua(
-    radius: bool, port: int, uas_port: int, logpath: str, wrap: Sequence[str] = ()
+    radius: bool, port: int, uas_port: int, logpath: str, wrap: Sequence[str] = (), extra: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
     """wrap: run the B2BUA through bench/b2bua_mem.py with these arguments before the flags."""
     name = "radius" if radius else "simple"
@@ -66,7 +68,7 @@ def start_b2bua(
         cmd += ["-f", "-u", "-s", f"127.0.0.1:{uas_port}"]
     else:
         cmd += ["-f", "-n", f"127.0.0.1:{uas_port}"]
-    cmd += ["-l", "127.0.0.1", "-p", str(port)]
+    cmd += ["-l", "127.0.0.1", "-p", str(port), *extra]
     env = dict(os.environ, SIPLOG_LVL=os.environ.get("SIPLOG_LVL", "WARN"))
     with open(logpath, "wb") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -124,7 +126,12 @@ def main() -> int:
         help="run the B2BUA under bench/b2bua_mem.py: GC pauses and object counts written to REPORT",
     )
     ap.add_argument("--tracemalloc", action="store_true", help="with --mem: tracemalloc growth too (slow)")
+    ap.add_argument(
+        "--rtpproxy", action="store_true", help="with --radius: media relay through a real RTPproxy"
+    )
     opts = ap.parse_args()
+    if opts.rtpproxy and not opts.radius:
+        sys.exit("--rtpproxy needs --radius")
     if shutil.which("sipp") is None:
         sys.exit("sipp not found")
     calls = int(opts.rate * opts.duration)
@@ -136,11 +143,20 @@ def main() -> int:
     trace = ["-trace_msg", "-trace_err"] if opts.trace else []
     b2b_port, uas_port = free_udp_port(), free_udp_port()
     b2bua = uas = uac = None
+    rtpproxy = None
     try:
         wrap = [os.path.abspath(opts.mem)] if opts.mem else []
         if opts.mem and opts.tracemalloc:
             wrap.append("--tracemalloc")
-        b2bua = start_b2bua(opts.radius, b2b_port, uas_port, os.path.join(work, "b2bua.log"), wrap)
+        # A control socket of its own: the default one may belong to another running B2BUA.
+        extra = ["-c", os.path.join(work, "ctl.sock")] if opts.radius else []
+        if opts.rtpproxy:
+            sys.path.insert(0, ROOT)
+            from tests.rtpproxy_util import RtpProxy
+
+            rtpproxy = RtpProxy("udp", rtp_span=0).start()
+            extra += ["-r", rtpproxy.contact]
+        b2bua = start_b2bua(opts.radius, b2b_port, uas_port, os.path.join(work, "b2bua.log"), wrap, extra)
         wait_listening(b2bua, b2b_port, os.path.join(work, "b2bua.log"))
         sipp = ["sipp", "-i", "127.0.0.1", "-nostdin"]
         uas = subprocess.Popen(
@@ -151,6 +167,7 @@ def main() -> int:
         )
         time.sleep(0.3)
         cpu0, t0 = cpu_seconds(b2bua.pid), time.monotonic()
+        rtpp_cpu0 = cpu_seconds(rtpproxy.proc.pid) if rtpproxy is not None and rtpproxy.proc else 0.0
         stat_file = os.path.join(work, "uac.csv")
         uac = subprocess.Popen(
             [
@@ -194,11 +211,15 @@ def main() -> int:
                 done, last_done_t = now_done, time.monotonic()
         elapsed, cpu = max(last_done_t - t0, 1e-3), cpu_seconds(b2bua.pid) - cpu0
         rss = peak_rss_kb(b2bua.pid)
+        rtpp_cpu = (
+            cpu_seconds(rtpproxy.proc.pid) - rtpp_cpu0 if rtpproxy is not None and rtpproxy.proc else None
+        )
         stats = read_stats(stat_file)
         done = int(stats.get("SuccessfulCall(C)", 0))
         failed = int(stats.get("FailedCall(C)", 0))
         attempted = int(stats.get("TotalCallCreated", 0))
         name = "b2bua_radius -u -s" if opts.radius else "b2bua_simple"
+        name += " -r (RTPproxy)" if opts.rtpproxy else ""
         print(f"B2BUA:            {name}, offered {opts.rate:g} calls/s for {opts.duration:g} s")
         print(f"calls attempted:  {attempted}")
         print(f"calls completed:  {done}")
@@ -212,10 +233,14 @@ def main() -> int:
         print(f"achieved rate:    {done / elapsed:.1f} calls/s (completed calls over {elapsed:.1f} s)")
         print(f"B2BUA CPU:        {cpu:.2f} s, {100.0 * cpu / elapsed:.1f} % of one core over the load")
         print(f"B2BUA peak RSS:   {rss / 1024:.1f} MiB")
+        if rtpp_cpu is not None:
+            print(f"RTPproxy CPU:     {rtpp_cpu:.2f} s, {100.0 * rtpp_cpu / elapsed:.1f} % of one core")
         return 0 if failed == 0 and done == calls else 1
     finally:
         for proc in (uac, uas, b2bua):
             stop(proc)
+        if rtpproxy is not None:
+            rtpproxy.stop()
         if not opts.trace:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -571,8 +571,9 @@ class CallController:
             done_cb(body)
             return
         if self.rtp_proxy_session is not None and self._logEnabled(SIPLOG_ERR):
+            rtpps = self.rtp_proxy_session
             self._log(
-                f"RTPproxy {self.rtp_proxy_session.rtp_proxy_client} failed the media update", SIPLOG_ERR
+                f"RTPproxy {rtpps.rtp_proxy_client} failed the media update: {rtpps.last_error}", SIPLOG_ERR
             )
         self._mediaFailed(503, "Service Unavailable")
 

@@ -21,12 +21,19 @@ from typing import Optional
 from tests.conftest import free_port
 
 # The child blocks SIGTERM before RTPproxy starts its threads, then waits for it: a clean exit.
+# RTPproxy's own output goes to /dev/null (a pipe nobody reads would fill and stall it); only
+# "ready" reaches the parent, on the original stdout.
 _CHILD = """
 import os, signal, sys
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+ready = os.dup(1)
+devnull = os.open(os.devnull, os.O_WRONLY)
+os.dup2(devnull, 1)
+os.dup2(devnull, 2)
 from rtp.io import rtpproxy
 r = rtpproxy(extra_args=sys.argv[1:])
-print("ready", flush=True)
+os.write(ready, b"ready\\n")
+os.close(ready)
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
 os._exit(0)
 """
@@ -48,6 +55,7 @@ class RtpProxy:
         ipv6: bool = False,
         port: Optional[int] = None,
         path: Optional[str] = None,
+        rtp_span: int = RTP_SPAN,
     ) -> None:
         self.ctrl = ctrl
         self.host = "::1" if ctrl.endswith("6") else "127.0.0.1"
@@ -55,7 +63,9 @@ class RtpProxy:
         # Its working directory: RTPproxy writes rtpproxy_acct.csv there.
         self.workdir = tempfile.mkdtemp(prefix="rtpp-")
         self.path = path if path is not None else os.path.join(self.workdir, "rtpp.sock")
-        self.rtp_low = free_port("127.0.0.1", span=RTP_SPAN)
+        # rtp_span 0: RTPproxy's own port range (35000-65000), e.g. for a benchmark.
+        self.rtp_span = rtp_span
+        self.rtp_low = free_port("127.0.0.1", span=rtp_span) if rtp_span else 35000
         self.notify = notify
         self.ttl = ttl
         self.ipv6 = ipv6
@@ -76,7 +86,9 @@ class RtpProxy:
         # RTPproxy's own spelling of an IPv6 socket has no brackets.
         own = f"{self.ctrl}:{self.host}:{self.port}" if self.ctrl.endswith("6") else self.contact
         args = ["-F", "-s", own, "-s", f"udp:127.0.0.1:{self.qport}"]
-        args += ["-m", str(self.rtp_low), "-M", str(self.rtp_low + RTP_SPAN - 1), "-d", "err"]
+        if self.rtp_span:
+            args += ["-m", str(self.rtp_low), "-M", str(self.rtp_low + self.rtp_span - 1)]
+        args += ["-d", "err"]
         args += ["-l", "127.0.0.1"] + (["-6", "/::1"] if self.ipv6 else [])
         if self.notify is not None:
             args += ["-n", self.notify]

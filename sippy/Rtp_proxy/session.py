@@ -99,6 +99,8 @@ class Rtp_proxy_session:
         # The media line whose session the proxy already ended (it reported the timeout).
         self.media_timeout_index: Optional[int] = None
         self.max_index = -1
+        # Why the last update failed (the proxy's answer, or "no answer"), for the log.
+        self.last_error: Optional[str] = None
         # The tag of the side whose U created the proxy sessions: it alone names them in D.
         self._first_tag: Optional[str] = None
         self.caller = _Side("caller")
@@ -160,6 +162,7 @@ class Rtp_proxy_session:
             return
         parts = result.split() if result is not None else []
         if not parts or not parts[0].isdigit() or int(parts[0]) == 0:
+            self.last_error = "no answer" if result is None else repr(result)
             up.failed = True
             up.result_callback(None)
             return

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from twisted.internet.protocol import DatagramProtocol
 
 from sippy.Time.Timeout import Timeout, default_reactor
+from sippy.Udp_server import RCVBUF_SIZE
 
 __all__ = ("Rtp_proxy_client_udp", "ResultCallback")
 
@@ -58,6 +59,13 @@ class Rtp_proxy_client_udp:
         self.address = address
         interface = "::" if family == socket.AF_INET6 else "0.0.0.0"
         self._port = self.reactor.listenUDP(0, _Protocol(self), interface=interface)
+        skt = getattr(self._port, "socket", None)
+        if skt is not None:
+            # Answers queue up while the reactor is busy; the default buffer drops them (as SIP's).
+            try:
+                skt.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_SIZE)
+            except OSError:
+                pass
         # A fresh prefix per client: a restarted B2BUA never reuses a cookie the proxy still caches.
         self._prefix = token_hex(4)
         self._seq = 0
