@@ -84,8 +84,9 @@ def party_attributes(
 
 
 def format_attributes(attributes: Iterable[tuple[str, Any]]) -> str:
-    """One `name = 'value'` line per attribute, for the log of what was sent or received."""
-    return "".join(f"{name:<32} = '{value}'\n" for name, value in attributes)
+    """One `name = 'value'` line per attribute, for the log of what was sent or received; a value
+    is quoted as a Python string literal, so a CR or LF from a peer cannot start a log line."""
+    return "".join(f"{name:<32} = {str(value)!r}\n" for name, value in attributes)
 
 
 def realtime(t: Union[float, Any]) -> float:

@@ -40,7 +40,11 @@ def test_crlf_from_radius_or_route_fails_the_call_with_500(
             assert call.callees["ok"].received() == [], call.describe()
             lines = [x for x in b2b.log().splitlines() if call.call_id in x and reason in x]
             assert len(lines) == 1, f"{caller_ip}: no {reason!r} line in\n{b2b.log()}"
-    assert "Traceback" not in b2b.log()
+    log = b2b.log()
+    assert "Traceback" not in log
+    # The reply is logged as received, escaped: no log line starts with the injected text.
+    assert "'CLI:555\\r\\nX-Injected: cli'" in log
+    assert not any(x.startswith("X-Injected") for x in log.splitlines())
 
 
 def test_caller_cld_with_escaped_crlf_gets_400_before_radius(
