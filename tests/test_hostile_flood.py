@@ -198,6 +198,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped for the UDP sockets on 127.0.0.1:port (receive buffer full)."""
+    key = f"0100007F:{port:04X}"
+    return sum(
+        int(line.split()[-1])
+        for line in Path("/proc/net/udp").read_text().splitlines()[1:]
+        if line.split()[1] == key
+    )
+
+
 def rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -241,6 +251,7 @@ def test_flood_of_malformed_datagrams_beside_calls(peers, tmp_path) -> None:
     assert res.returncode == 0 and res.stat("SuccessfulCall") == 1, res.describe() + read_text(b2b.log)
     rss_before = rss(b2b.pid)
     cpu_before = cpu_seconds(b2b.pid)
+    b2b_drops_before = udp_drops(b2b.port)
     log_before = b2b.log.stat().st_size
 
     caller = Sipp(
@@ -272,6 +283,10 @@ def test_flood_of_malformed_datagrams_beside_calls(peers, tmp_path) -> None:
         problems.append(f"left after 64*T1: {left[0][:2000]} {left[1][:2000]}")
     drained_after = time.monotonic() - traffic_end
     rss_after = rss(b2b.pid)
+    # On a busy machine the kernel may drop datagrams the B2BUA was too slow to read (or answers
+    # the test was too slow to read): those are counted, the rest must be answered.
+    b2b_drops = udp_drops(b2b.port) - b2b_drops_before
+    own_drops = udp_drops(int(flood.me.rsplit(":", 1)[1]))
 
     # Still places calls.
     after = Sipp("uac", b2b.address, calls=1, duration=100, timeout=10.0, trace_msg=False)
@@ -301,18 +316,31 @@ def test_flood_of_malformed_datagrams_beside_calls(peers, tmp_path) -> None:
     for kind, (_, code) in KINDS.items():
         print(f"  {kind:26} sent {flood.sent[kind]:5} expected {code} got {dict(results[kind])}")
 
-    for kind, (_, code) in KINDS.items():
-        want = Counter({code: flood.sent[kind]}) if code is not None else Counter()
-        if results[kind] != want:
-            problems.append(f"{kind}: expected {code} to all {flood.sent[kind]}, got {dict(results[kind])}")
     port = flood.me.rsplit(":", 1)[1]
     logged = len(re.findall(rf"b2bua: \w+ from 127\.0\.0\.1:{port}: ", log_text))
     summed = sum(
         int(n) for n in re.findall(r"b2bua: \w+: (\d+) more like this in the last \d+ s$", log_text, re.M)
     )
-    print(f"  log: {logged} lines about bad datagrams, {summed} more summed up in the summaries")
-    if logged + summed != sent_total:
-        problems.append(f"{sent_total} bad datagrams, {logged} logged + {summed} in summaries")
+    read = logged + summed
+    missing = sum(flood.sent[k] - results[k][KINDS[k][1]] for k in answerable)
+    print(
+        f"  the B2BUA read {read} ({logged} logged, {summed} more in 'N more like this' summaries); "
+        f"kernel drops: {b2b_drops} at the B2BUA's socket, {own_drops} at the test's"
+    )
+    for kind, (_, code) in KINDS.items():
+        wrong = set(results[kind]) - {code}
+        if wrong:
+            problems.append(f"{kind}: expected {code}, got {dict(results[kind])}")
+    # Every bad datagram the B2BUA read is in the log, one way or the other; the others were dropped
+    # by the kernel; every one it read got its answer unless the kernel dropped that answer.
+    if not sent_total - b2b_drops <= read <= sent_total:
+        problems.append(
+            f"{sent_total} bad datagrams sent, {b2b_drops} dropped by the kernel, {read} in the log"
+        )
+    if missing > (sent_total - read) + own_drops:
+        problems.append(f"{missing} answers missing, {sent_total - read} + {own_drops} datagrams lost")
+    if read < sent_total // 2:
+        problems.append(f"only {read} of {sent_total} datagrams read: the machine is too busy for this test")
     if "Traceback" in log_text:
         problems.append("traceback in the log")
     if log_bytes >= MAX_LOG_BYTES:
