@@ -17,7 +17,7 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import free_udp_port
+from tests.conftest import free_tcp_port, free_udp_port
 from tests.rtpproxy_util import RTP_SPAN, RtpProxy
 from tests.sip_party import Msg, Party
 from tests.test_b2bua_radius_calls import B2B
@@ -331,11 +331,16 @@ def test_b2bua_side_endings_delete(how: str) -> None:
             callee.close()
 
 
-def test_media_timeout_notify_hangs_up_the_call() -> None:
+@pytest.mark.parametrize("ctl_kind", ["unix", "tcp"])
+def test_media_timeout_notify_hangs_up_the_call(ctl_kind: str) -> None:
     callee = Party(name="callee")
-    b2b = B2B([*ARGS], routes=[f"127.0.0.1:{callee.port}"])
-    ctl = os.path.join(b2b.tmpdir, "ctl.sock")
-    with RtpProxy("udp", notify=f"unix:{ctl}", ttl=1) as proxy:
+    if ctl_kind == "tcp":
+        notify = f"tcp:127.0.0.1:{free_tcp_port()}"
+        b2b = B2B([*ARGS, "-c", notify], routes=[f"127.0.0.1:{callee.port}"])
+    else:
+        b2b = B2B([*ARGS], routes=[f"127.0.0.1:{callee.port}"])
+        notify = "unix:" + os.path.join(b2b.tmpdir, "ctl.sock")
+    with RtpProxy("udp", notify=notify, ttl=1) as proxy:
         b2b.cmd += ["-r", proxy.contact]
         b2b.start()
         caller = Party(name="caller")
