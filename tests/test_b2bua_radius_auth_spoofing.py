@@ -92,3 +92,36 @@ def test_replayed_authorization_is_challenged_stale_and_not_sent_to_radius(
     # Only the honest attempt reached the server.
     assert radius.log().count("[alice]") == 1, radius.log()
     assert "stale_nonce from 127.0.0.51:" in log and "bad_nonce from 127.0.0.51:" in log
+
+
+def spoofed_invite(b2b: B2bua, lport: int, cid: str) -> bytes:
+    """An INVITE from CALLER_IP whose second Via claims 127.0.0.21 (a caller the billing accepts
+    by address): what a caller forges, or what a proxy in front of 127.0.0.21 sends."""
+    text = invite(b2b, lport, cid).decode()
+    first_via_end = text.index("\r\n", text.index("Via: ")) + 2
+    deeper = "Via: SIP/2.0/UDP 127.0.0.21:5060;branch=z9hG4bKdeeper\r\n"
+    return (text[:first_via_end] + deeper + text[first_via_end:]).encode()
+
+
+def test_remote_ip_is_the_source_unless_it_is_a_trusted_proxy(
+    radius: FreeRadius, callee_ports: dict[str, int], tmp_path: Any
+) -> None:
+    for trusted in (False, True):
+        flags = ["-A", "0", "-D"] + (["--trusted_proxies", CALLER_IP] if trusted else [])
+        with (
+            B2bua(tmp_path, radconf(radius, tmp_path), flags) as b2b,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+        ):
+            sock.bind((CALLER_IP, 0))
+            cid = f"via-{int(trusted)}"
+            sock.sendto(spoofed_invite(b2b, sock.getsockname()[1], cid), b2b.address)
+            if trusted:
+                # The proxy's word is taken: 127.0.0.21 is authorised and its first route tried.
+                assert wait_until(lambda: "placing call #1 to 127.0.0.1:" in b2b.log()), b2b.log()
+                assert "User-Name                        = '127.0.0.21'" in b2b.log()
+            else:
+                # A Via from anyone else changes nothing: the server is asked about the source.
+                answer = final_answer(sock, cid)
+                assert answer.startswith("SIP/2.0 403 Auth Failed\r\n"), answer
+                assert "User-Name                        = '127.0.0.51'" in b2b.log()
+                assert "placing call" not in b2b.log()
