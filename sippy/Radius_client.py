@@ -163,9 +163,11 @@ class Radius_client:
         self.log_limiter = LogLimiter(self._write, self.reactor)
 
     @classmethod
-    def from_file(cls, path: str, *, reactor: Any = None, logger: Any = None) -> Radius_client:
+    def from_file(
+        cls, path: str, *, reactor: Any = None, logger: Any = None, require_ma: bool = True
+    ) -> Radius_client:
         """Client configured by a radiusclient-ng `radiusclient.conf` (`-R`)."""
-        return cls(read_radconf(path), reactor=reactor, logger=logger)
+        return cls(read_radconf(path), reactor=reactor, logger=logger, require_ma=require_ma)
 
     # --- public API -------------------------------------------------------------------------
 
