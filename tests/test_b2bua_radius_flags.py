@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 from sippy.B2BConfig import parse_args
 from tests.conftest import free_udp_port
 from tests.sipp_util import Sipp
-from tests.test_b2bua_radius_calls import B2B, _run_main, body_of, call, header, pytestmark  # noqa: F401
+from tests.test_b2bua_radius_calls import B2B, ROOT, _run_main, body_of, call, header, pytestmark  # noqa: F401
 
 NO_AAA = ("-u", "-A", "0")
 
@@ -256,3 +258,10 @@ def test_bad_rtp_proxy_in_config_file_refused(tmp_path):
     conf.write_text("[general]\nrtp_proxy_clients = udp:127.0.0.1:x\n")
     res = _run_main(*NO_AAA, "-f", "-s", "127.0.0.1:9", "-p", str(free_udp_port()), "-C", str(conf))
     assert res.returncode == 2 and "rtp_proxy_clients: bad RTPproxy address" in res.stderr, res.stderr
+
+
+def test_main_func_is_sippy_s_entry_point():
+    code = "import sys; sys.argv[1:] = ['--help']; from sippy.b2bua_radius import main_func; main_func()"
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "--rtp_proxy_clients=contact" in res.stdout + res.stderr

@@ -18,6 +18,7 @@ from typing import Callable
 import pytest
 
 from tests.conftest import free_tcp_port, free_udp_port
+from tests.radius_util import running_freeradius
 from tests.rtpproxy_util import RTP_SPAN, RtpProxy
 from tests.sip_party import Msg, Party
 from tests.test_b2bua_radius_calls import B2B
@@ -332,30 +333,65 @@ def test_b2bua_side_endings_delete(how: str) -> None:
 
 
 @pytest.mark.parametrize("ctl_kind", ["unix", "tcp"])
-def test_media_timeout_notify_hangs_up_the_call(ctl_kind: str) -> None:
+def test_media_timeout_notify_hangs_up_the_call(ctl_kind: str, tmp_path) -> None:
+    """No RTP at all: the proxy times the session out and writes "r <call number> 0" to the control
+    socket; both legs get BYE and the Stop records name the B2BUA as the releasing side."""
     callee = Party(name="callee")
-    if ctl_kind == "tcp":
-        notify = f"tcp:127.0.0.1:{free_tcp_port()}"
-        b2b = B2B([*ARGS, "-c", notify], routes=[f"127.0.0.1:{callee.port}"])
-    else:
-        b2b = B2B([*ARGS], routes=[f"127.0.0.1:{callee.port}"])
-        notify = "unix:" + os.path.join(b2b.tmpdir, "ctl.sock")
-    with RtpProxy("udp", notify=notify, ttl=1) as proxy:
-        b2b.cmd += ["-r", proxy.contact]
-        b2b.start()
-        caller = Party(name="caller")
-        try:
-            wait_online(b2b, proxy)
-            establish(b2b, proxy, caller, callee)
-            # No RTP at all: the proxy times the session out and writes "r <call number> 0".
-            callee.respond(callee.expect("BYE", timeout=8), 200)
-            caller.respond(caller.expect("BYE"), 200)
-            gone(proxy)
-            assert "media timeout of call" in b2b.stderr()
-        finally:
-            b2b.stop()
-            caller.close()
-            callee.close()
+    with running_freeradius() as radius:
+        conf = radius.write_radconf(
+            str(tmp_path), [f"127.0.0.1:{radius.auth_port}"], [f"127.0.0.1:{radius.acct_port}"]
+        )
+        args = ["-u", "-A", "1", "-R", conf, "-s", "127.0.0.1:9"]
+        if ctl_kind == "tcp":
+            notify = f"tcp:127.0.0.1:{free_tcp_port()}"
+            b2b = B2B([*args, "-c", notify], routes=[f"127.0.0.1:{callee.port}"])
+        else:
+            b2b = B2B(args, routes=[f"127.0.0.1:{callee.port}"])
+            notify = "unix:" + os.path.join(b2b.tmpdir, "ctl.sock")
+        with RtpProxy("udp", notify=notify, ttl=1) as proxy:
+            b2b.cmd += ["-r", proxy.contact]
+            b2b.start()
+            caller = Party(name="caller")
+            try:
+                wait_online(b2b, proxy)
+                establish(b2b, proxy, caller, callee)
+                callee.respond(callee.expect("BYE", timeout=8), 200)
+                caller.respond(caller.expect("BYE"), 200)
+                gone(proxy)
+                assert "media timeout of call" in b2b.stderr()
+                cid = caller.dialog["call-id"]
+
+                def stops() -> list[dict[str, list[str]]]:
+                    return [r for r in radius.detail_records() if r.get("Acct-Session-Id") == [cid]]
+
+                wait_for(lambda: len(stops()) == 2, what="two Stop records")
+                for rec in stops():
+                    assert "release-source=8" in rec.get("Cisco-AVPair", []), rec
+            finally:
+                b2b.stop()
+                caller.close()
+                callee.close()
+
+
+def test_a_proxy_gone_mid_call_ends_the_call_at_its_next_update() -> None:
+    proxy = RtpProxy("udp").start()
+    callee = Party(name="callee")
+    b2b = B2B([*ARGS, "-r", proxy.contact], routes=[f"127.0.0.1:{callee.port}"]).start()
+    caller = Party(name="caller")
+    try:
+        wait_online(b2b, proxy)
+        establish(b2b, proxy, caller, callee)
+        proxy.stop()
+        # The hold cannot be relayed (no answer within 3 s): the call ends, nothing hangs.
+        caller.reinvite(caller.offer("sendonly", version=2))
+        callee.respond(callee.expect("BYE", timeout=8), 200)
+        caller.respond(caller.expect("BYE"), 200)
+        assert "failed the media update: no answer" in b2b.stderr()
+    finally:
+        b2b.stop()
+        proxy.stop()
+        caller.close()
+        callee.close()
 
 
 # ----- several proxies, none online -----------------------------------------------------------
