@@ -162,7 +162,12 @@ class CallMap:
             return (cc, None, None)
         # Registered before the UA sees the INVITE: the UA may finish the call right away.
         self.addLeg(cc, call_id)
-        return cc.uaA.recvRequest(req, sip_t)
+        try:
+            return cc.uaA.recvRequest(req, sip_t)
+        except Exception:
+            # The INVITE is answered with an error (by the transaction layer): no call to keep.
+            self.dropCall(cc, failed=True)
+            raise
 
     # ----- registry -----
 

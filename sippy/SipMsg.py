@@ -31,6 +31,11 @@ def _unfold(lines: list[str]) -> list[str]:
     return out
 
 
+def _bad_header(h: SipHeader) -> str:
+    """The reason phrase for a header that does not parse: its name, nothing of its value."""
+    return f"Bad {hf_class(h.name).can_name or h.rawname} Header"
+
+
 def body_len(s: str) -> int:
     """Length in bytes of a body string as it goes on the wire."""
     return len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))
@@ -167,10 +172,11 @@ class SipMsg:
         """The answer to send for a parse error (requests only; None for a response)."""
         return None
 
-    def _attach(self, e: SipParseError) -> None:
-        # Not while an answer is being built: its own failures must not recurse.
+    def _attach(self, e: SipParseError, phrase: Optional[str] = None) -> None:
+        """Give e the answer to send (`phrase` as its reason, else e.reason). Not while an
+        answer is being built: its own failures must not recurse."""
         if e.sip_response is None and not self._answering:
-            e.sip_response = self._errorResponse(e.reason)
+            e.sip_response = self._errorResponse(phrase or e.reason)
 
     # Header access
 
@@ -230,15 +236,18 @@ class SipMsg:
         try:
             return h.getBody()
         except SipParseError as e:
-            self._attach(e)
+            self._attach(e, _bad_header(h))
             raise
 
     def getHFBodys(self, name: str) -> list[Any]:
-        try:
-            return [h.getBody() for h in self.getHFs(name)]
-        except SipParseError as e:
-            self._attach(e)
-            raise
+        out = []
+        for h in self.getHFs(name):
+            try:
+                out.append(h.getBody())
+            except SipParseError as e:
+                self._attach(e, _bad_header(h))
+                raise
+        return out
 
     def getHFBCopy(self, name: str, idx: int = 0) -> Any:
         return self.getHF(name, idx).getBCopy()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
+from sippy.SipHeader import hf_class
 from sippy.SipURL import _DEFAULT_PORTS
 
 # (canonical name, name in reason phrases) of the headers every request must carry once.
@@ -26,6 +27,12 @@ _DIALOG_READ = ("to", "contact", "record-route")
 _RESPONSE_READ = {
     401: (*_DIALOG_READ, "www-authenticate"),
     407: (*_DIALOG_READ, "proxy-authenticate"),
+}
+# What a UA reads of a request of a method, besides what every request must have: it must
+# parse before the UA acts on the request (a failure halfway would leave a call half set up).
+_READ_BY_METHOD = {
+    "INVITE": ("contact", "record-route", "authorization"),
+    "REFER": ("refer-to",),
 }
 # Requests to which Require does not apply (RFC 3261 8.2.2.3).
 _NO_REQUIRE = frozenset(("ACK", "CANCEL"))
@@ -82,6 +89,12 @@ def check_request(req: Any, names: list[str], supported: frozenset[str]) -> Opti
     bad = _check_ruri(req)
     if bad is not None:
         return bad
+    for name in _READ_BY_METHOD.get(method, ()):
+        if name in present:
+            try:
+                req.getHFBodys(name)
+            except SipParseError as ex:
+                return _bad_header(hf_class(name).can_name or name, ex)
     if mf == 0:
         return Refusal(483, "Too Many Hops", "too_many_hops", "Max-Forwards 0")
     if "require" in present and method not in _NO_REQUIRE:

@@ -15,6 +15,9 @@ from sippy.SipRequest import SipRequest
 from tests.conftest import free_udp_port
 from tests.sip_torture import Run, dropped, refused
 from tests.test_b2bua_simple import B2BUA
+from tests.test_load_regressions import B2B as B2B_
+from tests.test_load_regressions import CALLEE, CALLER, callee_answer, caller_request
+from tests.test_load_regressions import SDP as SDP_
 from tests.test_transactions import request
 
 OPTIONS = request("OPTIONS")
@@ -193,3 +196,49 @@ def test_response_the_ua_could_not_read_is_dropped_and_counted() -> None:
     assert got == [] and r.tm.bad_counts == {"bad_response": 3} and r.no_traceback()
     r.feed(ok)
     assert [x.getSCodeNum() for x in got] == [200] and t.state.__name__ == "UACK"
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers only the UA reads: a broken one is refused before the UA acts on the request, so that
+# no call is left half made (the call machinery of both B2BUAs on a Clock).
+
+READ_BY_UA = [
+    ("Contact", "Contact: <sip:alice@127.0.0.1:5062"),
+    ("Record-Route", "Record-Route: <sip:proxy.example.com;lr"),
+    ("Authorization", 'Authorization: Digest realm="r'),
+]
+
+
+@pytest.mark.parametrize("kind", ["simple", "radius"])
+@pytest.mark.parametrize("header,line", READ_BY_UA, ids=[h for h, _ in READ_BY_UA])
+def test_invite_with_a_broken_header_the_ua_reads_leaves_no_call(kind: str, header: str, line: str) -> None:
+    b2b = B2B_(kind)
+    invite = caller_request("INVITE", "c1", 1, "b1", body=SDP_).replace(
+        "Max-Forwards: 70", f"Max-Forwards: 70\r\n{line}"
+    )
+    b2b.feed(invite, CALLER)
+    assert b2b.wire.lines(CALLER) == [f"SIP/2.0 400 Bad {header} Header"]
+    assert b2b.wire.lines(CALLEE) == []
+    for _ in range(3):
+        b2b.clock.advance(40)
+    assert not any(b2b.held().values()), b2b.held()
+
+
+def test_refer_with_a_broken_refer_to_is_refused_and_the_call_goes_on() -> None:
+    b2b = B2B_("simple")
+    b2b.feed(caller_request("INVITE", "c1", 1, "b1", body=SDP_), CALLER)
+    b2b.feed(callee_answer(b2b.wire.last("INVITE"), 200, "OK"), CALLEE)
+    tag = b2b.wire.last("SIP/2.0 200").getHFBody("to").getTag()
+    b2b.feed(caller_request("ACK", "c1", 1, "b2", to_tag=tag), CALLER)
+    bad_refer = caller_request("REFER", "c1", 2, "b3", to_tag=tag).replace(
+        "Max-Forwards: 70", "Refer-To: <sip:x"
+    )
+    b2b.feed(bad_refer, CALLER)
+    assert b2b.wire.lines(CALLER)[-1] == "SIP/2.0 400 Bad Refer-To Header"
+    assert b2b.callmap.ncalls_active == 1 and "BYE" not in b2b.wire.lines(CALLEE)[-1]
+    b2b.feed(caller_request("BYE", "c1", 3, "b4", to_tag=tag), CALLER)
+    b2b.feed(callee_answer(b2b.wire.last("BYE"), 200, "OK"), CALLEE)
+    assert b2b.wire.lines(CALLER)[-1] == "SIP/2.0 200 OK"
+    for _ in range(3):
+        b2b.clock.advance(40)
+    assert not any(b2b.held().values()), b2b.held()

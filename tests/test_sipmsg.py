@@ -246,7 +246,7 @@ def test_bad_content_length_and_bad_cseq() -> None:
     with pytest.raises(SipParseError) as ei:
         req.getHFBody("cseq")
     # Answered all the same: the CSeq goes back as received, unparsed.
-    assert ei.value.sip_response.getSCode() == (400, "Malformed CSeq number")
+    assert ei.value.sip_response.getSCode() == (400, "Bad CSeq Header")
     assert "CSeq: seven INVITE\r\n" in str(ei.value.sip_response)
     with pytest.raises(SipParseError):
         req.getTId()
