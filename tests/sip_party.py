@@ -73,6 +73,10 @@ def sdp(
     )
 
 
+def _ctype(body: str) -> str:
+    return "Content-Type: application/sdp\n" if body else ""
+
+
 def _hp(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -151,7 +155,7 @@ class Party:
         return f"SIP/2.0/UDP {_hp(self.host, self.port)};branch=z9hG4bK{secrets.token_hex(8)};rport"
 
     def call(self, b2b: tuple, cld: str = "5551234", body: Optional[str] = None) -> None:
-        """Send the INVITE of a new call (offer on our RTP socket)."""
+        """Send the INVITE of a new call (offer on our RTP socket; ``body=""``: no offer)."""
         self.peer = b2b
         ftag, cid = secrets.token_hex(6), secrets.token_hex(10)
         self.dialog = {
@@ -169,7 +173,7 @@ class Party:
         self.last_invite = (
             f"INVITE {d['ruri']} SIP/2.0\nVia: {self._invite_via}\nMax-Forwards: 70\nFrom: {d['from']}\n"
             f"To: {d['to']}\nCall-ID: {d['call-id']}\nCSeq: {self.cseq} INVITE\n"
-            f"Contact: <sip:{self.name}@{_hp(self.host, self.port)}>\nContent-Type: application/sdp\n\n{body}"
+            f"Contact: <sip:{self.name}@{_hp(self.host, self.port)}>\n{_ctype(body)}\n{body}"
         )
         assert self.peer is not None
         self.send(self.last_invite, self.peer)
@@ -179,15 +183,15 @@ class Party:
         self._invite_via = self._via()
         self._send_invite(body)
 
-    def connected(self, ok: Msg) -> None:
-        """A 2xx to our INVITE: take the To tag and target, ACK it."""
+    def connected(self, ok: Msg, body: str = "") -> None:
+        """A 2xx to our INVITE: take the To tag and target, ACK it (``body``: an answer in the ACK)."""
         self.dialog["to"] = ok.h("to")
         contact = re.search(r"<([^>]+)>", ok.h("contact"))
         if contact:
             self.dialog["ruri"] = contact.group(1)
-        self.ack(ok)
+        self.ack(ok, body)
 
-    def ack(self, resp: Msg) -> None:
+    def ack(self, resp: Msg, body: str = "") -> None:
         d = self.dialog
         via = self._invite_via if resp.code >= 300 else self._via()
         ruri = d["ruri"]
@@ -195,7 +199,7 @@ class Party:
         assert self.peer is not None
         self.send(
             f"ACK {ruri} SIP/2.0\nVia: {via}\nMax-Forwards: 70\nFrom: {d['from']}\nTo: {to}\n"
-            f"Call-ID: {d['call-id']}\nCSeq: {self.cseq} ACK\n\n",
+            f"Call-ID: {d['call-id']}\nCSeq: {self.cseq} ACK\n{_ctype(body)}\n{body}",
             self.peer,
         )
 

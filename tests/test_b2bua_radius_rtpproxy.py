@@ -39,16 +39,10 @@ def proxy_port(proxy: RtpProxy, media: tuple[str, int]) -> bool:
     return proxy.rtp_low <= media[1] < proxy.rtp_low + RTP_SPAN
 
 
-def wait_online(b2b: B2B, proxy: RtpProxy, n: int = 1) -> None:
-    """The B2BUA's client asked V and the VF capabilities (its first heartbeat follows)."""
-    base = 0
-
-    def asked() -> bool:
-        stats = proxy.command("Gv ncmds_rcvd") or "ncmds_rcvd=0"
-        return int(stats.split("=")[1]) - base >= 6 * n + 1
-
-    wait_for(asked, what="RTPproxy online in the B2BUA")
-    time.sleep(0.1)  # the last VF answer reaching the B2BUA
+def wait_online(b2b: B2B, proxy: RtpProxy, times: int = 1) -> None:
+    """Until the B2BUA has logged this proxy online (for the ``times``-th time)."""
+    line = f"RTPproxy {proxy.contact} is online"
+    wait_for(lambda: b2b.stderr().count(line) >= times, what=line)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +160,23 @@ def test_failover_resets_the_old_callee_and_relays_to_the_new_one(relay, caller:
     assert ok.media() == early.media()  # the caller's view of the relay did not change
     media_flows(proxy, caller, callee2, inv2, ok)
     bye_from(caller, callee2)
+    gone(proxy)
+
+
+def test_late_offer_from_the_callee_answered_in_the_ack(relay, caller: Party) -> None:
+    """INVITE without SDP: the callee's 200 carries the offer, the caller's ACK the answer; the
+    proxy session is made from the callee's side first and still deleted at the end."""
+    b2b, proxy, callee, _ = relay
+    caller.call(b2b.address, body="")
+    inv = callee.expect("INVITE")
+    assert inv.body == ""
+    callee.answered(inv, 200, callee.offer())
+    ok = caller.expect("200")
+    caller.connected(ok, caller.offer())
+    ack = callee.expect("ACK")
+    assert proxy_port(proxy, ok.media()[0]) and proxy_port(proxy, ack.media()[0])
+    media_flows(proxy, caller, callee, ack, ok)
+    bye_from(callee, caller)
     gone(proxy)
 
 
@@ -427,14 +438,14 @@ def test_two_proxies_one_stopped_then_restarted() -> None:
         wait_online(b2b, p1)
         wait_online(b2b, p2)
         p2.stop()
-        # Heartbeat (1 s) plus the stats query's retransmissions (3 s): p2 is offline by then.
-        time.sleep(4.5)
+        # Heartbeat (1 s) plus the stats query's retransmissions (3 s).
+        wait_for(lambda: f"RTPproxy {p2.contact} does not answer" in b2b.stderr(), 10, "p2 offline")
         for _ in range(4):
             one_call()
         assert p1.info()["sessions created"] == 4
         p2.start()
         # Version check every second: back online, and new calls go to either proxy again.
-        wait_online(b2b, p2)
+        wait_online(b2b, p2, times=2)
         for _ in range(16):
             one_call()
             if p2.info()["sessions created"]:

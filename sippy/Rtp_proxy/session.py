@@ -91,6 +91,8 @@ class Rtp_proxy_session:
         self.global_config = global_config
         self.rtp_proxy_client = random.choice(online)
         self.rtpp_seq = Rtp_proxy_cmd_sequencer(self.rtp_proxy_client)
+        # The media address for answers that name none (kept: the client is let go at delete()).
+        self.proxy_address: str = self.rtp_proxy_client.proxy_address
         self.call_id = call_id if call_id is not None else token_hex(16)
         self.from_tag = from_tag if from_tag is not None else token_hex(16)
         self.to_tag = to_tag if to_tag is not None else token_hex(16)
@@ -169,7 +171,7 @@ class Rtp_proxy_session:
         side.session_exists = True
         sect = up.sects[index]
         port = int(parts[0])
-        address = parts[1] if len(parts) > 1 else self.rtp_proxy_client.proxy_address
+        address = parts[1] if len(parts) > 1 else self.proxy_address
         family = "IP6" if (len(parts) > 2 and parts[2] == "6") or ":" in address else "IP4"
         hold = sect.c_header.addr in _HOLD_ADDRESSES
         sect.c_header.atype, sect.c_header.addr = family, address
