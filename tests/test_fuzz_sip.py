@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import mutated_sip, mutated_text
-from tests.fuzz.harness import SDP, SEEDS, check_manager, check_parsers, check_sdp
+from tests.fuzz.harness import SDP, SEEDS, check_b2b, check_manager, check_parsers, check_sdp
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -28,6 +28,12 @@ def test_mutated_messages_raise_only_parse_errors(data: bytes) -> None:
 @given(mutated_sip(SEEDS))
 def test_transaction_manager_answers_or_drops_every_mutated_message(data: bytes) -> None:
     check_manager(data, pytest.fail)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_sip(SEEDS[:1] + SEEDS[-1:]))
+def test_b2buas_keep_nothing_of_a_mutated_invite(data: bytes) -> None:
+    check_b2b(data, pytest.fail)
 
 
 @FUZZ

@@ -1,5 +1,6 @@
-"""atheris (libFuzzer) target over SipRequest, SipResponse, SdpBody and the transaction manager's
-entry point, with the properties of tests/fuzz/harness.py.
+"""atheris (libFuzzer) target over SipRequest, SipResponse, SdpBody, the transaction manager's
+entry point and (for INVITEs) both B2BUAs' call machinery, with the properties of
+tests/fuzz/harness.py.
 
     .venv/bin/python tests/fuzz/fuzz_sip.py -max_total_time=300 [-jobs=N] [corpus_dir ...]
 
@@ -19,7 +20,7 @@ import atheris
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 with atheris.instrument_imports(include=["sippy"]):
-    from tests.fuzz.harness import SEEDS, check_manager, check_parsers
+    from tests.fuzz.harness import SEEDS, check_b2b, check_manager, check_parsers
 
 
 def _fail(why: str) -> None:
@@ -29,6 +30,8 @@ def _fail(why: str) -> None:
 def test_one_input(data: bytes) -> None:
     check_parsers(data)
     check_manager(data, _fail)
+    if data.startswith(b"INVITE "):
+        check_b2b(data, _fail)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from sippy.SipResponse import SipResponse
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.Time.MonoTime import MonoTime
 from sippy.UaStateGeneric import contact_url, copy_reason
+from tests.test_load_regressions import B2B, CALLER
 from tests.test_transactions import FakeLogger, FakeTransport
 
 SDP = (
@@ -202,3 +203,17 @@ _OURS = _msg(
     "CSeq: 1 INVITE",
     "Contact: <sip:alice@127.0.0.1:5060>",
 )
+
+
+def check_b2b(data: bytes, fail: Callable[[str], None]) -> None:
+    """Hand data to the call machinery of b2bua_simple and of b2bua_radius (static route, no
+    RADIUS) as if from a caller, the callee silent: once every timer ran, no transaction, call,
+    consumer or timer may be left."""
+    for kind in ("simple", "radius"):
+        b2b = B2B(kind)
+        b2b.tm.handleIncoming(data, CALLER, b2b.wire, MonoTime())
+        for _ in range(12):
+            b2b.clock.advance(40)
+        held = {k: v for k, v in b2b.held().items() if v}
+        if held:
+            fail(f"b2bua_{kind} keeps {held}")
