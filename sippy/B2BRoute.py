@@ -157,6 +157,14 @@ class B2BRoute:
             name, sep, value = item.partition("=")
             self._parse_param(name.strip(), value if sep else None, ash)
         self.ash = tuple(ash)
+        if self.ash:  # as in Sippy, the route's own headers are there before customize()
+            self.extra_headers = self._ash_headers()
+
+    def _ash_headers(self) -> tuple[Any, ...]:
+        # imported here so that parsing routes without ash= (config checks) needs no SIP stack
+        from sippy.SipHeader import SipHeader
+
+        return tuple(SipHeader(line) for line in self.ash)
 
     def _parse_param(self, name: str, value: Optional[str], ash: list[str]) -> None:
         if name == "forward_on_fail":
@@ -235,13 +243,7 @@ class B2BRoute:
         if "gt" in self.params:
             timeout, skip = self.params["gt"].split(",", 1)
             self.params["group_timeout"] = (int(timeout), rnum + int(skip))
-        headers: tuple[Any, ...] = ()
-        if self.ash:
-            # imported here so that parsing routes (config checks) needs no SIP stack
-            from sippy.SipHeader import SipHeader
-
-            headers = tuple(SipHeader(line) for line in self.ash)
-        self.extra_headers = headers + tuple(pass_headers)
+        self.extra_headers = (self._ash_headers() if self.ash else ()) + tuple(pass_headers)
         if max_credit_time is not None and (self.credit_time is None or self.credit_time > max_credit_time):
             self.credit_time = max_credit_time
 

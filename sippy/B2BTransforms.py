@@ -107,6 +107,11 @@ class VAL2Xattrs(_TransProc):
         super().__init__(arg)
         self.attributes: tuple[tuple[str, str], ...] = tuple(attrs)
 
+    @property
+    def radius_parameters(self) -> list[tuple[str, str]]:
+        """Sippy 2.x's name for the pairs."""
+        return list(self.attributes)
+
     def __call__(self, cc: Any, event: Any) -> None:
         if self.do_originate and getattr(cc, "acctO", None) is not None:
             cc.acctO.addAttributes(list(self.attributes))

@@ -471,3 +471,19 @@ def test_a_host_name_target_is_never_resolved_on_the_send_path(cr):
     finally:
         a.ep.shutdown()
         b.ep.shutdown()
+
+
+def test_params_take_a_bracketed_local_address_bare(monkeypatch):
+    asked = []
+
+    def l4r(host, family):
+        asked.append((host, family))
+        return "[2001:db8::1]"  # Sippy 2.x's local4remote brackets IPv6 answers
+
+    monkeypatch.setattr("sippy.Rtp.Params.local4remote", l4r)
+    p = RTPParams(None, rtp_proto="IP6")
+    p.rtp_target = ("0:0:0:0:0:0:0:1", "14086")
+    assert asked == [("::1", socket.AF_INET6)] and p.rtp_laddr == "2001:db8::1"
+    p.rtp_target = ("::1", 14086)  # unchanged: not asked again
+    p.rtp_proto = "ip6"
+    assert len(asked) == 1

@@ -109,3 +109,15 @@ def test_counters_under_the_programs_own_locks():
     w.end()
     w.join()
     assert clock.getDelayedCalls() == []
+
+
+def test_route_headers_and_po_proc_pairs_read_as_in_sippy():
+    from sippy.B2B.Route import B2BRoute
+
+    r = B2BRoute("12345@192.0.2.9;ash=X-Name%3A%20Value;po_proc=VAL2Xattrs[x-attr=val1,y-attr=val2]")
+    assert [str(h) for h in r.extra_headers] == ["X-Name: Value"]  # before customize(), as in Sippy
+    assert r.params["po_proc"].radius_parameters == [("x-attr", "val1"), ("y-attr", "val2")]
+    r.customize(1, "cld", "cli", None, (), None)
+    r.customize(1, "cld", "cli", None, (), None)
+    assert [str(h) for h in r.extra_headers] == ["X-Name: Value"]  # not once per customize()
+    assert B2BRoute("12345@192.0.2.9").extra_headers is None

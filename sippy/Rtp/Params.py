@@ -7,7 +7,7 @@ from ipaddress import ip_address
 from socket import AF_INET, AF_INET6
 from typing import Callable, Optional, Union
 
-from sippy.misc import local4remote
+from sippy.misc import bare_host, local4remote
 
 from .Codecs.G711 import G711Codec
 from .Codecs.GenCodec import GenCodec
@@ -94,13 +94,15 @@ class RTPParams:
         return _WILDCARD[self._rtp_proto] if self._rtp_laddr is None else self._rtp_laddr
 
     def _update_laddr(self) -> None:
-        laddr = _WILDCARD[self._rtp_proto]
+        self._auto_laddr = self._get_laddr()
+
+    def _get_laddr(self) -> str:
         if self._rtp_target is not None:
             try:
-                laddr = local4remote(self._rtp_target[0], family=self.rtp_family)
+                return bare_host(local4remote(self._rtp_target[0], family=self.rtp_family))
             except (OSError, ValueError):  # a name, or no route: the wildcard says "don't know"
                 pass
-        self._auto_laddr = laddr
+        return _WILDCARD[self._rtp_proto]
 
     @property
     def rtp_proto(self) -> str:
