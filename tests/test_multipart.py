@@ -135,3 +135,23 @@ def test_garbled_multipart_is_an_sdp_parse_error(text, ctype):
 def test_a_part_without_headers_is_text_plain():
     mp = MsgBody("--b\r\n\r\nplain\r\n--b--\r\n", "multipart/mixed;boundary=b").getContent()
     assert mp.parts[0].getType() == "text/plain" and mp.parts[0].content == "plain\r\n"
+
+
+def test_a_binary_part_goes_out_byte_for_byte_after_parsing():
+    body = (
+        b"--b\r\nContent-Type: application/sdp\r\n\r\n" + SDP.encode() + b"\r\n"
+        b"--b\r\nContent-Type: application/ISUP;version=itu-t92+\r\n\r\n"
+        b"\x01\x80\xff\xfe\x00\r\n\x90\xc3\r\n--b--\r\n"
+    )  # fmt: skip
+    req = SipRequest(
+        b"INVITE sip:bob@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+        b"From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:bob@192.0.2.2>\r\nCall-ID: bin@192.0.2.1\r\n"
+        b"CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Type: multipart/mixed;boundary=b\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
+    mp = req.getBody().getContent()
+    assert [p.getType() for p in mp.parts] == ["application/sdp", "application/isup"]
+    mp.parts[0].getContent().sections[0].m_header.port = 4002  # same length: same Content-Length
+    out = str(req).encode("utf-8", "surrogateescape")
+    assert out.endswith(body.replace(b"m=audio 4000", b"m=audio 4002"))
+    assert f"Content-Length: {len(body)}\r\n".encode() in out
