@@ -139,7 +139,7 @@ def test_a_part_without_headers_is_text_plain():
 
 def test_a_binary_part_goes_out_byte_for_byte_after_parsing():
     body = (
-        b"--b\r\nContent-Type: application/sdp\r\n\r\n" + SDP.encode() + b"\r\n"
+        b"--b\r\nContent-Type: application/sdp\r\n\r\n" + SDP.encode() +
         b"--b\r\nContent-Type: application/ISUP;version=itu-t92+\r\n\r\n"
         b"\x01\x80\xff\xfe\x00\r\n\x90\xc3\r\n--b--\r\n"
     )  # fmt: skip
