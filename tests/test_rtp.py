@@ -487,3 +487,27 @@ def test_params_take_a_bracketed_local_address_bare(monkeypatch):
     p.rtp_target = ("::1", 14086)  # unchanged: not asked again
     p.rtp_proto = "ip6"
     assert len(asked) == 1
+
+
+def test_update_to_another_codec_starts_a_new_stream_both_ends_follow(cr):
+    a, b = pair(cr)
+    try:
+        a.ep.soundout(AudioChunk(tone(440, 160 * 10), 8000))
+        for i in range(10):
+            cr.step(0.02, lambda: b.ep.rsess.npkts, i + 1)
+        for side in (a, b):  # the re-INVITE agreed on PCMA
+            new = side.ep.rtp_params.getCopy()
+            new.codec = G711ACodec
+            side.ep.update(new)
+        assert len(b.audio) == 160 * 10  # what the old stream left was handed over
+        sent = tone(1000, 160 * 10, amp=20000)
+        a.ep.soundout(AudioChunk(sent, 8000))
+        for i in range(10):
+            cr.step(0.02, lambda: b.ep.rsess.npkts, 11 + i)
+        b.ep.rsess.flush()
+        hdrs = b.ep.rsess.headers
+        assert [h[4] for h in hdrs] == [0] * 10 + [8] * 10 and hdrs[10][2] != hdrs[9][2]
+        g711_close(sent, b.audio[1600:])
+    finally:
+        a.ep.shutdown()
+        b.ep.shutdown()
