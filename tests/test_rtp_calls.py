@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import free_udp_port, has_ipv6, stop_process
 from tests.rtpproxy_util import RtpProxy
-from tests.test_b2bua_radius_rtpproxy import gone, proxy_port, wait_online
+from tests.test_b2bua_radius_rtpproxy import gone, proxy_port, wait_for
 from tests.test_ipv6_calls import B2BProgram
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,7 +72,8 @@ def test_ua_programs_talk_through_b2bua_radius_and_rtpproxy(host: str) -> None:
     callee_port = free_udp_port(host)
     b2b = B2BProgram("b2bua_radius", host, (host, callee_port), extra=("-r", proxy.contact))
     try:
-        wait_online(b2b, proxy)
+        online = f"RTPproxy {proxy.contact} is online"
+        wait_for(lambda: online in b2b.log(), what=online)
         caller, callee = run_programs(b2b, host, callee_port)
         check_media(caller, callee)
         # every address either side sent to was the proxy's, in the family of the call
