@@ -50,9 +50,9 @@ DIGEST_ATTRIBUTES = 207
 DIGEST_SUB_BASE = 1062
 DIGEST_SUB_CODES = range(1063, 1073)
 
-# Requests waiting for an identifier of one server (256 already in flight to it), at most; one more
-# is treated as if that server had not answered: the next server is tried, and with none left the
-# request ends with RESULT_NO_ANSWER (README "Security").
+# Requests waiting for an identifier of one server (256 already in flight to it), or for its name
+# to resolve, at most; one more is treated as if that server had not answered: the next server is
+# tried, and with none left the request ends with RESULT_NO_ANSWER (README "Security").
 MAX_WAITING = 1024
 
 # Result codes handed to callbacks, as in Sippy: (attributes, rcode).
@@ -291,10 +291,8 @@ class Radius_client:
             pkt_id = self._alloc_id(addr, req)
             if pkt_id is None:
                 # 256 requests to this server already in flight: wait for an identifier.
-                if self._wait_for_id(addr, req):
-                    return
-                # As if it had not answered, on the next reactor turn (never inside do_auth).
-                self.reactor.callLater(0, self._next_server, req)
+                if not self._wait_for_id(addr, req):
+                    self._refuse(req, addr)
                 return
             try:
                 req.pkt, req.raw = self.encode(req.code, req.attributes, server.secret, pkt_id)
@@ -317,19 +315,24 @@ class Radius_client:
             # Cancelled requests (calls gone) stay queued until dequeued: drop them first.
             queue = self._waiting[addr] = deque(r for r in queue if not r.done)
             if len(queue) >= MAX_WAITING:
-                self.stats["refused"] += 1
-                self.log_limiter.write(
-                    "radius_full",
-                    SIPLOG_ERR,
-                    "RADIUS: ",
-                    MAX_WAITING,
-                    " requests wait for ",
-                    addr,
-                    ", one more refused",
-                )
                 return False
         queue.append(req)
         return True
+
+    def _refuse(self, req: RadiusRequest, server: Any) -> None:
+        """MAX_WAITING wait for server already: go on as if it had not answered, on the next
+        reactor turn (never inside do_auth)."""
+        self.stats["refused"] += 1
+        self.log_limiter.write(
+            "radius_full",
+            SIPLOG_ERR,
+            "RADIUS: ",
+            MAX_WAITING,
+            " requests wait for ",
+            server,
+            ", one more refused",
+        )
+        self.reactor.callLater(0, self._next_server, req)
 
     def _next_server(self, req: RadiusRequest) -> None:
         if not req.done:
@@ -339,6 +342,11 @@ class Radius_client:
     def _resolve(self, host: str, req: RadiusRequest) -> None:
         waiters = self._resolving.get(host)
         if waiters is not None:
+            if len(waiters) >= MAX_WAITING:
+                waiters[:] = [r for r in waiters if not r.done]
+                if len(waiters) >= MAX_WAITING:
+                    self._refuse(req, host)
+                    return
             waiters.append(req)
             return
         self._resolving[host] = [req]

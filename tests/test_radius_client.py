@@ -434,3 +434,28 @@ def test_server_given_by_name_is_resolved_on_the_reactor(radius: FreeRadius) -> 
     finally:
         rc.shutdown()
     assert [r[1] for r in res] == [RESULT_ACCEPT, RESULT_ACCEPT]
+
+
+def test_requests_waiting_for_a_server_name_are_bounded(silent: Silent, monkeypatch: Any) -> None:
+    """A resolver that never answers: MAX_WAITING requests wait for the name, the next moves on."""
+    from twisted.internet import defer
+
+    monkeypatch.setattr(Radius_client_mod, "MAX_WAITING", 3)
+    servers = [RadiusServer("radius.example.test", 1812, b"s"), RadiusServer("127.0.0.1", silent.port, b"s")]
+    rc = Radius_client(RadiusConf(authservers=servers, dictionary=DICT, timeout=5, retries=1))
+    lookups: list[str] = []
+
+    class Stuck:
+        def getHostByName(self, name: str) -> Any:
+            lookups.append(name)
+            return defer.Deferred()
+
+    rc._resolver = Stuck()
+    try:
+        for _ in range(5):
+            rc.do_auth([("User-Name", "x")], lambda r: None)
+        run_reactor_until(lambda: len(silent.received()) == 2, timeout=2)
+        assert lookups == ["radius.example.test"] and rc.stats["refused"] == 2
+        assert len(rc._resolving["radius.example.test"]) == 3
+    finally:
+        rc.shutdown()
