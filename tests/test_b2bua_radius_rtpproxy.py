@@ -13,7 +13,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -39,10 +39,12 @@ def proxy_port(proxy: RtpProxy, media: tuple[str, int]) -> bool:
     return proxy.rtp_low <= media[1] < proxy.rtp_low + RTP_SPAN
 
 
-def wait_online(b2b: B2B, proxy: RtpProxy, times: int = 1) -> None:
-    """Until the B2BUA has logged this proxy online (for the ``times``-th time)."""
+def wait_online(b2b: Any, proxy: RtpProxy, times: int = 1) -> None:
+    """Until the B2BUA has logged this proxy online (for the ``times``-th time). ``b2b``: a ``B2B``
+    (its log is ``stderr()``) or another harness whose log is ``log()``."""
     line = f"RTPproxy {proxy.contact} is online"
-    wait_for(lambda: b2b.stderr().count(line) >= times, what=line)
+    read_log = getattr(b2b, "stderr", None) or b2b.log
+    wait_for(lambda: read_log().count(line) >= times, what=line)
 
 
 @pytest.fixture(scope="module")

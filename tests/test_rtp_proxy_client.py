@@ -36,7 +36,14 @@ def test_every_contact_kind_comes_online_and_relays_commands(ctrl: str) -> None:
         client = FastClient({"_sip_address": "127.0.0.1"}, spath=proxy.contact)
         try:
             run_reactor_until(lambda: client.online)
-            assert client.tnot_supported and client.wdnt_supported
+            assert client.tnot_supported and client.wdnt_supported and client.caps_done
+            assert client.caps == {
+                "copy_supported": True,
+                "stat_supported": True,
+                "tnot_supported": True,
+                "sbind_supported": True,
+                "wdnt_supported": True,
+            }
             port, created = _answers(client, "U cid-1 127.0.0.1 4000 ft1", "U cid-2 127.0.0.1 4002 ft2")
             assert port is not None and int(port.split()[0]) >= proxy.rtp_low
             assert proxy.active_sessions() == 2

@@ -96,9 +96,9 @@ def parse_contact(spath: str) -> Contact:
 
 
 class Rtp_proxy_client:
-    """Sippy's ``Rtp_proxy_client``: ``send_command``, ``online``, the ``*_supported`` capabilities,
-    the last stats, ``shutdown``. ``notify_socket``: where the proxy reports media timeouts (the
-    B2BUA's control socket), None for none."""
+    """Sippy's ``Rtp_proxy_client``: ``send_command``, ``online``, the ``*_supported`` capabilities
+    (also as ``caps``), the last stats, ``shutdown``. ``notify_socket``: where the proxy reports
+    media timeouts (the B2BUA's control socket), None for none."""
 
     hrtb_ival = 1.0
     hrtb_retr_ival = 60.0
@@ -147,6 +147,11 @@ class Rtp_proxy_client:
 
     def __str__(self) -> str:
         return self.spath
+
+    @property
+    def caps(self) -> dict[str, bool]:
+        """The VF capabilities as last answered (``caps_done``): attribute name -> supported."""
+        return {attr: getattr(self, attr) for attr in CAPSTABLE.values()}
 
     def send_command(
         self, command: str, result_callback: Optional[ResultCallback] = None, *params: Any
