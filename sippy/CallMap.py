@@ -66,6 +66,11 @@ def default_max_calls(mem_available: Optional[int] = None) -> int:
     return max(MIN_MAX_CALLS, int(mem_available * CALL_MEMORY_SHARE) // CALL_MEMORY_BUDGET)
 
 
+def max_calls_from(global_config: dict) -> int:
+    """The programs' bound on calls: --max_calls, else default_max_calls()."""
+    return global_config.get("max_calls") or default_max_calls()
+
+
 def tune_gc() -> None:
     """Called by the B2BUA programs once started: what exists now (modules, configuration, the
     transaction manager) lives as long as the process, so it leaves the collector's view for
@@ -113,6 +118,17 @@ class CallMap:
         self.ncalls_failed = 0
         # Run by shutdown(), in order, after every call was told to hang up.
         self.shutdown_hooks: list[Callable[[], Any]] = []
+
+    def logBound(self) -> None:
+        """One line at start: the bound and where it came from, for an operator who sees 503s."""
+        logger = self.global_config.get("_sip_logger")
+        if self.max_calls is not None and logger is not None and logger.isEnabledFor(SIPLOG_INFO):
+            origin = (
+                "--max_calls" if self.global_config.get("max_calls") else "from the memory available at start"
+            )
+            logger.write(
+                f"at most {self.max_calls} calls in memory ({origin}), more get 503", level=SIPLOG_INFO
+            )
 
     @property
     def ncalls_active(self) -> int:

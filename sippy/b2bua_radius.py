@@ -27,7 +27,7 @@ from sippy.B2BConfig import B2BConfig, load_config
 from sippy.B2BOperations import start_operations
 from sippy.B2BRoute import B2BRoute
 from sippy.CallController import UA_NAME, cc_factory
-from sippy.CallMap import CallMap, default_max_calls, tune_gc
+from sippy.CallMap import CallMap, max_calls_from, tune_gc
 from sippy.CLIManager import CLISocketInUse, parse_cli_address, unix_socket_in_use
 from sippy.Core.EventDispatcher import ED2
 from sippy.misc import listen_address, sip_hostport
@@ -218,7 +218,8 @@ def build_call_machinery(
             digest_guard=digest_guard,
         )
 
-    callmap = CallMap(cfg, new_call, max_calls=cfg.get("max_calls") or default_max_calls())
+    callmap = CallMap(cfg, new_call, max_calls=max_calls_from(cfg))
+    callmap.logBound()
     cfg["_cmap"] = callmap
     try:
         tm = SipTransactionManager(cfg, callmap.recvRequest, reactor=reactor)

@@ -20,7 +20,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from sippy import misc
-from sippy.CallMap import CallMap, default_max_calls, tune_gc
+from sippy.CallMap import CallMap, max_calls_from, tune_gc
 from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventTry
 from sippy.Core.EventDispatcher import ED2
 from sippy.Security.WireSafe import first_unsafe
@@ -204,7 +204,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger = SipLogger(PROG)
     global_config["_sip_logger"] = logger
     signal.signal(signal.SIGUSR2, logger.toggleDebug)
-    max_calls = global_config.get("max_calls") or default_max_calls()
+    max_calls = max_calls_from(global_config)
     callmap = CallMap(global_config, lambda gc, req, sip_t: CallController(gc, callmap), max_calls)
     try:
         callmap.log_limiter = SipTransactionManager(global_config, callmap.recvRequest).log_limiter
@@ -221,6 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"calls go to {misc.sip_hostport(host, port)}",
         flush=True,
     )
+    ED2.reactor.callWhenRunning(callmap.logBound)
     # SIGTERM/SIGINT stop the reactor; the calls get their BYEs while it still runs.
     ED2.reactor.addSystemEventTrigger("before", "shutdown", callmap.shutdown)
     tune_gc()

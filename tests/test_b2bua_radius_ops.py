@@ -657,3 +657,4 @@ def test_max_calls_refuses_one_more_with_503_and_retry_after(b2bua_factory):
     assert wait_for(lambda: "1 calls in memory: 503 to a new INVITE" in read_text(b2b.log)), read_text(
         b2b.log
     )
+    assert "at most 1 calls in memory (--max_calls), more get 503" in read_text(b2b.log)

@@ -12,7 +12,14 @@ import pytest
 from twisted.internet.task import Clock
 
 from sippy.B2BConfig import ConfigError, parse_args
-from sippy.CallMap import CALL_MEMORY_BUDGET, CALL_MEMORY_SHARE, MIN_MAX_CALLS, CallMap, default_max_calls
+from sippy.CallMap import (
+    CALL_MEMORY_BUDGET,
+    CALL_MEMORY_SHARE,
+    MIN_MAX_CALLS,
+    CallMap,
+    default_max_calls,
+    max_calls_from,
+)
 from sippy.LogLimiter import LOG_BURST, LOG_WINDOW, LogLimiter
 from sippy.SipLogger import SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
@@ -312,3 +319,15 @@ def test_shutdown_writes_the_pending_summaries() -> None:
     clock.advance(5)
     tm.shutdown()
     assert log.lines[-1][1] == "no_via: 7 more like this in the last 5 s"
+
+
+def test_the_programs_bound_is_logged_with_its_origin() -> None:
+    log = FakeLogger()
+    assert max_calls_from({"max_calls": 7}) == 7 and max_calls_from({}) == default_max_calls()
+    CallMap({"max_calls": 7, "_sip_logger": log}, Consumer(), max_calls=7).logBound()
+    CallMap({"_sip_logger": log}, Consumer(), max_calls=1234).logBound()
+    CallMap({"_sip_logger": log}, Consumer()).logBound()
+    assert [text for _, text in log.lines] == [
+        "at most 7 calls in memory (--max_calls), more get 503",
+        "at most 1234 calls in memory (from the memory available at start), more get 503",
+    ]
