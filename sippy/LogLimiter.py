@@ -62,7 +62,10 @@ class LogLimiter:
         now = self.reactor.seconds()
         kw = self._kinds.get(kind)
         if kw is None or now - kw.start >= self.window:
-            # A window that ended with nothing suppressed (a suppressing one is ended by its timer).
+            if kw is not None and kw.timer is not None and kw.timer.active():
+                # Its timer is due but has not run yet (a busy reactor): summarise it first.
+                kw.timer.cancel()
+                self._summarise(kind, kw)
             kw = self._kinds[kind] = _KindWindow(now)
         if kw.written < self.burst:
             kw.written += 1
@@ -71,10 +74,11 @@ class LogLimiter:
         kw.suppressed += 1
         kw.level = level
         if kw.timer is None:
-            kw.timer = self.reactor.callLater(kw.start + self.window - now, self._summarise, kind)
+            kw.timer = self.reactor.callLater(kw.start + self.window - now, self._summarise, kind, kw)
 
-    def _summarise(self, kind: str) -> None:
-        kw = self._kinds.pop(kind)
+    def _summarise(self, kind: str, kw: _KindWindow) -> None:
+        if self._kinds.get(kind) is kw:
+            del self._kinds[kind]
         took = min(self.window, self.reactor.seconds() - kw.start)
         self._write(kw.level, f"{kind}: {kw.suppressed} more like this in the last {took:.0f} s")
 
@@ -84,5 +88,5 @@ class LogLimiter:
         for kind, kw in tuple(self._kinds.items()):
             if kw.timer is not None and kw.timer.active():
                 kw.timer.cancel()
-                self._summarise(kind)
+                self._summarise(kind, kw)
         self._kinds.clear()

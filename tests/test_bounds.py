@@ -331,3 +331,19 @@ def test_the_programs_bound_is_logged_with_its_origin() -> None:
         "at most 7 calls in memory (--max_calls), more get 503",
         "at most 1234 calls in memory (from the memory available at start), more get 503",
     ]
+
+
+def test_log_limiter_late_timer_loses_no_count() -> None:
+    """A line that comes when the window's summary timer is due but has not run yet."""
+    clock = Clock()
+    out = Lines()
+    lim = LogLimiter(out, clock, window=60.0, burst=1)
+    for _ in range(4):
+        lim.write("k", SIPLOG_INFO, "x")
+    clock.rightNow = 61.0  # the reactor is late: the timer due at 60 has not fired
+    lim.write("k", SIPLOG_INFO, "y")
+    lim.write("k", SIPLOG_INFO, "z")
+    assert [t for _, t in out.lines] == ["x", "k: 3 more like this in the last 60 s", "y"]
+    clock.advance(60)
+    assert out.lines[-1] == (SIPLOG_INFO, "k: 1 more like this in the last 60 s")
+    assert clock.getDelayedCalls() == []
