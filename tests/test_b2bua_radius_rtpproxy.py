@@ -182,6 +182,26 @@ def test_late_offer_from_the_callee_answered_in_the_ack(relay, caller: Party) ->
     gone(proxy)
 
 
+def test_each_media_line_is_its_own_proxy_session(relay, caller: Party) -> None:
+    b2b, proxy, callee, _ = relay
+    offer = caller.offer() + f"m=video {caller.rtp_port + 2} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+    caller.call(b2b.address, body=offer)
+    inv = callee.expect("INVITE")
+    answer = callee.offer() + f"m=video {callee.rtp_port + 2} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+    callee.answered(inv, 200, answer)
+    ok = caller.expect("200")
+    caller.connected(ok)
+    callee.expect("ACK")
+    for msg in (inv, ok):
+        (audio, video) = msg.media()
+        assert proxy_port(proxy, audio) and proxy_port(proxy, video) and audio[1] != video[1], msg.body
+    assert proxy.active_sessions() == 2
+    caller.send_rtp(ok.media()[0], 3)
+    assert callee.count_rtp() == 3
+    bye_from(caller, callee)
+    gone(proxy)
+
+
 def test_cancel_deletes(relay, caller: Party) -> None:
     b2b, proxy, callee, _ = relay
     caller.call(b2b.address)
