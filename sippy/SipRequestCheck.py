@@ -1,10 +1,11 @@
 """RFC 3261 8.2 inspection of a new request before a transaction is made for it (and of a
 response before its client transaction takes it).
 
-Everything the transaction layer, the UAs and the call map read of every request (From, To,
-Call-ID, CSeq, Max-Forwards, the Request-URI) is parsed here once, so that a malformed one is
-refused with a stateless answer that names what is wrong, instead of failing later inside a
-transaction that can then never be answered. The reason phrases are fixed texts: nothing of the
+Everything the transaction layer, the UAs and the call map read of a request (From, To, Call-ID,
+CSeq, Max-Forwards, Expires, the Request-URI, and per method what the UA acts on) is parsed here
+once, so that a malformed one is refused with a stateless answer that names what is wrong,
+instead of failing later inside a transaction that can then never be answered, or halfway
+through setting up a call. The reason phrases are fixed texts: nothing of the
 request goes into them.
 """
 
