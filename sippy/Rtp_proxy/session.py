@@ -1,7 +1,8 @@
 """One call's media anchored on an RTPproxy.
 
 ``Rtp_proxy_session(global_config, call_id=..., notify_tag=...)`` picks one of the online proxies
-of ``global_config['_rtp_proxy_clients']`` at random (``RtpProxyError`` when none is online).
+of ``global_config['_rtp_proxy_clients']`` (or Sippy's single ``'rtp_proxy_client'``) at random
+(``RtpProxyError`` when none is online).
 Each RTP media line of the call is one proxy session, ``<call_id>-<index>``, with two sides:
 
 - ``on_caller_sdp_change(body, cb)``: the caller's SDP (offer, or answer to a callee's
@@ -83,7 +84,11 @@ class Rtp_proxy_session:
         to_tag: Optional[str] = None,
         notify_tag: Optional[str] = None,
     ) -> None:
-        clients = global_config.get("_rtp_proxy_clients", ())
+        clients = global_config.get("_rtp_proxy_clients")
+        if clients is None:
+            # Sippy programs with one proxy set it alone.
+            single = global_config.get("rtp_proxy_client")
+            clients = [single] if single is not None else []
         online = [c for c in clients if c.online]
         if not online:
             names = ", ".join(str(c) for c in clients) or "none configured"
