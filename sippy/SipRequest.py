@@ -172,12 +172,14 @@ class SipRequest(SipMsg):
                 return (h.getValue() or "").rstrip().upper().endswith(" ACK")
         return False
 
-    def genErrorResponse(self, scode: int, reason: str) -> SipResponse:
+    def genErrorResponse(self, scode: int, reason: str, via_parsed: bool = True) -> SipResponse:
         """An answer that depends on nothing but the top Via: the Vias and the first From, To,
         Call-ID and CSeq are copied as received (unparsed), and the To gets a tag only when it
         parses. A request that fails to parse is answered this way (RFC 3261 8.2.6). Raises
-        SipParseError when the top Via is unreadable: there is nowhere to send the answer."""
-        self.getHFBody("via")
+        SipParseError when the top Via is unreadable: there is nowhere to send the answer
+        (`via_parsed=False`: the caller sends it elsewhere, see viaSentByReadable)."""
+        if via_parsed:
+            self.getHFBody("via")
         resp = SipResponse(scode=scode, reason=reason, sipver="SIP/2.0")
         hdrs = [h.getCopy() for h in self.getHFs("via")]
         for name in ("from", "to", "call-id", "cseq"):
@@ -196,6 +198,19 @@ class SipRequest(SipMsg):
                     except SipParseError:
                         pass
         return resp
+
+    def viaSentByReadable(self) -> bool:
+        """Whether the top Via, though it does not parse whole, has a readable protocol and
+        sent-by (its parameters are what is broken, as in RFC 4475 3.1.2.1)."""
+        vias = self.getHFs("via")
+        if not vias:
+            return False
+        head = (vias[0].getValue() or "").partition(";")[0]
+        try:
+            SipHeader(name="via", bodys=head).getBody().getAddr()
+        except SipParseError:
+            return False
+        return True
 
     def genResponse(self, scode: int, reason: str, body: Any = None, server: Any = None) -> SipResponse:
         """A response per RFC 3261 8.2.6: Vias, From, To, Call-ID and CSeq copied as received.

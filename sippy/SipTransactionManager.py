@@ -445,7 +445,7 @@ class SipTransactionManager:
             via = req.getHFBody("via")
             host, port = via.getAddr()
         except SipParseError as ex:
-            self.badInput("bad_via", address, ex.reason, rtime)
+            self._refuseBadVia(req, ex.reason, address, transport, rtime)
             return
         branch = via.getBranch()
         method = req.getMethod()
@@ -554,6 +554,17 @@ class SipTransactionManager:
             resp.appendHeader(SipHeader(name="unsupported", bodys=", ".join(bad.unsupported)))
         self._reply_stateless(transport, resp, self._respAddress(req.getHFBody("via"), address, reliable))
         self.badInput(bad.kind, address, bad.detail, rtime)
+
+    def _refuseBadVia(
+        self, req: Any, detail: str, address: tuple[str, int], transport: Any, rtime: Any
+    ) -> None:
+        """A top Via that does not parse: when its protocol and sent-by read (only parameters are
+        broken) a 400 goes to where the datagram came from, as rport would have it (RFC 4475
+        3.1.2.1); with no Via to go by, or for an ACK, the request is dropped. Counted either way."""
+        if not req.isACK() and req.viaSentByReadable():
+            resp = req.genErrorResponse(400, "Bad Via Header", via_parsed=False)
+            self._reply_stateless(transport, resp, address)
+        self.badInput("bad_via", address, detail, rtime)
 
     def _refuseFull(
         self, req: Any, address: tuple[str, int], transport: Any, raddress: tuple[str, int]

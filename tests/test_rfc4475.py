@@ -7,6 +7,7 @@ from __future__ import annotations
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from tests.sip_torture import Run, accepted, dropped, msg, refused, sdp
+from tests.test_transactions import PEER
 
 # ---------------------------------------------------------------------------------------------
 # 3.1.1 Valid messages: accepted and processed.
@@ -373,14 +374,21 @@ def invite(*headers: str, ruri: str = "sip:user@example.com", start: str = "", b
 
 
 def test_3_1_2_1_extraneous_header_field_separators() -> None:
-    # The RFC wants a 400, but the broken header is the top Via, the one an answer is routed by:
-    # with no Via we can read there is nowhere safe to send one, so it is dropped and counted.
+    # Only the top Via's parameters are broken: the 400 goes where the datagram came from (as
+    # rport would have it), with the Vias as they came.
     contact = 'Contact: "Joe" <sip:joe@example.org>;;;;'
-    dropped(invite("Via: SIP/2.0/UDP 192.0.2.15;;,;,,", contact), "bad_via")
+    r = Run()
+    resp = r.feed(invite("Via: SIP/2.0/UDP 192.0.2.15;;,;,,", contact))
+    assert resp is not None and resp.getSL() == "SIP/2.0 400 Bad Via Header"
+    assert r.ft.sent[0][1] == PEER
+    assert resp.getHFs("via")[0].getValue().startswith("SIP/2.0/UDP 192.0.2.15;;")
+    assert r.tables_empty() and r.no_traceback() and r.tm.bad_counts == {"bad_via": 1}
+    # With no sent-by to read there is nothing to go by: dropped.
+    dropped(invite("Via: SIP/2.0/UDP ;;,;,,"), "bad_via")
     # The same Contact under a good Via: read only by whoever needs it, answered 400 then.
     r = Run()
     r.tm.nat_traversal = True
-    resp = r.feed(invite('Contact: "Joe" <sip:joe@example.org>;;;;'))
+    resp = r.feed(invite(contact))
     assert resp.getSCode() == (400, "Bad Contact Header") and r.tables_empty()
 
 
