@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from twisted.internet import reactor  # noqa: E402
 
+from sippy.Network_server import Remote_address  # noqa: E402
 from sippy.SipRequest import SipRequest  # noqa: E402
 from sippy.SipTransactionManager import SipTransactionManager  # noqa: E402
 from sippy.Time.MonoTime import MonoTime  # noqa: E402
@@ -137,7 +138,8 @@ def feed(
     handle = tm.handleIncoming
     rtime = MonoTime()
     for data in datas:
-        handle(data, source, transport, rtime)
+        # A Remote_address per message, as Udp_server makes one per datagram.
+        handle(data, Remote_address(source, "udp"), transport, rtime)
     n = len(datas)
     assert (transport.sent, transport.delivered) == (sent * n, delivered * n), "unexpected outcome"
 

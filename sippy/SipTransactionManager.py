@@ -1,9 +1,10 @@
 """RFC 3261 section 17 transaction layer: client and server, INVITE and non-INVITE.
 
 The protocol logic lives in plain methods that take `rtime`; timers are `callLater`s on
-`self.reactor`, so tests drive every timer with `twisted.internet.task.Clock`. The transport is
-anything with `send_to(data, address)`, `getSIPaddr(raddress)` and a `transport` name; with `-l '*'`
-there is one per address family (docs/internals.md).
+`self.reactor`, so tests drive every timer with `twisted.internet.task.Clock`. Transports are
+`sippy.Network_server` objects: UDP (one per address family with `-l '*'`) and the registered
+others (WSS); a request leaves by the one its target asks for, an answer by the one its request
+came on (docs/internals.md).
 
 Hot path: each datagram is parsed once (headers lazily), retransmissions are found by a dict lookup
 on the transaction key (byte-identical ones on the datagram itself, before any parsing), log lines
@@ -18,11 +19,12 @@ import socket
 import sys
 from collections import Counter
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.misc import address_family, bare_host, ipv6_available, is_ip, sip_hostport
+from sippy.Network_server import Remote_address
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
@@ -156,6 +158,18 @@ def check1918(host: Optional[str]) -> bool:
     return any(addr in net for net in _NETS_1918)
 
 
+def _reliable(server: Any) -> bool:
+    """RFC 3261 17's "reliable transport": `is_reliable`, or for a transport without it (written
+    for Sippy 2.x) anything but UDP."""
+    reliable = getattr(server, "is_reliable", None)
+    return server.transport != "udp" if reliable is None else reliable
+
+
+def _peer_host(address: Any) -> Any:
+    """The host, or for a Remote_address the name of its connection (see Remote_address.received)."""
+    return address.received if address.__class__ is Remote_address else address[0]
+
+
 def unavailable(req: Any, retry_after: int) -> SipResponse:
     """503 Service Unavailable with Retry-After: the answer at a bound (RFC 3261 21.5.4)."""
     resp = req.genResponse(503, "Service Unavailable")
@@ -181,6 +195,7 @@ class SipTransactionManager:
         *,
         transport: Any = None,
         reactor: Any = None,
+        servers: Iterable[Any] = (),
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -230,6 +245,22 @@ class SipTransactionManager:
             transport = self.transports.get(socket.AF_INET) or self.transports[socket.AF_INET6]
             global_config["_sip_tm"] = self
         self.transport = transport
+        # The other listening transports (Network_server), by transport name: "wss", later "tcp",
+        # "tls". A request whose target asks for one leaves by it (see _targetTransport).
+        self.listeners: dict[str, Any] = {}
+        for server in servers:
+            self.registerTransport(server)
+        if global_config.get("_wss_server") is not None:
+            # Sippy 2.x programs hand their WSS listener over this way.
+            self.registerTransport(global_config["_wss_server"])
+
+    def registerTransport(self, server: Any) -> None:
+        """Send through server (a Network_server other than UDP, whose data_callback is
+        handleIncoming and error_callback transportError) the requests whose target asks for its
+        transport; the answers to requests that came on it go back on it anyway."""
+        if server.transport == "udp":
+            raise ValueError("UDP sockets are the manager's own transport (transport= or _sip_address)")
+        self.listeners[server.transport] = server
 
     def _listen(self, global_config: dict[str, Any], reactor: Any) -> dict[int, Any]:
         """UDP sockets on `_sip_address`, or with `_sip_wildcard` (-l '*') on 0.0.0.0 and :: on
@@ -298,14 +329,16 @@ class SipTransactionManager:
 
     # -- transport ------------------------------------------------------------------------------
 
-    def _send(self, userv: Any, data: bytes, address: tuple[str, int]) -> None:
-        userv.send_to(data, address)
+    def _send(self, userv: Any, data: bytes, address: Any) -> bool:
+        """Hand data to the transport; False when a connection transport cannot send it at all."""
+        ok = userv.send_to(data, address)
         if self._dbug():
             self._log(
                 SIPLOG_DBUG,
                 f"SENDING message to {sip_hostport(*address)}:\n",
                 data.decode(errors="backslashreplace"),
             )
+        return ok is not False
 
     def _encode(self, msg: Any, userv: Any, address: tuple[str, int], compact: bool = False) -> bytes:
         """The wire bytes of msg for address: Via/Contact placeholders take the local address
@@ -336,8 +369,10 @@ class SipTransactionManager:
 
     # -- incoming -------------------------------------------------------------------------------
 
-    def handleIncoming(self, data: bytes, address: tuple[str, int], transport: Any, rtime: MonoTime) -> None:
-        """The transport's data_callback: never raises."""
+    def handleIncoming(self, data: bytes, ra: Any, server: Any, rtime: MonoTime) -> None:
+        """The transports' data_callback: ra is the Remote_address the message came from (a bare
+        (host, port) pair is taken too, as before Network_server). Never raises."""
+        address = ra if ra.__class__ is tuple else ra.address
         try:
             if len(data) < 32:
                 # Keep-alives (CRLF) and runts: nothing to answer.
@@ -350,15 +385,17 @@ class SipTransactionManager:
                     ltime=rtime,
                 )
             if data.startswith(b"SIP/2.0 "):
-                self._incomingResponse(data, address, rtime)
+                self._incomingResponse(data, address, ra, server, rtime)
             else:
-                self._incomingRequest(data, address, transport, rtime)
+                self._incomingRequest(data, address, ra, server, rtime)
         except Exception:
             self._log_exc(
                 f"SipTransactionManager: unhandled exception on message from {sip_hostport(*address)}"
             )
 
-    def _incomingResponse(self, data: bytes, address: tuple[str, int], rtime: MonoTime) -> None:
+    def _incomingResponse(
+        self, data: bytes, address: tuple[str, int], ra: Any, server: Any, rtime: MonoTime
+    ) -> None:
         try:
             resp = SipResponse(buf=data)
             code = resp.getSCodeNum()
@@ -387,6 +424,8 @@ class SipTransactionManager:
                 curl = cbody.getUrl()
                 if check1918(curl.host):
                     curl.setAddr(address)
+        if getattr(server, "names_connections", False):
+            self._contactByConnection(resp, ra)
         self.incomingResponse(resp, t, code, rtime)
 
     def _natRequest(self, req: Any, host: str, port: int, address: tuple[str, int]) -> None:
@@ -404,16 +443,26 @@ class SipTransactionManager:
     def _reply_stateless(self, userv: Any, resp: Any, address: tuple[str, int]) -> None:
         self._send(userv, self._encode(resp, userv, address), address)
 
-    def _stamp(self, via: Any, address: tuple[str, int], nated: bool) -> None:
-        """RFC 3261 18.2.1 and RFC 3581: note on the top Via where the request really came from."""
+    def _stamp(self, via: Any, address: tuple[str, int], nated: bool, received: str) -> None:
+        """RFC 3261 18.2.1 and RFC 3581: note on the top Via where the request really came from
+        (`received`: the source host, or the connection's name, see Remote_address)."""
         rhost, rport = address
         if via.getAddr()[0] != rhost:
-            via.setParam("received", rhost)
+            via.setParam("received", received)
         if "rport" in via.params or nated:
             via.setParam("rport", str(rport))
 
+    def _contactByConnection(self, msg: Any, ra: Any) -> None:
+        """A peer reached only over its connection (WSS, RFC 7118 5: a `*.invalid` Contact): its
+        Contact host becomes the connection's name, so requests to it go back on that connection."""
+        if msg.countHFs("contact") == 0:
+            return
+        cbody = msg.getHFBody("contact")
+        if not cbody.asterisk:
+            cbody.getUrl().host = ra.received
+
     def _incomingRequest(
-        self, data: bytes, address: tuple[str, int], transport: Any, rtime: MonoTime
+        self, data: bytes, address: tuple[str, int], ra: Any, transport: Any, rtime: MonoTime
     ) -> None:
         if isinstance(data, bytes):
             t = self._retrans.get((data, address))
@@ -422,7 +471,10 @@ class SipTransactionManager:
                 if t.data is not None:
                     self._send(t.userv, t.data, t.address)
                 return
-        reliable = transport.transport != "udp"
+        reliable = _reliable(transport)
+        # Where answers go: the connection itself over a reliable transport.
+        source = ra if reliable and ra.__class__ is not tuple else address
+        received = source.received if source is not address else address[0]
         try:
             req = SipRequest(buf=data)
         except SipParseError as ex:
@@ -431,8 +483,8 @@ class SipTransactionManager:
                 self.badInput("unparsable", address, ex.reason, rtime)
                 return
             via = resp.getHFBody("via")
-            self._stamp(via, address, False)
-            self._reply_stateless(transport, resp, self._respAddress(via, address, reliable))
+            self._stamp(via, address, False, received)
+            self._reply_stateless(transport, resp, self._respAddress(via, source, reliable))
             self.badInput("bad_version" if resp.scode == 505 else "bad_request", address, ex.reason, rtime)
             return
         # One pass over the headers answers every "is there a ..." question below.
@@ -445,7 +497,7 @@ class SipTransactionManager:
             via = req.getHFBody("via")
             host, port = via.getAddr()
         except SipParseError as ex:
-            self._refuseBadVia(req, ex.reason, address, transport, rtime)
+            self._refuseBadVia(req, ex.reason, address, source, transport, rtime)
             return
         branch = via.getBranch()
         method = req.getMethod()
@@ -464,14 +516,21 @@ class SipTransactionManager:
                 self._natRequest(req, host, port, address)
             except SipParseError as ex:
                 bad = Refusal(400, "Bad Contact Header", "bad_header", ex.reason)
-        self._stamp(via, address, req.nated)
+        self._stamp(via, address, req.nated, received)
         if bad is None:
             bad = check_request(req, names, self.supported)
         if bad is None and len(data) > self.max_message_size:
             bad = Refusal(413, "Request Entity Too Large", "too_large", f"{len(data)} bytes")
         if bad is not None:
-            self._refuse(req, bad, address, transport, reliable, rtime)
+            self._refuse(req, bad, address, source, transport, reliable, rtime)
             return
+        if (
+            reliable
+            and "contact" in present
+            and getattr(transport, "names_connections", False)
+            and req.countHFs("via") == 1
+        ):
+            self._contactByConnection(req, source)
         rhost, rport = address
         cseq_num = req.getHFBody("cseq").getCSeqNum()
         call_id = str(req.getHFBody("call-id"))
@@ -479,7 +538,7 @@ class SipTransactionManager:
         ftag = req.getHFBody("from").getTag()
         req.rtime = rtime
         req.setSource(address)
-        raddress = address if reliable else (rhost, rport if "rport" in via.params else port)
+        raddress = source if reliable else (rhost, rport if "rport" in via.params else port)
 
         if magic:
             base: tuple[Any, ...] = (branch, host, port)
@@ -541,6 +600,7 @@ class SipTransactionManager:
         req: Any,
         bad: Refusal,
         address: tuple[str, int],
+        source: Any,
         transport: Any,
         reliable: bool,
         rtime: MonoTime,
@@ -552,18 +612,18 @@ class SipTransactionManager:
         resp = req.genErrorResponse(bad.scode, bad.reason)
         if bad.unsupported:
             resp.appendHeader(SipHeader(name="unsupported", bodys=", ".join(bad.unsupported)))
-        self._reply_stateless(transport, resp, self._respAddress(req.getHFBody("via"), address, reliable))
+        self._reply_stateless(transport, resp, self._respAddress(req.getHFBody("via"), source, reliable))
         self.badInput(bad.kind, address, bad.detail, rtime)
 
     def _refuseBadVia(
-        self, req: Any, detail: str, address: tuple[str, int], transport: Any, rtime: Any
+        self, req: Any, detail: str, address: tuple[str, int], source: Any, transport: Any, rtime: Any
     ) -> None:
         """A top Via that does not parse: when its protocol and sent-by read (only parameters are
         broken) a 400 goes to where the datagram came from, as rport would have it (RFC 4475
         3.1.2.1); with no Via to go by, or for an ACK, the request is dropped. Counted either way."""
         if not req.isACK() and req.viaSentByReadable():
             resp = req.genErrorResponse(400, "Bad Via Header", via_parsed=False)
-            self._reply_stateless(transport, resp, address)
+            self._reply_stateless(transport, resp, source)
         self.badInput("bad_via", address, detail, rtime)
 
     def _refuseFull(
@@ -588,7 +648,7 @@ class SipTransactionManager:
             to.genTag()
         self._reply_stateless(transport, resp, raddress)
 
-    def _respAddress(self, via: Any, source: tuple[str, int], reliable: bool) -> tuple[str, int]:
+    def _respAddress(self, via: Any, source: Any, reliable: bool) -> Any:
         """Where a response goes (RFC 3261 18.2.2, RFC 3581): received/rport, else sent-by."""
         return source if reliable else via.getTAddr()
 
@@ -890,6 +950,7 @@ class SipTransactionManager:
         t.address = msg.getTarget()
         if t.address is None:
             t.address = msg.getRURI().getAddr()
+        name = "udp" if not self.listeners or userv is not None else self._targetTransport(msg, t.address)
         t.state = TRYING
         t.tout = self.T1
         if method == "INVITE":
@@ -900,7 +961,15 @@ class SipTransactionManager:
                     t.expires = 300
         t.te_end = self._timer(self.timerB, 64 * self.T1, t)
         self.tclient[tid] = t
-        if userv is None and self._resolve_names and not is_ip(bare_host(t.address[0])):
+        if name != "udp":
+            userv = self.listeners.get(name)
+            if userv is None:
+                self.log_limiter.write(
+                    "no_transport", SIPLOG_WARN, method, " to a ", name, " target: no such transport"
+                )
+                self._sendFailed(t)
+                return t
+        elif userv is None and self._resolve_names and not is_ip(bare_host(t.address[0])):
             # -l '*': the family of the name's address picks the socket and the Via address. IPv4
             # first; IPv6 when the name has no IPv4 address. Timer B bounds the wait.
             self._resolveTarget(t, tuple(self.transports))
@@ -921,25 +990,91 @@ class SipTransactionManager:
         elif families:
             self._resolveTarget(t, families)
         else:
-            # No address at all: fail now as a transport error does (RFC 3261 8.1.3.1: 503).
-            _cancel(t.te_end)
-            t.te_end = None
-            req = t.req
-            self._removeClient(t)
-            if t.resp_cb is not None:
-                resp = req.genResponse(503, "Service Unavailable")
-                resp.rtime = MonoTime()
-                self._respond(t, resp)
-                t.resp_cb = None
+            # No address at all: fail as a transport error does (RFC 3261 8.1.3.1: 503).
+            self._sendFailed(t, later=False)
+
+    def _targetTransport(self, msg: Any, address: Any) -> str:
+        """The transport the request's target asks for: a Remote_address's own, else the
+        `transport=` parameter (and scheme) of the URI the target comes from (the first Route,
+        else the Request-URI) when the target is that URI's address; "udp" otherwise.
+        `transport=ws` (RFC 7118 uses it for WS and WSS) names our WSS listener, `sips:` TLS."""
+        if address.__class__ is Remote_address:
+            return address.transport
+        routes = msg.getHFBodys("route")
+        url = routes[0].getUrl() if routes else msg.getRURI()
+        if url.getAddr() != tuple(address):
+            return "udp"
+        name = (url.transport or "udp").lower()
+        if name == "ws":
+            name = "wss"
+        if url.scheme == "sips" and name not in ("wss", "tls"):
+            name = "tls"
+        return name
+
+    def _markTransport(self, msg: Any, userv: Any) -> Any:
+        """A message leaving by a transport other than UDP says so: its top Via's protocol, and
+        our own (placeholder) Contact gets the transport's `transport=` so that the peer can
+        reach us back (a copy: the UA reuses its Contact)."""
+        msg.getHFBody("via").transport = userv.transport.upper()
+        uri_transport = getattr(userv, "uri_transport", None)
+        if uri_transport is not None and msg.countHFs("contact") == 1:
+            h = msg.getHF("contact")
+            body = h.getBody()
+            if not body.asterisk and body.getUrl().host is None:
+                body = body.getCopy()
+                body.getUrl().transport = uri_transport
+                h.body = body
 
     def _sendFirst(self, t: SipTransaction, userv: Any) -> None:
         """Choose the transport, encode and send the request, start retransmitting."""
         t.userv = userv if userv is not None else self._transportFor(t.address)
-        t.reliable = t.userv.transport != "udp"
+        t.reliable = _reliable(t.userv)
+        if t.userv.transport != "udp":
+            self._markTransport(t.req, t.userv)
         t.data = self._encode(t.req, t.userv, t.address, t.compact)
         if not t.reliable:
             t.te_retr = self._timer(self.timerA if t.method == "INVITE" else self.timerE, t.tout, t)
-        self._send(t.userv, t.data, t.address)
+        if not self._send(t.userv, t.data, t.address):
+            self._sendFailed(t)
+
+    def _sendFailed(self, t: SipTransaction, later: bool = True) -> None:
+        """The request cannot be sent (no transport or address for its target, its connection is
+        gone): the transaction ends and its consumer gets a local 503 (RFC 3261 8.1.3.1); `later`:
+        on the next reactor turn (not inside newTransaction)."""
+        req = t.req
+        self._removeClient(t)
+        if t.resp_cb is not None and req is not None:
+            resp = req.genResponse(503, "Service Unavailable")
+            resp.rtime = MonoTime()
+            if later:
+                self.reactor.callLater(0, self._respondOnce, t, resp)
+            else:
+                self._respondOnce(t, resp)
+
+    def _respondOnce(self, t: SipTransaction, resp: Any) -> None:
+        self._respond(t, resp)
+        t.resp_cb = None
+
+    def transportError(self, address: Any, server: Any) -> None:
+        """A connection transport's error_callback: a message to address could not be delivered,
+        or its connection went. Every transaction pending on that peer ends: client ones with a
+        local 503, server ones at once (nothing can answer them any more)."""
+        host = _peer_host(address)
+
+        def on_peer(t: SipTransaction) -> bool:
+            if t.userv is not server:
+                return False
+            if t.address == address:
+                return True
+            return getattr(server, "names_connections", False) and _peer_host(t.address) == host
+
+        for t in [t for t in self.tclient.values() if on_peer(t)]:
+            if t.state in (TRYING, RINGING):
+                self._sendFailed(t)
+            else:
+                self._removeClient(t)
+        for t in [t for t in self.tserver.values() if on_peer(t)]:
+            self._removeServer(t)
 
     def _refuseClient(self, t: SipTransaction, msg: Any, resp_cb: Any, cb_ifver: int) -> None:
         """The client table is full: nothing is sent, and the consumer gets a local 503 as from the

@@ -1,13 +1,14 @@
 """SIP over UDP on the Twisted reactor: the transport behind `SipTransactionManager`.
 
-Implements the Transport contract of docs/internals.md (`send_to`, `getSIPaddr`, `transport`,
-`shutdown`, `data_callback(data, address, server, rtime)`). It knows nothing of SIP: errors on
+A `Network_server` (docs/internals.md "Transport"): `data_callback(data, ra, server, rtime)` gets a
+`Remote_address` per datagram, `send_to` takes a (host, port) pair or one. It knows nothing of SIP: errors on
 either direction are counted and logged, never raised into the reactor, so one bad datagram or
 one unreachable peer cannot stop the server.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import socket
 import sys
@@ -22,6 +23,15 @@ from twisted.internet.protocol import DatagramProtocol
 
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.misc import bare_host, is_ip, local4remote
+from sippy.Network_server import (
+    Address,
+    DataCallback,
+    ErrorCallback,
+    Network_server,
+    Network_server_opts,
+    Network_server_stats,
+    Remote_address,
+)
 from sippy.SipConf import SipConf
 from sippy.SipLogger import SIPLOG_ERR
 from sippy.Time.MonoTime import MonoTime
@@ -29,8 +39,6 @@ from sippy.Time.Timeout import default_reactor
 
 # Requested size of the socket buffers (the kernel caps it at net.core.rmem_max/wmem_max).
 RCVBUF_SIZE = 4 * 1024 * 1024
-
-DataCallback = Callable[[bytes, tuple[str, int], "Udp_server", MonoTime], Any]
 
 _WILDCARDS = ("0.0.0.0", "::")
 # Largest datagram read whole (UDP's own limit).
@@ -79,74 +87,58 @@ def resolve6(reactor: Any, host: str) -> Deferred:
     return receiver.deferred
 
 
-class Udp_server_opts:
-    """Where to listen and whom to hand datagrams to.
+class Udp_server_opts(Network_server_opts):
+    """Where to listen and whom to hand datagrams to (`Network_server_opts`), and the UDP specifics.
 
-    `laddress` is `(host, port)`; port 0 picks a free port. `family` is inferred from the host
-    when not given. `flags` is kept for Sippy compatibility (socket options are left at Twisted's
-    defaults).
-
-    Network impairment for tests and demos (Sippy's knobs): each datagram sent is dropped with
-    probability `ploss_out_rate` and the rest delayed by a uniform 0..`pdelay_out_max` seconds;
-    `ploss_in_rate` / `pdelay_in_max` do the same to datagrams received. `impair_seed` seeds the
-    random generator (None: unseeded), so a test run can be repeated.
+    `family` is inferred from the host when not given. `flags` is kept for Sippy compatibility
+    (socket options are left at Twisted's defaults). The impairment knobs (Sippy's) act on each
+    datagram; `impair_seed` seeds the random generator (None: unseeded), so a test run can be
+    repeated.
     """
 
     def __init__(
         self,
         laddress: tuple[Optional[str], int],
-        data_callback: DataCallback,
+        data_callback: Optional[DataCallback],
         family: Optional[int] = None,
         flags: int = 0,
         *,
+        direct_dispatch: bool = False,
         ploss_out_rate: float = 0.0,
         pdelay_out_max: float = 0.0,
         ploss_in_rate: float = 0.0,
         pdelay_in_max: float = 0.0,
         impair_seed: Optional[int] = None,
+        error_callback: Optional[ErrorCallback] = None,
     ) -> None:
         host = bare_host(laddress[0] or "0.0.0.0")
-        self.laddress: tuple[str, int] = (host, int(laddress[1]))
-        self.data_callback = data_callback
+        super().__init__(
+            (host, int(laddress[1])),
+            data_callback,
+            direct_dispatch=direct_dispatch,
+            ploss_out_rate=ploss_out_rate,
+            pdelay_out_max=pdelay_out_max,
+            ploss_in_rate=ploss_in_rate,
+            pdelay_in_max=pdelay_in_max,
+            error_callback=error_callback,
+        )
+        self.laddress: tuple[str, int]
         if family is None:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.family = family
         self.flags = flags
-        self.ploss_out_rate = ploss_out_rate
-        self.pdelay_out_max = pdelay_out_max
-        self.ploss_in_rate = ploss_in_rate
-        self.pdelay_in_max = pdelay_in_max
         self.impair_seed = impair_seed
 
     def getCopy(self) -> Udp_server_opts:
-        return Udp_server_opts(
-            self.laddress,
-            self.data_callback,
-            self.family,
-            self.flags,
-            ploss_out_rate=self.ploss_out_rate,
-            pdelay_out_max=self.pdelay_out_max,
-            ploss_in_rate=self.ploss_in_rate,
-            pdelay_in_max=self.pdelay_in_max,
-            impair_seed=self.impair_seed,
-        )
+        return copy.copy(self)
 
     def isWildCard(self) -> bool:
         """Bound to every address of its family (0.0.0.0 or ::), as `-l '*'` asks."""
         return self.laddress[0] in _WILDCARDS
 
 
-class Udp_server_stats:
-    """Counters for the control socket."""
-
-    __slots__ = ("dgrams_in", "dgrams_out", "errors", "emulated_losses")
-
-    def __init__(self) -> None:
-        self.dgrams_in = 0
-        self.dgrams_out = 0
-        self.errors = 0
-        # Datagrams dropped on purpose (ploss_out_rate / ploss_in_rate).
-        self.emulated_losses = 0
+# Sippy's name of the counters (dgrams_in, dgrams_out, errors, emulated_losses).
+Udp_server_stats = Network_server_stats
 
 
 class _UdpProtocol(DatagramProtocol):
@@ -159,16 +151,14 @@ class _UdpProtocol(DatagramProtocol):
         self.server._received(datagram, addr)
 
 
-class Udp_server:
+class Udp_server(Network_server):
     """One listening UDP socket (IPv4 or IPv6)."""
 
     transport = "udp"
+    uopts: Udp_server_opts
 
     def __init__(self, global_config: Any, uopts: Udp_server_opts, reactor: Any = None) -> None:
-        self.global_config = global_config if global_config is not None else {}
-        self.uopts = uopts.getCopy()
-        self.reactor = reactor if reactor is not None else default_reactor()
-        self.stats = Udp_server_stats()
+        super().__init__(global_config, uopts, reactor)
         # Errors a peer can provoke at will (bad names, unreachable addresses) are rate limited.
         self.log_limiter = LogLimiter(self._log_args, self.reactor)
         self._resolved: dict[str, tuple[str, float]] = {}
@@ -231,7 +221,7 @@ class Udp_server:
     def _log_args(self, level: int, *args: Any) -> None:
         self._log_error("".join(str(x) for x in args))
 
-    def getSIPaddr(self, raddress: Optional[tuple[str, int]] = None) -> tuple[str, int]:
+    def getSIPaddr(self, raddress: Optional[Address] = None) -> tuple[str, int]:
         """Host and (actual) port to advertise in Via/Contact of a message to raddress. A socket
         bound to every address answers with the local address that faces raddress (the kernel's
         choice of source address, `local4remote`), or SipConf.my_address without a usable peer."""
@@ -266,9 +256,9 @@ class Udp_server:
         rtime = MonoTime()
         self.stats.dgrams_in += 1
         # IPv6 peers come as (host, port, flowinfo, scope_id); the SIP layer wants (host, port).
-        address = (addr[0], addr[1])
+        address = addr if len(addr) == 2 else (addr[0], addr[1])
         try:
-            self.uopts.data_callback(data, address, self, rtime)
+            self.uopts.data_callback(data, Remote_address(address, "udp"), self, rtime)
         except Exception:
             self.log_limiter.write(
                 "exception",
@@ -279,17 +269,21 @@ class Udp_server:
                 CurrentTraceback(),
             )
 
-    def send_to(self, data: Union[bytes, str], address: tuple[str, int]) -> None:
-        """Queue data for address; a host name is resolved on the reactor first. Never blocks."""
+    def send_to(self, data: Union[bytes, str], address: Address) -> bool:
+        """Queue data for address; a host name is resolved on the reactor first. Never blocks.
+        True: UDP cannot tell whether a datagram arrives (a failure later is counted and logged)."""
         if self._port is None:
-            return
+            return True
         if isinstance(data, str):
             data = data.encode("utf-8")
+        if address.__class__ is Remote_address:
+            address = address.address  # type: ignore[union-attr]
         host, port = bare_host(address[0]), int(address[1])
         if is_ip(host):
             self._write(data, (host, port))
-            return
+            return True
         self.lookup(host, partial(self._send_resolved, data, port))
+        return True
 
     def _send_resolved(self, data: bytes, port: int, ip: Optional[str]) -> None:
         if ip is None:
@@ -429,18 +423,18 @@ class self_test:
         return self.done
 
     def _answer(self, ping: bytes, pong: bytes, pair: dict[str, Udp_server]) -> DataCallback:
-        def ping_received(data: bytes, address: tuple[str, int], server: Udp_server, rtime: MonoTime) -> None:
-            if data != ping or address != pair["pinger"].getSIPaddr():
-                self._fail(f"unexpected ping {data!r} from {address}")
+        def ping_received(data: bytes, ra: Remote_address, server: Network_server, rtime: MonoTime) -> None:
+            if data != ping or ra.address != pair["pinger"].getSIPaddr():
+                self._fail(f"unexpected ping {data!r} from {ra}")
                 return
-            server.send_to(pong, address)
+            server.send_to(pong, ra)
 
         return ping_received
 
     def _check(self, pong: bytes, pair: dict[str, Udp_server]) -> DataCallback:
-        def pong_received(data: bytes, address: tuple[str, int], server: Udp_server, rtime: MonoTime) -> None:
-            if data != pong or address != pair["pinged"].getSIPaddr():
-                self._fail(f"unexpected pong {data!r} from {address}")
+        def pong_received(data: bytes, ra: Remote_address, server: Network_server, rtime: MonoTime) -> None:
+            if data != pong or ra.address != pair["pinged"].getSIPaddr():
+                self._fail(f"unexpected pong {data!r} from {ra}")
                 return
             self.npongs -= 1
             if self.npongs == 0 and not self.done.called:
