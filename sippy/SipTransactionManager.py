@@ -769,6 +769,8 @@ class SipTransactionManager:
                     to.setTag(t.to_tag)
             elif t.to_tag is None:
                 t.to_tag = tag
+        if t.userv.transport != "udp":
+            self._markContact(resp, t.userv)
         t.data = self._encode(resp, t.userv, t.address, t.compact)
         self._send(t.userv, t.data, t.address)
         if t.state not in (TRYING, RINGING):
@@ -1011,11 +1013,16 @@ class SipTransactionManager:
             name = "tls"
         return name
 
-    def _markTransport(self, msg: Any, userv: Any) -> Any:
-        """A message leaving by a transport other than UDP says so: its top Via's protocol, and
-        our own (placeholder) Contact gets the transport's `transport=` so that the peer can
-        reach us back (a copy: the UA reuses its Contact)."""
+    def _markTransport(self, msg: Any, userv: Any) -> None:
+        """A request leaving by a transport other than UDP says so in its top Via's protocol, and
+        its Contact (see _markContact)."""
         msg.getHFBody("via").transport = userv.transport.upper()
+        self._markContact(msg, userv)
+
+    def _markContact(self, msg: Any, userv: Any) -> None:
+        """Our own (placeholder) Contact in a message leaving by a transport other than UDP gets
+        the transport's `transport=`, so that the peer can reach us back (on a copy: the UA reuses
+        its Contact)."""
         uri_transport = getattr(userv, "uri_transport", None)
         if uri_transport is not None and msg.countHFs("contact") == 1:
             h = msg.getHF("contact")
@@ -1185,6 +1192,8 @@ class SipTransactionManager:
             if t.resp2xx is not None:
                 self._prepare2xxAck(ack, t.resp2xx)
         t.ack_address = ack.getTarget() or t.address
+        if t.userv.transport != "udp":
+            self._markTransport(ack, t.userv)
         t.ack_data = self._encode(ack, t.userv, t.ack_address, t.compact)
         # Only the bytes are needed to ACK a retransmitted 2xx again (for the rest of timer M).
         t.ack = t.ack_auto = t.req = t.resp2xx = None

@@ -13,6 +13,7 @@ from sippy.SipAddress import SipAddress
 from sippy.SipCallId import SipCallId
 from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
+from sippy.SipHeader import SipHeader
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from sippy.SipRoute import SipRoute
@@ -220,10 +221,35 @@ def test_reliable_client_timers_rfc3261() -> None:
     resp.getHFBody("to").setTag("tt")
     tm.handleIncoming(str(resp).encode(), ra, wss, MonoTime())
     assert inv.codes() == [486] and t1.tid not in tm.tclient
-    assert SipRequest(buf=wss.sent[2][0]).getMethod() == "ACK"
+    ack = SipRequest(buf=wss.sent[2][0])
+    assert ack.getMethod() == "ACK" and ack.getHFBody("via").transport == "WSS"
     clock.advance(2)
     assert opt.codes() == [408], "timer F still ends an unanswered request"
     assert tm.tclient == {} and clock.getDelayedCalls() == []
+
+
+def test_2xx_ack_over_connection_says_its_transport() -> None:
+    """The ACK of a 2xx, made here or by the UA (with a fresh UDP-default Via), goes on the
+    INVITE's transport and its Via says so."""
+    for ua_ack in (False, True):
+        tm, udp, wss, _ = mk()
+        got = Responses()
+        t = tm.newTransaction(out_request("INVITE", ruri=f"sip:xyz@{CONN};transport=ws"), got)
+        resp = SipRequest(buf=wss.sent[0][0]).genResponse(200, "OK")
+        resp.getHFBody("to").setTag("tt")
+        text = str(resp).replace(
+            "\r\nContent-Length", f"\r\nContact: <sip:xyz@{CONN};transport=ws>\r\nContent-Length"
+        )
+        tm.handleIncoming(text.encode(), wss.ra(), wss, MonoTime())
+        assert got.codes() == [200]
+        if ua_ack:
+            ack = out_request("ACK", ruri=f"sip:xyz@{CONN};transport=ws")
+            tm.sendACK(t, ack)
+        else:
+            tm.sendACK(t)
+        sent = SipRequest(buf=wss.sent[-1][0])
+        assert sent.getMethod() == "ACK" and sent.getHFBody("via").transport == "WSS"
+        assert wss.sent[-1][1][0] == CONN and udp.sent == []
 
 
 def test_reliable_server_answers_on_its_connection_without_retransmission() -> None:
@@ -234,9 +260,9 @@ def test_reliable_server_answers_on_its_connection_without_retransmission() -> N
 
     def consumer(req: Any, t: Any) -> Any:
         seen.append(req)
-        if req.getMethod() == "INVITE":
-            return (req.genResponse(200, "OK"), None, None)
-        return (req.genResponse(200, "OK"), None, None)
+        resp = req.genResponse(200, "OK")
+        resp.appendHeader(SipHeader(name="contact", body=SipContact()))
+        return (resp, None, None)
 
     tm, udp, wss, clock = mk()
     tm.req_cb = consumer
@@ -248,6 +274,8 @@ def test_reliable_server_answers_on_its_connection_without_retransmission() -> N
     assert invite.getHFBody("contact").getUrl().host == CONN
     assert [SipResponse(buf=d).getSCodeNum() for d, _ in wss.sent] == [200]
     assert wss.sent[0][1] is ra and udp.sent == []
+    curl = SipResponse(buf=wss.sent[0][0]).getHFBody("contact").getUrl()
+    assert (curl.host, curl.port, curl.transport) == WSS_LOCAL + ("ws",), "a Contact the browser can use"
     clock.advance(20)
     assert len(wss.sent) == 1, "no 2xx retransmission over a reliable transport"
     # OPTIONS: answered, and gone at once (timer J zero).
