@@ -12,13 +12,16 @@ setup(
     packages=find_packages(include=["sippy", "sippy.*"]),
     python_requires=">=3.9",
     install_requires=[
-        "Twisted>=22.10",
+        # tls: pyOpenSSL and service_identity, for the WSS listener's TLS (sippy.Wss_server).
+        "Twisted[tls]>=22.10",
         "pyrad>=2.4",
         "python-daemon>=2.3",
         # sippy.Rtp (Sippy 2.x programs that send and receive audio): RTP packets, jitter
         # buffer and mu-law from rtpsynth, G.722 from g722. Small binary wheels, as in Sippy 2.x.
         "rtpsynth>=1.3",
         "g722>=1.2",
+        # SIP over WebSocket (sippy.Wss_server): autobahn's Twisted flavour, on the one reactor.
+        "autobahn>=23",
     ],
     extras_require={
         "test": [
@@ -26,7 +29,8 @@ setup(
             "hypothesis>=6",
             "ruff>=0.5",
             "rtp.io>=1.1",
-            "autobahn>=23",
+            # A WebSocket client for the WSS tests (blocking, beside the B2BUA's reactor).
+            "websockets>=12",
             # The SIP fuzz target (tests/fuzz/fuzz_sip.py); wheels for Linux x86_64.
             "atheris>=2.3; platform_system == 'Linux' and platform_machine == 'x86_64'",
         ],

@@ -1,0 +1,349 @@
+"""SIP over secure WebSocket (RFC 7118) on the Twisted reactor: the listener browsers call.
+
+A `Network_server` whose peers are connections: TLS from PEM files (Twisted's TLS), WebSocket from
+autobahn's Twisted flavour, on the one reactor. The handshake must offer the `sip` subprotocol
+(RFC 7118 section 4) and each WebSocket message, text or binary, is one SIP message.
+
+A browser cannot be reached by address (its Via and Contact hosts are `*.invalid`, RFC 7118
+section 5), so every connection gets a name, `<random>.invalid`, carried as the `received` of the
+`Remote_address` its messages come with. The transaction layer writes that name where the peer's
+address would go (Via `received`, Contact host), and `send_to` to a (name, port) pair writes on
+that connection. When a connection goes, `uopts.close_callback(ra, server)` is told, so that the
+calls that used it end.
+
+Limits (Wss_server_opts): the largest message, connections per source address, the time a
+connection may take from TCP accept to a finished WebSocket handshake. Each is logged once per
+connection with the close code or HTTP status the peer got.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from typing import Any, Callable, Optional, Union
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet import ssl
+
+from sippy.LogLimiter import LogLimiter
+from sippy.misc import sip_hostport
+from sippy.Network_server import (
+    Address,
+    Network_server,
+    Network_server_opts,
+    Remote_address,
+)
+from sippy.SipConf import SipConf
+from sippy.SipLogger import SIPLOG_ERR
+from sippy.Time.MonoTime import MonoTime
+
+# Defaults of the limits (Wss_server_opts). A SIP message with a large SDP offer from a browser is
+# 3-6 KB; 64 KB leaves room for multipart bodies without letting one peer make us buffer megabytes.
+MAX_MESSAGE_SIZE = 65536
+MAX_CONNECTIONS_PER_ADDRESS = 64
+HANDSHAKE_TIMEOUT = 10.0
+# A connection that says nothing (no SIP, no pong) for this long is checked with a WebSocket ping
+# and closed when no pong comes back in PING_TIMEOUT: a peer gone without FIN (laptop lid, NAT
+# expiry) ends its calls instead of holding them until the credit runs out.
+PING_INTERVAL = 30.0
+PING_TIMEOUT = 10.0
+
+SUBPROTOCOL = "sip"
+# Suffix of connection names (RFC 7118 section 5: a name that resolves nowhere).
+INVALID_DOMAIN = ".invalid"
+
+# close_callback(ra, server): the connection ra came by is gone.
+CloseCallback = Callable[[Remote_address, "Wss_server"], Any]
+
+
+class WssConfigError(Exception):
+    """A certificate or key that cannot be used; the message names the file (one line)."""
+
+
+class Wss_server_opts(Network_server_opts):
+    """`Network_server_opts` plus the PEM files (`certfile`: the certificate, optionally followed
+    by its chain; `keyfile`: its private key), the limits and `close_callback`."""
+
+    def __init__(
+        self,
+        laddress: tuple[Optional[str], int],
+        data_callback: Any,
+        *,
+        certfile: Optional[str] = None,
+        keyfile: Optional[str] = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        max_connections_per_address: int = MAX_CONNECTIONS_PER_ADDRESS,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
+        close_callback: Optional[CloseCallback] = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(laddress, data_callback, **kwargs)
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.max_message_size = max_message_size
+        self.max_connections_per_address = max_connections_per_address
+        self.handshake_timeout = handshake_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_callback = close_callback
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise WssConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+
+
+def tls_options(certfile: str, keyfile: str) -> ssl.CertificateOptions:
+    """Server TLS options from PEM files, checked now (not at the first connection): a file that
+    cannot be read or parsed, or a key that is not the certificate's, raises WssConfigError."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from OpenSSL import crypto
+
+    try:
+        chain = x509.load_pem_x509_certificates(_read(certfile, "certificate"))
+    except ValueError:
+        raise WssConfigError(f"certificate file {certfile}: no PEM certificate in it") from None
+    try:
+        key = load_pem_private_key(_read(keyfile, "key"), password=None)
+    except (ValueError, TypeError) as exc:
+        raise WssConfigError(f"key file {keyfile}: not an unencrypted PEM private key ({exc})") from None
+    options = ssl.CertificateOptions(
+        privateKey=crypto.PKey.from_cryptography_key(key),
+        certificate=crypto.X509.from_cryptography(chain[0]),
+        extraCertChain=[crypto.X509.from_cryptography(c) for c in chain[1:]],
+    )
+    try:
+        options.getContext()  # checks that the key is the certificate's
+    except Exception as exc:  # OpenSSL.SSL.Error: its text is a list of library reasons
+        raise WssConfigError(
+            f"key file {keyfile} does not match certificate file {certfile} ({exc})"
+        ) from None
+    return options
+
+
+class Wss_stats:
+    """WebSocket connections for the status line: open now, accepted since start, and closes by
+    reason (`refused`: handshake denied; `limit`: a limit hit; `lost`: everything else)."""
+
+    __slots__ = ("open", "total", "closed")
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.total = 0
+        self.closed: Counter[str] = Counter()
+
+
+class _SipWsProtocol(WebSocketServerProtocol):
+    """One connection; its `ra` (set when the handshake succeeds) names it to the SIP layer."""
+
+    ra: Optional[Remote_address] = None
+    peer_host: Optional[str] = None
+    peer_name = ""
+    _handshake_timer: Any = None
+    _close_logged = False
+
+    @property
+    def server(self) -> Wss_server:
+        return self.factory.server
+
+    def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        self.peer_host = peer.host
+        self.peer_name = sip_hostport(peer.host, peer.port)
+        self.server._accepted(self)
+        self._handshake_timer = self.server.reactor.callLater(
+            self.server.uopts.handshake_timeout, self._handshakeTimedOut
+        )
+        super().connectionMade()
+
+    def onConnect(self, request: Any) -> str:
+        """Handshake: the `sip` subprotocol (RFC 7118 section 4) and the per-address limit."""
+        if SUBPROTOCOL not in request.protocols:
+            self._closeReason("refused", "handshake without the sip subprotocol (RFC 7118 section 4)")
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, "the sip subprotocol is required (RFC 7118)")
+        limit = self.server.uopts.max_connections_per_address
+        if self.server.per_address[self.peer_host] > limit:
+            self._closeReason(
+                "limit", f"more than {limit} connections from {self.peer_host}, refused with 503"
+            )
+            raise ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "too many connections from your address")
+        return SUBPROTOCOL
+
+    def onOpen(self) -> None:
+        self._cancelHandshakeTimer()
+        self.server._opened(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.ra is not None:
+            self.server._received(payload, self.ra)
+
+    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+        # Called by autobahn for every end (clean close, error, drop); limits hit by autobahn
+        # itself (message too big) come here with their close code.
+        if code == self.CLOSE_STATUS_CODE_MESSAGE_TOO_BIG:
+            self._closeReason(
+                "limit", f"message larger than {self.server.uopts.max_message_size} bytes, closed 1009"
+            )
+
+    def connectionLost(self, reason: Any) -> None:
+        self._cancelHandshakeTimer()
+        super().connectionLost(reason)
+        self.server._lost(self)
+
+    def _handshakeTimedOut(self) -> None:
+        self._handshake_timer = None
+        self._closeReason("limit", f"no WebSocket handshake within {self.server.uopts.handshake_timeout:g} s")
+        self.transport.abortConnection()
+
+    def _cancelHandshakeTimer(self) -> None:
+        if self._handshake_timer is not None:
+            if self._handshake_timer.active():
+                self._handshake_timer.cancel()
+            self._handshake_timer = None
+
+    def _closeReason(self, kind: str, text: str) -> None:
+        """Log why we end this connection, once, and count it."""
+        if self._close_logged:
+            return
+        self._close_logged = True
+        self.server.wss_stats.closed[kind] += 1
+        self.server.log_limiter.write(
+            "wss_" + kind, SIPLOG_ERR, f"Wss_server: connection from {self.peer_name}: ", text
+        )
+
+
+class Wss_server(Network_server):
+    """One listening WSS socket and its connections (`connections`: name -> protocol)."""
+
+    transport = "wss"
+    is_reliable = True
+    uri_transport = "ws"
+    names_connections = True
+
+    def __init__(self, global_config: Any, uopts: Wss_server_opts, reactor: Any = None) -> None:
+        super().__init__(global_config, uopts, reactor)
+        o: Wss_server_opts = self.uopts  # type: ignore[assignment]
+        if o.certfile is None or o.keyfile is None:
+            raise WssConfigError("Wss_server needs certfile and keyfile")
+        tls = tls_options(o.certfile, o.keyfile)
+        self.wss_stats = Wss_stats()
+        self.log_limiter = LogLimiter(self._log_args, self.reactor)
+        self.connections: dict[str, _SipWsProtocol] = {}
+        # Connections per source host, from TCP accept to close (handshakes in progress count).
+        self.per_address: Counter[str] = Counter()
+        host = o.laddress[0] or "0.0.0.0"
+        factory = WebSocketServerFactory(protocols=[SUBPROTOCOL], reactor=self.reactor)
+        factory.protocol = _SipWsProtocol
+        factory.setProtocolOptions(
+            maxMessagePayloadSize=o.max_message_size,
+            maxFramePayloadSize=o.max_message_size,
+            autoPingInterval=o.ping_interval,
+            autoPingTimeout=o.ping_timeout,
+            # Our own timer covers the TLS and WebSocket handshakes together.
+            openHandshakeTimeout=0,
+            closeHandshakeTimeout=5,
+            # Close with a close frame (code and reason) when a limit is hit, not a bare drop.
+            failByDrop=False,
+        )
+        factory.server = self
+        self._factory = factory
+        self._port: Any = self.reactor.listenSSL(int(o.laddress[1]), factory, tls, interface=host)
+        o.laddress = (host, self._port.getHost().port)
+
+    # ----- the connections -----
+
+    def _accepted(self, proto: _SipWsProtocol) -> None:
+        self.per_address[proto.peer_host] += 1
+
+    def _opened(self, proto: _SipWsProtocol) -> None:
+        peer = proto.transport.getPeer()
+        name = os.urandom(8).hex() + INVALID_DOMAIN
+        ra = Remote_address((peer.host, peer.port), self.transport)
+        ra.received = name
+        proto.ra = ra
+        self.connections[name] = proto
+        self.wss_stats.open += 1
+        self.wss_stats.total += 1
+
+    def _lost(self, proto: _SipWsProtocol) -> None:
+        host = proto.peer_host
+        self.per_address[host] -= 1
+        if self.per_address[host] <= 0:
+            del self.per_address[host]
+        ra = proto.ra
+        if ra is None or self.connections.pop(ra.received, None) is None:
+            return
+        self.wss_stats.open -= 1
+        if not proto._close_logged:
+            proto._close_logged = True
+            self.wss_stats.closed["lost"] += 1
+        cb = self.uopts.close_callback  # type: ignore[attr-defined]
+        if cb is not None:
+            cb(ra, self)
+
+    def _received(self, data: bytes, ra: Remote_address) -> None:
+        self.stats.dgrams_in += 1
+        cb = self.uopts.data_callback
+        if cb is not None:
+            cb(data, ra, self, MonoTime())
+
+    # ----- Network_server -----
+
+    def connection(self, address: Address) -> Optional[_SipWsProtocol]:
+        """The open connection address names (a Remote_address, or a (name, port) pair)."""
+        name = address.received if isinstance(address, Remote_address) else address[0]
+        return self.connections.get(name)
+
+    def send_to(self, data: Union[bytes, str], address: Address) -> bool:
+        """Write one SIP message on the connection address names: a text message when it is
+        UTF-8 (all SIP is, but for binary bodies), binary otherwise. False when that connection
+        is gone."""
+        proto = self.connection(address)
+        if proto is None or proto.state != proto.STATE_OPEN:
+            self.stats.errors += 1
+            return False
+        if isinstance(data, str):
+            proto.sendMessage(data.encode("utf-8"), isBinary=False)
+        else:
+            try:
+                data.decode("utf-8")
+                binary = False
+            except UnicodeDecodeError:
+                binary = True
+            proto.sendMessage(data, isBinary=binary)
+        self.stats.dgrams_out += 1
+        return True
+
+    def getSIPaddr(self, raddress: Optional[Address] = None) -> tuple[str, int]:
+        host, port = self.uopts.laddress
+        if host in ("0.0.0.0", "::"):
+            host = SipConf.my_address
+        return (host, port)
+
+    def addr2str(self, address: Address) -> str:
+        if isinstance(address, Remote_address):
+            address = address.address
+        return f"{self.transport}:{sip_hostport(*address)}"
+
+    def _log_args(self, level: int, *args: Any) -> None:
+        logger = self.global_config.get("_sip_logger")
+        text = "".join(str(x) for x in args)
+        if logger is not None:
+            logger.write(text, level=level)
+        else:
+            sys.stderr.write(text + "\n")
+
+    def shutdown(self) -> Any:
+        """Stop listening and close every connection (going away, 1001)."""
+        for proto in tuple(self.connections.values()):
+            proto.sendClose(proto.CLOSE_STATUS_CODE_GOING_AWAY, "server shutting down")
+        port, self._port = self._port, None
+        return port.stopListening() if port is not None else None
