@@ -136,7 +136,7 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
         "S",
         None,
         "host:port:cert:key",
-        "SIP over WebSocket/TLS (RFC 7118); refused at start until WSS lands",
+        "SIP over secure WebSocket (RFC 7118) for browsers; PEM files; repeatable",
     ),
     Option("pre_auth_proc", "S", "x", "PROCSPEC", "routine run before authorisation, e.g. HDR2Xattrs[X-Foo]"),
     Option("config", "S", "C", "file", "read options from an INI file ([general], keys as long options)"),
@@ -273,6 +273,8 @@ class B2BConfig(dict):
             if len(parts) != 4 or not all(parts) or not parts[1].isdigit() or not 0 < int(parts[1]) < 65536:
                 raise ValueError(f"expected host:port:cert_file:key_file, got {value!r}")
             self["_wss_socket"] = (parts[0], int(parts[1]), parts[2], parts[3])
+            # Repeatable: every listener, in order (`_wss_socket` is the last, as in Sippy).
+            self["_wss_sockets"] = [*self.get("_wss_sockets", ()), self["_wss_socket"]]
 
     def read(self, path: str) -> None:
         """Apply the ``[general]`` section of an INI file, key by key, in file order."""

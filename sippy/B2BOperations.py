@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections import Counter
 from types import FrameType
 from typing import Any, Optional
 
@@ -31,6 +32,7 @@ from sippy.misc import sip_hostport
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SipLogger
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import Timeout
+from sippy.Wss_server import INVALID_DOMAIN
 
 __all__ = ("B2BOperations", "start_operations", "STATUS_INTERVAL", "STOP_TIMEOUT", "LONG_TRANSACTION")
 
@@ -52,6 +54,15 @@ def _hostport(addr: Optional[tuple[str, int]]) -> str:
     if addr is None:
         return "N/A:0"
     return sip_hostport(*addr)
+
+
+def _leg_address(addr: Optional[tuple[str, int]], wss: Any) -> str:
+    """A leg's remote as `l` shows it: host:port, or `wss:host:port` (the peer of the connection)
+    for a leg reached over a WebSocket connection (its target host is the connection's name)."""
+    if addr is None or wss is None or not str(addr[0]).endswith(INVALID_DOMAIN):
+        return _hostport(addr)
+    proto = wss.connection(addr)
+    return wss.addr2str(proto.ra) if proto is not None else f"wss:{_hostport(addr)}"
 
 
 def _counts(items: Any) -> str:
@@ -142,6 +153,7 @@ class B2BOperations:
     def formatCalls(self) -> str:
         """The `l` answer: one line per call, then `Total: N`."""
         lines = ["In-memory calls:\n"]
+        wss = self.global_config.get("_wss_server")
         for info in self.callmap.listCalls():
             cc = self.callmap.getCall(info["call_id"])
             legs = []
@@ -151,7 +163,8 @@ class B2BOperations:
                     legs.append("N/A")
                 else:
                     # Caller's number first on both legs, as Sippy's uaA.getCLD()/uaO.getCLI().
-                    legs.append(f"{leg['state']} {_hostport(leg['remote'])} {leg['cli']} {leg['cld']}")
+                    remote = _leg_address(leg["remote"], wss)
+                    legs.append(f"{leg['state']} {remote} {leg['cli']} {leg['cld']}")
             rtpps = getattr(cc, "rtp_proxy_session", None)
             relay = f" via RTPproxy {rtpps.rtp_proxy_client}" if rtpps is not None else ""
             lines.append(f"{info['call_id']}: {self.ccState(cc)} ({legs[0]} -> {legs[1]}){relay}\n")
@@ -229,6 +242,19 @@ class B2BOperations:
                 )
             )
             + (f"; {spool.status()}" if spool is not None else "")
+            + self._wssStatus()
+        )
+
+    def _wssStatus(self) -> str:
+        """`; WebSocket connections: N open, N since start, closed: <reason N, ...>` with --wss_socket."""
+        servers = self.global_config.get("_wss_servers")
+        if not servers:
+            return ""
+        opened = sum(s.wss_stats.open for s in servers)
+        total = sum(s.wss_stats.total for s in servers)
+        closed: Counter = sum((s.wss_stats.closed for s in servers), Counter())
+        return (
+            f"; WebSocket connections: {opened} open, {total} since start, closed: {_counts(closed.items())}"
         )
 
     def logStatus(self) -> None:

@@ -99,6 +99,13 @@ class CallController(Protocol):
 CCFactory = Callable[[dict, Any, Any], Union[CallController, Any]]
 
 
+def _reached_over(ua: Any, name: str) -> bool:
+    """Whether ua's peer is reached over the connection called name (see Remote_address.received)."""
+    if ua is None:
+        return False
+    return any(addr is not None and addr[0] == name for addr in (ua.rAddr, ua.rAddr0))
+
+
 class CallMap:
     """Live calls by Call-ID, and the answers to requests no dialog claimed."""
 
@@ -229,6 +236,16 @@ class CallMap:
                 "duration": (MonoTime() - ua.connect_ts) if connected else 0.0,
             }
         return info
+
+    def connectionClosed(self, ra: Any, server: Any = None) -> None:
+        """A connection transport's close_callback (sippy.Wss_server): the connection `ra` came by
+        is gone, so every call with a leg reached over it is hung up (BYE on the other leg,
+        accounting Stop). Such a leg's remote target host is the connection's name (ra.received)."""
+        name = ra.received
+        rtime = MonoTime()
+        for cc in tuple(self.ccmap):
+            if any(_reached_over(ua, name) for ua in (cc.uaA, cc.uaO)):
+                cc.disconnect(rtime)
 
     def discAll(self, rtime: Optional[MonoTime] = None) -> None:
         """Hang up every call (SIGTERM, control socket)."""

@@ -64,7 +64,8 @@ class WssConfigError(Exception):
 
 class Wss_server_opts(Network_server_opts):
     """`Network_server_opts` plus the PEM files (`certfile`: the certificate, optionally followed
-    by its chain; `keyfile`: its private key), the limits and `close_callback`."""
+    by its chain; `keyfile`: its private key), the limits, `close_callback` and `connections` (a
+    dict the listeners of one process share; None: the server's own)."""
 
     def __init__(
         self,
@@ -79,6 +80,7 @@ class Wss_server_opts(Network_server_opts):
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
         close_callback: Optional[CloseCallback] = None,
+        connections: Optional[dict] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(laddress, data_callback, **kwargs)
@@ -90,6 +92,7 @@ class Wss_server_opts(Network_server_opts):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_callback = close_callback
+        self.connections = connections
 
 
 def _read(path: str, what: str) -> bytes:
@@ -131,7 +134,7 @@ def tls_options(certfile: str, keyfile: str) -> ssl.CertificateOptions:
 
 class Wss_stats:
     """WebSocket connections for the status line: open now, accepted since start, and closes by
-    reason (`refused`: handshake denied; `limit`: a limit hit; `lost`: everything else)."""
+    reason (`refused`: handshake denied; `limit`: a limit hit; `ended`: closed by the peer or lost)."""
 
     __slots__ = ("open", "total", "closed")
 
@@ -236,7 +239,9 @@ class Wss_server(Network_server):
         tls = tls_options(o.certfile, o.keyfile)
         self.wss_stats = Wss_stats()
         self.log_limiter = LogLimiter(self._log_args, self.reactor)
-        self.connections: dict[str, _SipWsProtocol] = {}
+        # Connection name -> protocol; shared by every listener of a process (`o.connections`), so
+        # that whichever of them the transaction layer sends through finds the connection.
+        self.connections: dict[str, _SipWsProtocol] = o.connections if o.connections is not None else {}
         # Connections per source host, from TCP accept to close (handshakes in progress count).
         self.per_address: Counter[str] = Counter()
         host = o.laddress[0] or "0.0.0.0"
@@ -284,10 +289,14 @@ class Wss_server(Network_server):
         self.wss_stats.open -= 1
         if not proto._close_logged:
             proto._close_logged = True
-            self.wss_stats.closed["lost"] += 1
+            self.wss_stats.closed["ended"] += 1
+        # The calls first (their BYEs on this connection fail at once), then whatever transaction
+        # is still waiting on it.
         cb = self.uopts.close_callback  # type: ignore[attr-defined]
         if cb is not None:
             cb(ra, self)
+        if self.uopts.error_callback is not None:
+            self.uopts.error_callback(ra, self)
 
     def _received(self, data: bytes, ra: Remote_address) -> None:
         self.stats.dgrams_in += 1

@@ -6,7 +6,8 @@ replaced or extended on its own (operations: signals, control-socket commands, s
     config -> (daemon) -> logger -> RADIUS -> RTPproxies -> transaction manager + call map
     -> control socket -> signals -> reactor
 
-Flags whose layer is not there yet (``--wss_socket``) are refused at start-up (one line, exit 2).
+``--wss_socket`` adds SIP over secure WebSocket listeners (``start_wss``); a certificate or key that
+cannot be used stops start-up (one line naming the file, exit 2).
 ``-r`` anchors every call's media on one of the given RTPproxies (``start_rtp_proxies``).
 ``--sip_proxy`` forwards REGISTER and SUBSCRIBE to a helper proxy. ``main_func()`` is Sippy's
 entry point name for the same program.
@@ -42,6 +43,7 @@ from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SipLogger
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.SipVia import SipVia
+from sippy.Wss_server import Wss_server, Wss_server_opts, WssConfigError, tls_options
 
 PROG = "b2bua_radius"
 
@@ -53,11 +55,8 @@ __all__ = (
     "start_radius",
     "build_call_machinery",
     "StatefulProxy",
-    "NOT_SUPPORTED_YET",
+    "start_wss",
 )
-
-# Config key -> why the program refuses to start with it (the layer is not written yet).
-NOT_SUPPORTED_YET = (("_wss_socket", "--wss_socket: SIP over WebSocket is not supported yet"),)
 
 
 class StartupError(Exception):
@@ -232,6 +231,37 @@ def build_call_machinery(
     return callmap
 
 
+def start_wss(cfg: B2BConfig, callmap: CallMap, reactor: Any = None) -> list[Wss_server]:
+    """``--wss_socket``: one Wss_server per listener, registered with the transaction manager;
+    a closed connection hangs up the calls that used it (``CallMap.connectionClosed``). Raises
+    WssConfigError (certificate, key) or StartupError (cannot listen)."""
+    tm = cfg["_sip_tm"]
+    servers: list[Wss_server] = []
+    connections: dict = {}
+    for host, port, certfile, keyfile in cfg.get("_wss_sockets", ()):
+        opts = Wss_server_opts(
+            (host, port),
+            tm.handleIncoming,
+            certfile=certfile,
+            keyfile=keyfile,
+            error_callback=tm.transportError,
+            close_callback=callmap.connectionClosed,
+            connections=connections,
+        )
+        try:
+            server = Wss_server(cfg, opts, reactor=reactor)
+        except WssConfigError:
+            raise
+        except Exception as exc:  # CannotListenError: the reason is in the message
+            raise StartupError(f"--wss_socket: cannot listen on {sip_hostport(host, port)}: {exc}") from None
+        servers.append(server)
+    if servers:
+        tm.registerTransport(servers[0])
+        cfg["_wss_server"] = servers[0]
+        cfg["_wss_servers"] = servers
+    return servers
+
+
 def check_control_socket(cfg: B2BConfig) -> None:
     """Refuse to start (before detaching) when another process listens on our unix control
     socket: taking it over would leave that B2BUA running with no way to reach it."""
@@ -262,10 +292,13 @@ def _daemonize(cfg: B2BConfig) -> None:
 def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BRoute]] = None) -> int:
     """Run the B2BUA until SIGTERM; bad flags exit 2 (one line), start-up failures exit 1."""
     cfg = load_config(None if argv is None else list(argv), prog=PROG)
-    for key, message in NOT_SUPPORTED_YET:
-        if key in cfg:
-            sys.stderr.write(f"{PROG}: {message}\n")
-            return 2
+    try:
+        # Before detaching, so that the one line naming a bad file reaches the terminal.
+        for _host, _port, certfile, keyfile in cfg.get("_wss_sockets", ()):
+            tls_options(certfile, keyfile)
+    except WssConfigError as exc:
+        sys.stderr.write(f"{PROG}: --wss_socket: {exc}\n")
+        return 2
     try:
         radius_conf = read_radius_conf(cfg)
         if not cfg["foreground"]:
@@ -277,6 +310,10 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         start_radius(cfg, radius_conf)
         rtp_proxies = start_rtp_proxies(cfg)
         callmap = build_call_machinery(cfg, routes)
+        wss_servers = start_wss(cfg, callmap)
+    except WssConfigError as exc:
+        sys.stderr.write(f"{PROG}: --wss_socket: {exc}\n")
+        return 2
     except StartupError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
@@ -295,6 +332,8 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     )
     tune_gc()
     ED2.loop()
+    for wss in wss_servers:
+        wss.shutdown()
     cfg["_sip_tm"].shutdown()
     if "_acct_spool" in cfg:
         cfg["_acct_spool"].shutdown()

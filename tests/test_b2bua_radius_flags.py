@@ -215,7 +215,7 @@ def test_compatibility_flags_accepted_and_call_unchanged(flags):
     assert uas.received("INVITE")[0].startswith("INVITE sip:service@127.0.0.1:")
 
 
-# ----- layers not there yet: --wss_socket; bad -r contacts --------------------------------------
+# ----- bad --wss_socket certificate or syntax; bad -r contacts --------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -223,14 +223,17 @@ def test_compatibility_flags_accepted_and_call_unchanged(flags):
     [
         (["-r", "udp:127.0.0.1:0"], "b2bua_radius: -r: bad RTPproxy address"),
         (["--rtp_proxy_clients=udp:[::1"], "b2bua_radius: --rtp_proxy_clients: bad RTPproxy address"),
-        (["--wss_socket=127.0.0.1:9443:/c.pem:/k.pem"], "b2bua_radius: --wss_socket: SIP over WebSocket"),
+        (
+            ["--wss_socket=127.0.0.1:9443:/nonexistent/c.pem:/k.pem"],
+            "b2bua_radius: --wss_socket: cannot read certificate file /nonexistent/c.pem",
+        ),
         (["-r", "udp:127.0.0.1:22222,,x"], "b2bua_radius: -r: empty item"),
         (
             ["--wss_socket=127.0.0.1:9443"],
             "b2bua_radius: --wss_socket: expected host:port:cert_file:key_file",
         ),
     ],
-    ids=["-r port 0", "--rtp_proxy_clients bracket", "--wss_socket", "-r bad", "--wss_socket bad"],
+    ids=["-r port 0", "--rtp_proxy_clients bracket", "--wss_socket bad cert", "-r bad", "--wss_socket bad"],
 )
 def test_unsupported_or_bad_media_and_wss_flags_refused_before_start(tmp_path, flags, message):
     port = free_udp_port()

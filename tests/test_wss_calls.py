@@ -1,0 +1,197 @@
+"""Calls between a SIP-over-WebSocket client (a real WebSocket client over TLS, speaking SIP by
+hand as a browser would: `*.invalid` Via and Contact hosts, RFC 7118) and a SIPp UAS over UDP,
+through b2bua_radius -f -u -s with --wss_socket."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from typing import Any, Optional
+
+import pytest
+
+from tests.conftest import free_tcp_port
+from tests.sipp_util import Sipp
+from tests.test_b2bua_radius_ops import B2bua, wait_for
+from tests.wss_util import make_cert, ws_connect
+
+SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+def _header(msg: str, name: str) -> Optional[str]:
+    m = re.search(rf"^{name}:\s*(.*?)\r?$", msg, re.M | re.I)
+    return m.group(1) if m else None
+
+
+class WsPhone:
+    """A SIP UA on one WebSocket connection, written the way JsSIP writes its messages."""
+
+    def __init__(self, ws: Any, b2b_port: int) -> None:
+        self.ws = ws
+        self.b2b_port = b2b_port
+        self.host = uuid.uuid4().hex[:12] + ".invalid"
+        self.call_id = uuid.uuid4().hex
+        self.tag = uuid.uuid4().hex[:8]
+        self.to = f"<sip:1234@127.0.0.1:{b2b_port}>"
+        self.remote_target: Optional[str] = None
+        self.received: list[str] = []
+
+    def _request(self, method: str, ruri: str, cseq: int, body: str = "") -> str:
+        lines = [
+            f"{method} {ruri} SIP/2.0",
+            f"Via: SIP/2.0/WSS {self.host};branch=z9hG4bK{uuid.uuid4().hex[:10]}",
+            "Max-Forwards: 70",
+            f"From: <sip:alice@example.com>;tag={self.tag}",
+            f"To: {self.to}",
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:alice@{self.host};transport=ws>",
+        ]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body)}")
+        return "\r\n".join(lines) + "\r\n\r\n" + body
+
+    def recv(self, timeout: float = 10.0) -> str:
+        msg = self.ws.recv(timeout=timeout)
+        msg = msg.decode() if isinstance(msg, bytes) else msg
+        self.received.append(msg)
+        if not msg.startswith("SIP/2.0"):
+            self._answer(msg)
+        return msg
+
+    def _answer(self, req: str) -> None:
+        """200 OK to an in-dialog request (re-INVITE with our SDP, BYE)."""
+        heads = [
+            f"{n}: {v}"
+            for n in ("Via", "From", "To", "Call-ID", "CSeq")
+            for v in re.findall(rf"^{n}:\s*(.*?)\r?$", req, re.M | re.I)
+        ]
+        body = SDP if req.startswith("INVITE") else ""
+        extra = (
+            [f"Contact: <sip:alice@{self.host};transport=ws>", "Content-Type: application/sdp"]
+            if body
+            else []
+        )
+        self.ws.send(
+            "\r\n".join(["SIP/2.0 200 OK", *heads, *extra, f"Content-Length: {len(body)}"])
+            + "\r\n\r\n"
+            + body
+        )
+
+    def wait(self, start: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.recv(max(0.1, deadline - time.monotonic()))
+            if msg.startswith(start):
+                return msg
+
+    def call(self) -> list[str]:
+        """INVITE until 200, then ACK; the status lines seen."""
+        self.ws.send(self._request("INVITE", f"sip:1234@127.0.0.1:{self.b2b_port}", 1, SDP))
+        codes = []
+        while True:
+            msg = self.recv()
+            if msg.startswith("SIP/2.0"):
+                codes.append(msg.split("\r\n", 1)[0])
+                if int(msg.split()[1]) >= 200:
+                    break
+        assert codes[-1].startswith("SIP/2.0 200"), codes
+        final = self.received[-1]
+        self.to = _header(final, "To")
+        self.remote_target = re.search(r"<([^>]*)>", _header(final, "Contact")).group(1)
+        self.ws.send(self._request("ACK", self.remote_target, 1))
+        return codes
+
+    def bye(self) -> str:
+        self.ws.send(self._request("BYE", self.remote_target, 2))
+        return self.wait("SIP/2.0")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """(start b2bua with a UAS scenario) -> (b2bua, sipp, wss port); all killed at the end."""
+    started: list = []
+    certfile, keyfile = make_cert(tmp_path)
+
+    def start(scenario: str, **sipp_kwargs: Any) -> tuple[B2bua, Sipp, int]:
+        uas = Sipp(scenario, None, timeout=20.0, **sipp_kwargs)
+        started.append(uas)
+        uas.start()
+        wss_port = free_tcp_port()
+        b2b = B2bua(
+            tmp_path, uas.local_port, extra=(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}",)
+        )
+        started.append(b2b)
+        b2b.start()
+        return b2b, uas, wss_port
+
+    yield start
+    for item in started:
+        if isinstance(item, Sipp):
+            item.cleanup()
+        else:
+            item.kill()
+
+
+def test_ws_caller_hangs_up(setup):
+    b2b, uas, wss_port = setup("uas")
+    with ws_connect(wss_port) as ws:
+        phone = WsPhone(ws, b2b.port)
+        codes = phone.call()
+        assert [c.split()[1] for c in codes] == ["100", "180", "200"]
+        calls = b2b.calls()
+        assert re.search(r"wss:127\.0\.0\.1:\d+ ", calls), calls
+        assert phone.bye().startswith("SIP/2.0 200")
+    res = uas.wait()
+    assert res.returncode == 0, res.describe()
+
+
+def test_udp_side_reinvite_and_bye_reach_ws_client(setup):
+    b2b, uas, wss_port = setup(os.path.join("simple_uas_reinvite.xml"))
+    with ws_connect(wss_port) as ws:
+        phone = WsPhone(ws, b2b.port)
+        phone.call()
+        reinvite = phone.wait("INVITE ")
+        # To our Contact, its host replaced by the name of our connection (RFC 7118 section 5).
+        assert re.fullmatch(r"sip:alice@[0-9a-f]+\.invalid;transport=ws", reinvite.split()[1]), reinvite
+        assert "a=sendonly" in reinvite
+        phone.wait("ACK ")
+        assert "a=sendrecv" in phone.wait("INVITE ")  # and back off hold
+        phone.wait("ACK ")
+        assert phone.bye().startswith("SIP/2.0 200")
+    res = uas.wait()
+    assert res.returncode == 0, res.describe()
+
+
+def test_ws_closed_mid_call_sends_bye_to_udp_peer(setup):
+    b2b, uas, wss_port = setup("aaa_uas.xml")
+    with ws_connect(wss_port) as ws:
+        WsPhone(ws, b2b.port).call()
+        assert "Connected" in b2b.calls()
+    # The connection is gone: the UAS gets BYE and its scenario (which waits for it) completes.
+    res = uas.wait()
+    assert res.returncode == 0, res.describe()
+    assert uas.result.received("BYE")
+    assert wait_for(lambda: "Connected" not in b2b.calls()), b2b.calls()
+
+
+def test_garbage_answered_or_dropped_and_server_keeps_serving(setup):
+    b2b, uas, wss_port = setup("uas")
+    with ws_connect(wss_port) as ws:
+        ws.send(b"\x00\x01 not SIP at all \xff")  # nothing to answer: dropped
+        # A request whose From is broken: 400 on the same connection.
+        ws.send(
+            "OPTIONS sip:1234@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKbad1\r\n"
+            "From: <<<\r\nTo: <sip:1234@127.0.0.1>\r\nCall-ID: bad1\r\nCSeq: 1 OPTIONS\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        answer = ws.recv(timeout=10)
+        assert answer.startswith("SIP/2.0 400"), answer
+        phone = WsPhone(ws, b2b.port)  # the same connection still carries a call
+        assert phone.call()[-1].startswith("SIP/2.0 200")
+        assert phone.bye().startswith("SIP/2.0 200")
+    res = uas.wait()
+    assert res.returncode == 0, res.describe()
