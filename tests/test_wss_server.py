@@ -132,7 +132,10 @@ def test_bad_certificate_or_key_named(tmp_path, cert):
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
     cases = [
-        ((str(tmp_path / "missing.crt"), keyfile), f"cannot read certificate file {tmp_path / 'missing.crt'}"),
+        (
+            (str(tmp_path / "missing.crt"), keyfile),
+            f"cannot read certificate file {tmp_path / 'missing.crt'}",
+        ),
         ((certfile, str(tmp_path / "missing.key")), f"cannot read key file {tmp_path / 'missing.key'}"),
         ((str(garbage), keyfile), f"certificate file {garbage}: no PEM certificate"),
         ((certfile, str(garbage)), f"key file {garbage}: not an unencrypted PEM private key"),
@@ -140,7 +143,10 @@ def test_bad_certificate_or_key_named(tmp_path, cert):
     ]
     for (c, k), expected in cases:
         proc = subprocess.run(
-            [sys.executable, "-m", "tests.programs.wss_echo", c, k], capture_output=True, text=True, timeout=20
+            [sys.executable, "-m", "tests.programs.wss_echo", c, k],
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
         assert proc.returncode == 2
         lines = proc.stdout.splitlines()
