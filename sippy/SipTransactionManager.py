@@ -31,6 +31,39 @@ from sippy.SipRequest import SipRequest
 from sippy.SipRequestCheck import Refusal, check_request, check_response
 from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
+from sippy.Transactions.state import (
+    ACCEPTED,
+    COMPLETED,
+    CONFIRMED,
+    RINGING,
+    TERMINATED,
+    TRYING,
+    UACK,
+    SipTransaction,
+    SipTransactionConsumer,
+    SipTransactionState,
+    cancel_call,
+)
+
+# Sippy's names, importable from here whichever module is their home.
+__all__ = [
+    "ACCEPTED",
+    "COMPLETED",
+    "CONFIRMED",
+    "MAX_CLIENT_TRANSACTIONS",
+    "MAX_SERVER_TRANSACTIONS",
+    "RETRY_AFTER",
+    "RINGING",
+    "TERMINATED",
+    "TRYING",
+    "UACK",
+    "SipTransaction",
+    "SipTransactionConsumer",
+    "SipTransactionManager",
+    "SipTransactionState",
+    "check1918",
+    "unavailable",
+]
 
 # RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
 _MAGIC = "z9hG4bK"
@@ -46,105 +79,6 @@ MAX_SERVER_TRANSACTIONS = 65536
 MAX_CLIENT_TRANSACTIONS = 65536
 # Retry-After (seconds) of the 503 given at a bound: by then the oldest transactions are gone.
 RETRY_AFTER = 10
-
-
-# Symbolic state names, as in Sippy; `t.state.__name__` is what the control socket shows.
-class SipTransactionState:
-    pass
-
-
-class TRYING(SipTransactionState):
-    """Request sent / received, no response yet."""
-
-
-class RINGING(SipTransactionState):
-    """A provisional response went by (RFC 3261 "Proceeding")."""
-
-
-class COMPLETED(SipTransactionState):
-    """Final response sent or received; absorbing retransmissions."""
-
-
-class CONFIRMED(SipTransactionState):
-    """Server INVITE: the ACK arrived; absorbing late retransmissions."""
-
-
-class TERMINATED(SipTransactionState):
-    """Timed out or removed."""
-
-
-class UACK(SipTransactionState):
-    """Client INVITE got a 2xx: the UA sends the ACK (RFC 6026 "Accepted")."""
-
-
-class ACCEPTED(SipTransactionState):
-    """Server INVITE sent a 2xx and retransmits it until the ACK comes (RFC 6026)."""
-
-
-class SipTransaction:
-    """One client or server transaction; the fields are the API the UA and control socket use.
-
-    The defaults are class attributes (all immutable): one transaction is made per request, and
-    most fields keep their default for its whole life.
-    """
-
-    tid: Any = None
-    method: Optional[str] = None
-    state: type[SipTransactionState] = TRYING
-    rtime: Optional[MonoTime] = None
-    userv: Any = None
-    address: Optional[tuple[str, int]] = None
-    # Last datagram sent by this transaction (request or response), resent on retransmission.
-    data: Optional[bytes] = None
-    compact = False
-    cb_ifver = 1
-    reliable = False
-    req: Any = None
-    tout = 0.0
-    # Pending reactor calls (IDelayedCall) of the retransmission and the end-of-life timers.
-    te_retr: Any = None
-    te_end: Any = None
-    # Client side.
-    resp_cb: Optional[Callable[..., Any]] = None
-    # The ACK the UA set (sendACK), and the one made here from the INVITE when needed.
-    ack: Any = None
-    ack_auto: Any = None
-    ack_data: Optional[bytes] = None
-    ack_address: Optional[tuple[str, int]] = None
-    resp2xx: Any = None
-    # The CANCEL sent for this INVITE (made only when one is sent).
-    cancel: Any = None
-    cancelPending = False
-    cancel_extra: Any = None
-    expires = 300
-    # Server side.
-    cancel_cb: Optional[Callable[..., Any]] = None
-    noack_cb: Optional[Callable[..., Any]] = None
-    ack_cb: Optional[Callable[..., Any]] = None
-    to_tag: Optional[str] = None
-    dlg_key: Any = None
-    ack_key: Any = None
-    # (datagram, source address) of the request that opened a server transaction, see _retrans.
-    raw_key: Any = None
-
-    def stopTimers(self) -> None:
-        _cancel(self.te_retr)
-        _cancel(self.te_end)
-        self.te_retr = self.te_end = None
-
-
-def _cancel(te: Any) -> None:
-    """Cancel a pending reactor call; one that already ran or was cancelled is left alone."""
-    if te is not None and te.active():
-        te.cancel()
-
-
-class SipTransactionConsumer:
-    """A UA registered for in-dialog requests of one Call-ID (Sippy's regConsumer)."""
-
-    def __init__(self, cobj: Any, compact: bool) -> None:
-        self.cobj = cobj
-        self.compact = compact
 
 
 def check1918(host: Optional[str]) -> bool:
@@ -847,7 +781,7 @@ class SipTransactionManager:
         elif t.state is ACCEPTED:
             # ACK of our 2xx: stop retransmitting and pass it up, once.
             t.state = CONFIRMED
-            _cancel(t.te_retr)
+            cancel_call(t.te_retr)
             t.te_retr = None
             t.noack_cb = None
             ack_cb, t.ack_cb = t.ack_cb, None
@@ -1130,7 +1064,7 @@ class SipTransactionManager:
             if state is TRYING:
                 t.state = RINGING
                 if t.method == "INVITE":
-                    _cancel(t.te_retr)
+                    cancel_call(t.te_retr)
                     t.te_retr = None
                 else:
                     # Proceeding: timer E keeps going, but at T2 (RFC 3261 17.1.2.2).
@@ -1140,7 +1074,7 @@ class SipTransactionManager:
                     self._sendCancel(t)
             if t.method == "INVITE":
                 # Sippy: once the callee is alive, wait up to Expires (default 300 s) for a final.
-                _cancel(t.te_end)
+                cancel_call(t.te_end)
                 t.te_end = self._timer(self.timerB, t.expires, t)
             self._respond(t, resp)
             return
