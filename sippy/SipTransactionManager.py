@@ -15,7 +15,6 @@ unreliable transports.
 from __future__ import annotations
 
 import ipaddress
-import socket
 import sys
 from collections import Counter
 from functools import partial
@@ -23,8 +22,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
-from sippy.misc import address_family, bare_host, ipv6_available, is_ip, sip_hostport
-from sippy.Network_server import Remote_address
+from sippy.misc import bare_host, is_ip, sip_hostport
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SIPLOG_WARN
 from sippy.SipRequest import SipRequest
@@ -44,6 +42,7 @@ from sippy.Transactions.state import (
     SipTransactionState,
     cancel_call,
 )
+from sippy.Transactions.transports import TransportChoice, is_reliable
 
 # Sippy's names, importable from here whichever module is their home.
 __all__ = [
@@ -92,18 +91,6 @@ def check1918(host: Optional[str]) -> bool:
     return any(addr in net for net in _NETS_1918)
 
 
-def _reliable(server: Any) -> bool:
-    """RFC 3261 17's "reliable transport": `is_reliable`, or for a transport without it (written
-    for Sippy 2.x) anything but UDP."""
-    reliable = getattr(server, "is_reliable", None)
-    return server.transport != "udp" if reliable is None else reliable
-
-
-def _peer_host(address: Any) -> Any:
-    """The host, or for a Remote_address the name of its connection (see Remote_address.received)."""
-    return address.received if address.__class__ is Remote_address else address[0]
-
-
 def unavailable(req: Any, retry_after: int) -> SipResponse:
     """503 Service Unavailable with Retry-After: the answer at a bound (RFC 3261 21.5.4)."""
     resp = req.genResponse(503, "Service Unavailable")
@@ -111,7 +98,7 @@ def unavailable(req: Any, retry_after: int) -> SipResponse:
     return resp
 
 
-class SipTransactionManager:
+class SipTransactionManager(TransportChoice):
     """Matches messages to transactions, retransmits over UDP, and hands requests to consumers."""
 
     # Sippy's knobs for tests and demos, read when the manager opens its own UDP server: drop
@@ -167,71 +154,7 @@ class SipTransactionManager:
         # Lines a peer can provoke (bad requests, full tables) go through it: a flood writes a
         # few lines and a summary per minute, not a line per datagram.
         self.log_limiter = LogLimiter(self._log, reactor)
-        self.own_transport = transport is None
-        # The transport of each address family when there are several (-l '*': one socket per
-        # family); a request leaves by the one of its destination's family. Empty: one transport.
-        self.transports: dict[int, Any] = {}
-        # With -l '*' a name is resolved before its transport and Via address are chosen.
-        self._resolve_names = False
-        if transport is None:
-            self.transports = self._listen(global_config, reactor)
-            self._resolve_names = bool(global_config.get("_sip_wildcard"))
-            transport = self.transports.get(socket.AF_INET) or self.transports[socket.AF_INET6]
-            global_config["_sip_tm"] = self
-        self.transport = transport
-        # The other listening transports (Network_server), by transport name: "wss", later "tcp",
-        # "tls". A request whose target asks for one leaves by it (see _targetTransport).
-        self.listeners: dict[str, Any] = {}
-        for server in servers:
-            self.registerTransport(server)
-        if global_config.get("_wss_server") is not None:
-            # Sippy 2.x programs hand their WSS listener over this way.
-            self.registerTransport(global_config["_wss_server"])
-
-    def registerTransport(self, server: Any) -> None:
-        """Send through server (a Network_server other than UDP, whose data_callback is
-        handleIncoming and error_callback transportError) the requests whose target asks for its
-        transport; the answers to requests that came on it go back on it anyway."""
-        if server.transport == "udp":
-            raise ValueError("UDP sockets are the manager's own transport (transport= or _sip_address)")
-        self.listeners[server.transport] = server
-
-    def _listen(self, global_config: dict[str, Any], reactor: Any) -> dict[int, Any]:
-        """UDP sockets on `_sip_address`, or with `_sip_wildcard` (-l '*') on 0.0.0.0 and :: on
-        the same port (IPv4 alone on a host without IPv6)."""
-        from sippy.Udp_server import Udp_server, Udp_server_opts
-
-        port = global_config["_sip_port"]
-        if not global_config.get("_sip_wildcard"):
-            hosts: tuple[str, ...] = (global_config["_sip_address"],)
-        elif ipv6_available():
-            hosts = ("0.0.0.0", "::")
-        else:
-            hosts = ("0.0.0.0",)
-        servers: dict[int, Any] = {}
-        try:
-            for host in hosts:
-                uopts = Udp_server_opts(
-                    (host, port),
-                    self.handleIncoming,
-                    ploss_out_rate=self.ploss_out_rate,
-                    pdelay_out_max=self.pdelay_out_max,
-                    impair_seed=self.impair_seed,
-                )
-                server = Udp_server(global_config, uopts, reactor=reactor)
-                servers[server.uopts.family] = server
-                port = server.uopts.laddress[1]  # port 0: the second socket takes the first one's
-        except Exception:
-            for server in servers.values():
-                server.shutdown()
-            raise
-        return servers
-
-    def _transportFor(self, address: tuple[str, int]) -> Any:
-        """The transport that reaches address: the one of its family when there are several."""
-        if not self.transports:
-            return self.transport
-        return self.transports.get(address_family(address[0]), self.transport)
+        self._initTransports(global_config, reactor, transport, servers)
 
     # -- logging --------------------------------------------------------------------------------
 
@@ -262,23 +185,6 @@ class SipTransactionManager:
         self.log_limiter.write("exception", SIPLOG_ERR, what, ":\n", CurrentTraceback())
 
     # -- transport ------------------------------------------------------------------------------
-
-    def _send(self, userv: Any, data: bytes, address: Any) -> bool:
-        """Hand data to the transport; False when a connection transport cannot send it at all."""
-        ok = userv.send_to(data, address)
-        if self._dbug():
-            self._log(
-                SIPLOG_DBUG,
-                f"SENDING message to {sip_hostport(*address)}:\n",
-                data.decode(errors="backslashreplace"),
-            )
-        return ok is not False
-
-    def _encode(self, msg: Any, userv: Any, address: tuple[str, int], compact: bool = False) -> bytes:
-        """The wire bytes of msg for address: Via/Contact placeholders take the local address
-        the transport shows that peer. surrogateescape: undecodable body bytes go out as they
-        came in (see SipMsg._parse)."""
-        return msg.localStr(*userv.getSIPaddr(address), compact=compact).encode("utf-8", "surrogateescape")
 
     def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Any:
         """Call fn(t, rtime) in ival seconds. One reactor.callLater and nothing more: every
@@ -405,7 +311,7 @@ class SipTransactionManager:
                 if t.data is not None:
                     self._send(t.userv, t.data, t.address)
                 return
-        reliable = _reliable(transport)
+        reliable = is_reliable(transport)
         # Where answers go: the connection itself over a reliable transport.
         source = ra if reliable and ra.__class__ is not tuple else address
         received = source.received if source is not address else address[0]
@@ -929,47 +835,10 @@ class SipTransactionManager:
             # No address at all: fail as a transport error does (RFC 3261 8.1.3.1: 503).
             self._sendFailed(t, later=False)
 
-    def _targetTransport(self, msg: Any, address: Any) -> str:
-        """The transport the request's target asks for: a Remote_address's own, else the
-        `transport=` parameter (and scheme) of the URI the target comes from (the first Route,
-        else the Request-URI) when the target is that URI's address; "udp" otherwise.
-        `transport=ws` (RFC 7118 uses it for WS and WSS) names our WSS listener, `sips:` TLS."""
-        if address.__class__ is Remote_address:
-            return address.transport
-        routes = msg.getHFBodys("route")
-        url = routes[0].getUrl() if routes else msg.getRURI()
-        if url.getAddr() != tuple(address):
-            return "udp"
-        name = (url.transport or "udp").lower()
-        if name == "ws":
-            name = "wss"
-        if url.scheme == "sips" and name not in ("wss", "tls"):
-            name = "tls"
-        return name
-
-    def _markTransport(self, msg: Any, userv: Any) -> None:
-        """A request leaving by a transport other than UDP says so in its top Via's protocol, and
-        its Contact (see _markContact)."""
-        msg.getHFBody("via").transport = userv.transport.upper()
-        self._markContact(msg, userv)
-
-    def _markContact(self, msg: Any, userv: Any) -> None:
-        """Our own (placeholder) Contact in a message leaving by a transport other than UDP gets
-        the transport's `transport=`, so that the peer can reach us back (on a copy: the UA reuses
-        its Contact)."""
-        uri_transport = getattr(userv, "uri_transport", None)
-        if uri_transport is not None and msg.countHFs("contact") == 1:
-            h = msg.getHF("contact")
-            body = h.getBody()
-            if not body.asterisk and body.getUrl().host is None:
-                body = body.getCopy()
-                body.getUrl().transport = uri_transport
-                h.body = body
-
     def _sendFirst(self, t: SipTransaction, userv: Any) -> None:
         """Choose the transport, encode and send the request, start retransmitting."""
         t.userv = userv if userv is not None else self._transportFor(t.address)
-        t.reliable = _reliable(t.userv)
+        t.reliable = is_reliable(t.userv)
         if t.userv.transport != "udp":
             self._markTransport(t.req, t.userv)
         t.data = self._encode(t.req, t.userv, t.address, t.compact)
@@ -995,27 +864,6 @@ class SipTransactionManager:
     def _respondOnce(self, t: SipTransaction, resp: Any) -> None:
         self._respond(t, resp)
         t.resp_cb = None
-
-    def transportError(self, address: Any, server: Any) -> None:
-        """A connection transport's error_callback: a message to address could not be delivered,
-        or its connection went. Every transaction pending on that peer ends: client ones with a
-        local 503, server ones at once (nothing can answer them any more)."""
-        host = _peer_host(address)
-
-        def on_peer(t: SipTransaction) -> bool:
-            if t.userv is not server:
-                return False
-            if t.address == address:
-                return True
-            return getattr(server, "names_connections", False) and _peer_host(t.address) == host
-
-        for t in [t for t in self.tclient.values() if on_peer(t)]:
-            if t.state in (TRYING, RINGING):
-                self._sendFailed(t)
-            else:
-                self._removeClient(t)
-        for t in [t for t in self.tserver.values() if on_peer(t)]:
-            self._removeServer(t)
 
     def _refuseClient(self, t: SipTransaction, msg: Any, resp_cb: Any, cb_ifver: int) -> None:
         """The client table is full: nothing is sent, and the consumer gets a local 503 as from the
