@@ -14,7 +14,6 @@ unreliable transports.
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from collections import Counter
 from functools import partial
@@ -29,6 +28,7 @@ from sippy.SipRequest import SipRequest
 from sippy.SipRequestCheck import Refusal, check_request, check_response
 from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
+from sippy.Transactions.nat import check1918, contact_by_connection, nat_request, nat_response, stamp_via
 from sippy.Transactions.state import (
     ACCEPTED,
     COMPLETED,
@@ -67,7 +67,6 @@ __all__ = [
 # RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
 _MAGIC = "z9hG4bK"
 MAX_MESSAGE_SIZE = 8192
-_NETS_1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 # Bounds on the transaction tables (README "Security"). A finished transaction stays 32 s (64*T1)
 # to absorb retransmissions, so a table holds about 32 s worth of traffic: 65536 leaves room for
@@ -78,17 +77,6 @@ MAX_SERVER_TRANSACTIONS = 65536
 MAX_CLIENT_TRANSACTIONS = 65536
 # Retry-After (seconds) of the 503 given at a bound: by then the oldest transactions are gone.
 RETRY_AFTER = 10
-
-
-def check1918(host: Optional[str]) -> bool:
-    """True for an RFC 1918 (private IPv4) address."""
-    if not host or not host[0].isdigit():
-        return False
-    try:
-        addr = ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return any(addr in net for net in _NETS_1918)
 
 
 def unavailable(req: Any, retry_after: int) -> SipResponse:
@@ -258,48 +246,14 @@ class SipTransactionManager(TransportChoice):
             return
         resp.rtime = rtime
         resp.setSource(address)
-        if self.nat_traversal and resp.countHFs("contact") > 0 and not check1918(t.address[0]):
-            cbody = resp.getHFBody("contact")
-            if not cbody.asterisk:
-                curl = cbody.getUrl()
-                if check1918(curl.host):
-                    curl.setAddr(address)
+        if self.nat_traversal:
+            nat_response(resp, t.address, address)
         if getattr(server, "names_connections", False):
-            self._contactByConnection(resp, ra)
+            contact_by_connection(resp, ra)
         self.incomingResponse(resp, t, code, rtime)
-
-    def _natRequest(self, req: Any, host: str, port: int, address: tuple[str, int]) -> None:
-        """Sippy's -t: a UA behind NAT gets answers at its public address and its Contact fixed."""
-        if address[1] != port and check1918(host):
-            req.nated = True
-        if req.countHFs("contact") > 0 and req.countHFs("via") == 1:
-            cbody = req.getHFBody("contact")
-            if not cbody.asterisk:
-                curl = cbody.getUrl()
-                if check1918(curl.host) or curl.port == 0 or curl.host == "255.255.255.255":
-                    curl.setAddr(address)
-                    req.nated = True
 
     def _reply_stateless(self, userv: Any, resp: Any, address: tuple[str, int]) -> None:
         self._send(userv, self._encode(resp, userv, address), address)
-
-    def _stamp(self, via: Any, address: tuple[str, int], nated: bool, received: str) -> None:
-        """RFC 3261 18.2.1 and RFC 3581: note on the top Via where the request really came from
-        (`received`: the source host, or the connection's name, see Remote_address)."""
-        rhost, rport = address
-        if via.getAddr()[0] != rhost:
-            via.setParam("received", received)
-        if "rport" in via.params or nated:
-            via.setParam("rport", str(rport))
-
-    def _contactByConnection(self, msg: Any, ra: Any) -> None:
-        """A peer reached only over its connection (WSS, RFC 7118 5: a `*.invalid` Contact): its
-        Contact host becomes the connection's name, so requests to it go back on that connection."""
-        if msg.countHFs("contact") == 0:
-            return
-        cbody = msg.getHFBody("contact")
-        if not cbody.asterisk:
-            cbody.getUrl().host = ra.received
 
     def _incomingRequest(
         self, data: bytes, address: tuple[str, int], ra: Any, transport: Any, rtime: MonoTime
@@ -323,7 +277,7 @@ class SipTransactionManager(TransportChoice):
                 self.badInput("unparsable", address, ex.reason, rtime)
                 return
             via = resp.getHFBody("via")
-            self._stamp(via, address, False, received)
+            stamp_via(via, address, False, received)
             self._reply_stateless(transport, resp, self._respAddress(via, source, reliable))
             self.badInput("bad_version" if resp.scode == 505 else "bad_request", address, ex.reason, rtime)
             return
@@ -353,10 +307,10 @@ class SipTransactionManager(TransportChoice):
         bad = None
         if self.nat_traversal:
             try:
-                self._natRequest(req, host, port, address)
+                nat_request(req, host, port, address)
             except SipParseError as ex:
                 bad = Refusal(400, "Bad Contact Header", "bad_header", ex.reason)
-        self._stamp(via, address, req.nated, received)
+        stamp_via(via, address, req.nated, received)
         if bad is None:
             bad = check_request(req, names, self.supported)
         if bad is None and len(data) > self.max_message_size:
@@ -370,7 +324,7 @@ class SipTransactionManager(TransportChoice):
             and getattr(transport, "names_connections", False)
             and req.countHFs("via") == 1
         ):
-            self._contactByConnection(req, source)
+            contact_by_connection(req, source)
         rhost, rport = address
         cseq_num = req.getHFBody("cseq").getCSeqNum()
         call_id = str(req.getHFBody("call-id"))
