@@ -28,10 +28,12 @@ from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
 from sippy.Transactions.client import ClientTransactions
 from sippy.Transactions.nat import check1918, contact_by_connection, nat_request, nat_response, stamp_via
+from sippy.Transactions.server import ServerTransactions
 from sippy.Transactions.state import (
     ACCEPTED,
     COMPLETED,
     CONFIRMED,
+    MAGIC,
     RINGING,
     TERMINATED,
     TRYING,
@@ -39,7 +41,6 @@ from sippy.Transactions.state import (
     SipTransaction,
     SipTransactionConsumer,
     SipTransactionState,
-    cancel_call,
 )
 from sippy.Transactions.stateless import RETRY_AFTER, StatelessAnswers, unavailable
 from sippy.Transactions.transports import TransportChoice, is_reliable
@@ -64,8 +65,6 @@ __all__ = [
     "unavailable",
 ]
 
-# RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
-_MAGIC = "z9hG4bK"
 MAX_MESSAGE_SIZE = 8192
 
 # Bounds on the transaction tables (README "Security"). A finished transaction stays 32 s (64*T1)
@@ -77,7 +76,7 @@ MAX_SERVER_TRANSACTIONS = 65536
 MAX_CLIENT_TRANSACTIONS = 65536
 
 
-class SipTransactionManager(ClientTransactions, TransportChoice, StatelessAnswers):
+class SipTransactionManager(ServerTransactions, ClientTransactions, TransportChoice, StatelessAnswers):
     """Matches messages to transactions, retransmits over UDP, and hands requests to consumers."""
 
     # Sippy's knobs for tests and demos, read when the manager opens its own UDP server: drop
@@ -283,7 +282,7 @@ class SipTransactionManager(ClientTransactions, TransportChoice, StatelessAnswer
             return
         branch = via.getBranch()
         method = req.getMethod()
-        magic = branch is not None and branch.startswith(_MAGIC)
+        magic = branch is not None and branch.startswith(MAGIC)
         if magic and method != "ACK":
             t = self.tserver.get((branch, host, port, method))
             if t is not None and not self._loopsBack(t):
@@ -377,30 +376,6 @@ class SipTransactionManager(ClientTransactions, TransportChoice, StatelessAnswer
                 # client's timer F (64*T1), then the transaction ends.
                 t.te_end = self._timer(self.timerUnanswered, 64 * self.T1, t)
 
-    def _newServer(
-        self, req: Any, key: Any, userv: Any, address: tuple[str, int], rtime: MonoTime, reliable: bool
-    ) -> SipTransaction:
-        t = SipTransaction()
-        t.tid = key
-        t.method = req.getMethod()
-        t.rtime = rtime
-        t.userv = userv
-        t.address = address
-        t.reliable = reliable
-        t.req = req
-        self.tserver[key] = t
-        return t
-
-    def _rememberRaw(self, t: SipTransaction, data: bytes, address: tuple[str, int]) -> None:
-        if isinstance(data, bytes):
-            t.raw_key = (data, address)
-            self._retrans[t.raw_key] = t
-
-    def _loopsBack(self, t: SipTransaction) -> bool:
-        """True when the full path would take a request of t for our own one come back (482)."""
-        tid = t.tid
-        return len(tid) == 4 and (tid[0], tid[3]) in self.tclient
-
     def _deliver(self, req: Any, t: SipTransaction, call_id: str) -> None:
         """Hand a new request to its consumer; the consumer's errors become 4xx/5xx, not tracebacks."""
         try:
@@ -435,20 +410,6 @@ class SipTransactionManager(ClientTransactions, TransportChoice, StatelessAnswer
         if t.state is TRYING and t.method == "INVITE":
             self.sendResponse(req.genResponse(100, "Trying"), t)
 
-    def _fail(self, t: SipTransaction, resp: Any, scode: int, reason: str) -> None:
-        """Final answer of a request its consumer could not process (unless it answered already);
-        should even that fail, the transaction goes, so that nothing is left behind."""
-        if t.state not in (TRYING, RINGING):
-            return
-        req = t.req
-        try:
-            if resp is None:
-                resp = req.genErrorResponse(scode, reason)
-            self.sendResponse(resp, t)
-        except SipParseError as ex:
-            self.badInput("unanswerable", t.address, ex.reason, req.rtime)
-            self._removeServer(t)
-
     def regConsumer(self, consumer: Any, call_id: str, compact: bool = False) -> None:
         """Route new requests of call_id to consumer.isYours(req).recvRequest(req, t) (Sippy's UA)."""
         self.req_consumers.setdefault(call_id, []).append(SipTransactionConsumer(consumer, compact))
@@ -463,180 +424,6 @@ class SipTransactionManager(ClientTransactions, TransportChoice, StatelessAnswer
             raise IndexError(f"unregConsumer: consumer {consumer} for call-id {call_id} is not registered")
         if not consumers:
             del self.req_consumers[call_id]
-
-    # -- server transactions --------------------------------------------------------------------
-
-    def sendResponse(
-        self, resp: Any, t: Optional[SipTransaction] = None, retrans: bool = False, ack_cb: Any = None
-    ) -> None:
-        """Send resp on server transaction t (found from resp's Via and CSeq when not given)."""
-        if t is None:
-            t = self._findServer(resp)
-            if t is None:
-                self._log(SIPLOG_ERR, "sendResponse: no server transaction for the response")
-                return
-        if t.state is TERMINATED:
-            # Ended by timerUnanswered (or shut down) before the consumer answered.
-            self._log(SIPLOG_INFO, f"response on ended {t.method} transaction dropped")
-            return
-        if t.state not in (TRYING, RINGING) and not retrans:
-            self._log(SIPLOG_ERR, f"BUG: response on finished {t.method} transaction dropped")
-            return
-        scode = resp.getSCodeNum()
-        if scode > 100:
-            to = resp.getHFBody("to")
-            tag = to.getTag()
-            if tag is None:
-                if t.to_tag is None:
-                    to.genTag()
-                    t.to_tag = to.getTag()
-                else:
-                    to.setTag(t.to_tag)
-            elif t.to_tag is None:
-                t.to_tag = tag
-        if t.userv.transport != "udp":
-            self._markContact(resp, t.userv)
-        t.data = self._encode(resp, t.userv, t.address, t.compact)
-        self._send(t.userv, t.data, t.address)
-        if t.state not in (TRYING, RINGING):
-            return
-        if scode < 200:
-            t.state = RINGING
-            return
-        t.stopTimers()
-        # Final: from now on only t.data is resent; the request and the CANCEL hook are not needed
-        # for the 32 s the transaction still absorbs retransmissions.
-        t.req = t.cancel_cb = None
-        if t.method != "INVITE":
-            t.state = COMPLETED
-            if t.reliable:
-                self._removeServer(t)
-            else:
-                t.te_end = self._timer(self.timerJ, 64 * self.T1, t)
-            return
-        t.tout = self.T1
-        if scode < 300:
-            t.state = ACCEPTED
-            t.ack_cb = ack_cb
-            if t.dlg_key is not None:
-                call_id, ftag, cseq_num = t.dlg_key
-                t.ack_key = (call_id, ftag, t.to_tag, cseq_num)
-                self.tserver_ack[t.ack_key] = t
-        else:
-            t.state = COMPLETED
-        if not t.reliable:
-            t.te_retr = self._timer(self.timerG, t.tout, t)
-        t.te_end = self._timer(self.timerH, 64 * self.T1, t)
-
-    def _findServer(self, resp: Any) -> Optional[SipTransaction]:
-        via = resp.getHFBody("via")
-        host, port = via.getAddr()
-        branch = via.getBranch()
-        cseq_num, method = resp.getHFBody("cseq").getCSeq()
-        if branch is not None and branch.startswith(_MAGIC):
-            return self.tserver.get((branch, host, port, method))
-        call_id = str(resp.getHFBody("call-id"))
-        ftag = resp.getHFBody("from").getTag()
-        return self.tserver.get((call_id, ftag, cseq_num, host, port, branch, method))
-
-    def doCancel(
-        self,
-        t: SipTransaction,
-        rtime: Optional[MonoTime] = None,
-        req: Any = None,
-        reason: str = "Request Terminated",
-    ) -> None:
-        """CANCEL of a pending INVITE: tell the consumer, then 487 unless it answered finally."""
-        if rtime is None:
-            rtime = MonoTime()
-        if t.cancel_cb is not None:
-            self._call("cancel_cb", t.cancel_cb, rtime, req)
-        if t.state in (TRYING, RINGING):
-            self.sendResponse(t.req.genResponse(487, reason), t)
-
-    def timerExpires(self, t: SipTransaction, rtime: MonoTime) -> None:
-        """The INVITE's Expires passed with no final response: cancel it as Sippy does."""
-        t.te_end = None
-        if t.state in (TRYING, RINGING):
-            self.doCancel(t, rtime, None, "Request Expired")
-
-    def incomingACK(self, t: SipTransaction, ack: Any, rtime: MonoTime) -> None:
-        if t.state is COMPLETED:
-            # ACK of our non-2xx: absorbed here (RFC 3261 17.2.1), timer G stops.
-            t.state = CONFIRMED
-            t.stopTimers()
-            if t.reliable:
-                self._removeServer(t)
-            else:
-                t.te_end = self._timer(self.timerI, self.T4, t)
-        elif t.state is ACCEPTED:
-            # ACK of our 2xx: stop retransmitting and pass it up, once.
-            t.state = CONFIRMED
-            cancel_call(t.te_retr)
-            t.te_retr = None
-            t.noack_cb = None
-            ack_cb, t.ack_cb = t.ack_cb, None
-            if ack_cb is not None:
-                self._call("ack_cb", ack_cb, ack)
-            else:
-                call_id = str(ack.getHFBody("call-id"))
-                for consumer in self.req_consumers.get(call_id, ()):
-                    cobj = consumer.cobj.isYours(ack)
-                    if cobj is not None:
-                        self._call("recvRequest", cobj.recvRequest, ack, None)
-                        break
-                else:
-                    if self.req_cb is not None:
-                        self._call("req_cb", self.req_cb, ack, None)
-
-    def timerG(self, t: SipTransaction, rtime: MonoTime) -> None:
-        """Retransmit the final response to INVITE (T1 doubling, capped at T2) until the ACK."""
-        t.te_retr = None
-        if t.state not in (COMPLETED, ACCEPTED):
-            return
-        self._send(t.userv, t.data, t.address)
-        t.tout = min(t.tout * 2, self.T2)
-        t.te_retr = self._timer(self.timerG, t.tout, t)
-
-    def timerH(self, t: SipTransaction, rtime: MonoTime) -> None:
-        """64*T1 after the final response: give up on the ACK (noack_cb for a 2xx) or end the wait."""
-        t.te_end = None
-        noack_cb = t.noack_cb if t.state is ACCEPTED else None
-        self._removeServer(t)
-        if noack_cb is not None:
-            self._call("noack_cb", noack_cb, rtime)
-
-    def timerUnanswered(self, t: SipTransaction, rtime: MonoTime) -> None:
-        """64*T1 after a non-INVITE request that got no final response: its client gave up (timer F),
-        so the transaction ends and nothing is sent. A late answer from the consumer is dropped."""
-        t.te_end = None
-        if t.state in (TRYING, RINGING):
-            self.log_limiter.write(
-                "unanswered", SIPLOG_INFO, t.method, " not answered in 64*T1, transaction ended"
-            )
-            self._removeServer(t)
-
-    def timerI(self, t: SipTransaction, rtime: MonoTime) -> None:
-        """T4 after the ACK of a non-2xx: stop absorbing ACK retransmissions."""
-        t.te_end = None
-        self._removeServer(t)
-
-    def timerJ(self, t: SipTransaction, rtime: MonoTime) -> None:
-        """64*T1 after a non-INVITE final response: stop absorbing request retransmissions."""
-        t.te_end = None
-        self._removeServer(t)
-
-    def _removeServer(self, t: SipTransaction) -> None:
-        t.stopTimers()
-        if self.tserver.get(t.tid) is t:
-            del self.tserver[t.tid]
-        if t.ack_key is not None and self.tserver_ack.get(t.ack_key) is t:
-            del self.tserver_ack[t.ack_key]
-        if t.raw_key is not None and self._retrans.get(t.raw_key) is t:
-            del self._retrans[t.raw_key]
-        t.state = TERMINATED
-        t.cancel_cb = t.noack_cb = t.ack_cb = None
-        t.req = None
 
     def shutdown(self) -> None:
         """Stop every timer and forget every transaction; close the transport if we opened it."""

@@ -7,6 +7,9 @@ from typing import Any, Callable, Optional
 
 from sippy.Time.MonoTime import MonoTime
 
+# RFC 3261 magic cookie: a branch starting with it identifies the transaction on its own.
+MAGIC = "z9hG4bK"
+
 
 # Symbolic state names, as in Sippy; `t.state.__name__` is what the control socket shows.
 class SipTransactionState:
