@@ -249,8 +249,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
             t = self._retrans.get((data, address))
             if t is not None and self.tserver.get(t.tid) is t and not self._loopsBack(t):
                 # Same answer as the full path below gives a retransmission, without the parse.
-                if t.data is not None:
-                    self._send(t.userv, t.data, t.address)
+                self._resend(t)
                 return
         reliable = is_reliable(transport)
         # Where answers go: the connection itself over a reliable transport.
@@ -288,8 +287,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
             if t is not None and not self._loopsBack(t):
                 # A retransmission with other bytes (the branch says so): the last answer again,
                 # nothing more read of it (it was inspected when it opened the transaction).
-                if t.data is not None:
-                    self._send(t.userv, t.data, t.address)
+                self._resend(t)
                 return
         bad = None
         if self.nat_traversal:
@@ -342,8 +340,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
             return
         if t is not None:
             # A retransmission: answer with the last response, never bother the consumer again.
-            if t.data is not None:
-                self._send(t.userv, t.data, t.address)
+            self._resend(t)
             return
         if len(self.tserver) >= self.max_server_transactions:
             self._refuseFull(req, address, transport, raddress)
@@ -379,18 +376,12 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
     def _deliver(self, req: Any, t: SipTransaction, call_id: str) -> None:
         """Hand a new request to its consumer; the consumer's errors become 4xx/5xx, not tracebacks."""
         try:
-            for consumer in self.req_consumers.get(call_id, ()):
-                cobj = consumer.cobj.isYours(req)
-                if cobj is not None:
-                    t.compact = consumer.compact
-                    rval = cobj.recvRequest(req, t)
-                    break
-            else:
-                if self.req_cb is None:
-                    if t.state is TRYING:
-                        self.sendResponse(req.genResponse(500, "No Request Consumer"), t)
-                    return
-                rval = self.req_cb(req, t)
+            consumer, t.compact = self._consumerFor(req, call_id)
+            if consumer is None:
+                if t.state is TRYING:
+                    self.sendResponse(req.genResponse(500, "No Request Consumer"), t)
+                return
+            rval = consumer(req, t)
         except SdpParseError as ex:
             self.badInput("bad_sdp", t.address, ex.reason, req.rtime)
             self._fail(t, ex.sip_response, 488, "Not Acceptable Here")
@@ -409,6 +400,16 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
                 self.sendResponse(resp, t)
         if t.state is TRYING and t.method == "INVITE":
             self.sendResponse(req.genResponse(100, "Trying"), t)
+
+    def _consumerFor(self, req: Any, call_id: str) -> tuple[Optional[Callable[..., Any]], bool]:
+        """Who takes a request (a new one, or the ACK of a 2xx): the recvRequest of the in-dialog
+        consumer of its Call-ID that says it is its own (isYours), else req_cb (None: nobody); and
+        whether that consumer wants compact headers."""
+        for consumer in self.req_consumers.get(call_id, ()):
+            cobj = consumer.cobj.isYours(req)
+            if cobj is not None:
+                return cobj.recvRequest, consumer.compact
+        return self.req_cb, False
 
     def regConsumer(self, consumer: Any, call_id: str, compact: bool = False) -> None:
         """Route new requests of call_id to consumer.isYours(req).recvRequest(req, t) (Sippy's UA)."""

@@ -142,15 +142,14 @@ class ServerTransactions:
             if ack_cb is not None:
                 self._call("ack_cb", ack_cb, ack)
             else:
-                call_id = str(ack.getHFBody("call-id"))
-                for consumer in self.req_consumers.get(call_id, ()):
-                    cobj = consumer.cobj.isYours(ack)
-                    if cobj is not None:
-                        self._call("recvRequest", cobj.recvRequest, ack, None)
-                        break
-                else:
-                    if self.req_cb is not None:
-                        self._call("req_cb", self.req_cb, ack, None)
+                consumer, _ = self._consumerFor(ack, str(ack.getHFBody("call-id")))
+                if consumer is not None:
+                    self._call("the ACK's consumer", consumer, ack, None)
+
+    def _resend(self, t: SipTransaction) -> None:
+        """A retransmitted request gets the transaction's last response again (none yet: nothing)."""
+        if t.data is not None:
+            self._send(t.userv, t.data, t.address)
 
     def timerG(self, t: SipTransaction, rtime: MonoTime) -> None:
         """Retransmit the final response to INVITE (T1 doubling, capped at T2) until the ACK."""
