@@ -435,6 +435,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
         self.tserver.clear()
         self.tserver_ack.clear()
         self._retrans.clear()
+        self._by_connection.clear()
         self.req_consumers.clear()
         if self.own_transport:
             for transport in self.transports.values():

@@ -226,6 +226,7 @@ def test_reliable_client_timers_rfc3261() -> None:
     clock.advance(2)
     assert opt.codes() == [408], "timer F still ends an unanswered request"
     assert tm.tclient == {} and clock.getDelayedCalls() == []
+    assert tm._by_connection == {}, "nothing left in the per-connection index"
 
 
 def test_2xx_ack_over_connection_says_its_transport() -> None:
@@ -282,6 +283,8 @@ def test_reliable_server_answers_on_its_connection_without_retransmission() -> N
     options = browser_invite("z9hG4bK-w2").replace(b"INVITE", b"OPTIONS")
     tm.handleIncoming(options, ra, wss, MonoTime())
     assert len(wss.sent) == 2 and all(t.method != "OPTIONS" for t in tm.tserver.values())
+    clock.advance(40)  # timer H (the ACK never came)
+    assert tm.tserver == {} and tm._by_connection == {}
 
 
 def test_bad_request_over_connection_answered_on_it() -> None:
@@ -305,7 +308,17 @@ def test_connection_lost_ends_its_transactions() -> None:
     wss.reportFailed(ra)
     clock.advance(0)
     assert got.codes() == [503] and tm.tserver == {} and len(tm.tclient) == 1, "the UDP one goes on"
-    assert wss.stats.errors == 1
+    assert wss.stats.errors == 1 and tm._by_connection == {}
+
+
+def test_connection_lost_leaves_other_connections_alone() -> None:
+    tm, udp, wss, clock = mk()
+    wss.connections.add("c2.invalid")
+    other = Responses()
+    tm.newTransaction(out_request("OPTIONS", ruri="sip:xyz@c2.invalid;transport=ws"), other)
+    wss.reportFailed(wss.ra())
+    clock.advance(0)
+    assert other.codes() == [] and len(tm.tclient) == 1
 
 
 def test_registered_transport_from_global_config_and_udp_refused() -> None:

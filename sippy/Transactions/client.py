@@ -113,6 +113,8 @@ class ClientTransactions:
         """Choose the transport, encode and send the request, start retransmitting."""
         t.userv = userv if userv is not None else self._transportFor(t.address)
         t.reliable = is_reliable(t.userv)
+        if t.reliable:
+            self._track(t)
         if t.userv.transport != "udp":
             self._markTransport(t.req, t.userv)
         t.data = self._encode(t.req, t.userv, t.address, t.compact)
@@ -350,5 +352,7 @@ class ClientTransactions:
         t.stopTimers()
         if self.tclient.get(t.tid) is t:
             del self.tclient[t.tid]
+            if t.reliable:
+                self._untrack(t)
         t.state = TERMINATED
         t.req = t.resp2xx = None

@@ -192,6 +192,8 @@ class ServerTransactions:
         t.stopTimers()
         if self.tserver.get(t.tid) is t:
             del self.tserver[t.tid]
+            if t.reliable:
+                self._untrack(t)
         if t.ack_key is not None and self.tserver_ack.get(t.ack_key) is t:
             del self.tserver_ack[t.ack_key]
         if t.raw_key is not None and self._retrans.get(t.raw_key) is t:
@@ -212,6 +214,8 @@ class ServerTransactions:
         t.reliable = reliable
         t.req = req
         self.tserver[key] = t
+        if reliable:
+            self._track(t)
         return t
 
     def _rememberRaw(self, t: SipTransaction, data: bytes, address: tuple[str, int]) -> None:

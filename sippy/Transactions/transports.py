@@ -53,6 +53,8 @@ class TransportChoice:
         # The other listening transports (Network_server), by transport name: "wss", later "tcp",
         # "tls". A request whose target asks for one leaves by it (see _targetTransport).
         self.listeners: dict[str, Any] = {}
+        # Live transactions over reliable transports by connection (see _track).
+        self._by_connection: dict[tuple[Any, Any], set[SipTransaction]] = {}
         for server in servers:
             self.registerTransport(server)
         if global_config.get("_wss_server") is not None:
@@ -145,22 +147,36 @@ class TransportChoice:
         """A connection transport's error_callback: a message to address could not be delivered,
         or its connection went. Every transaction pending on that peer ends: client ones with a
         local 503, server ones at once (nothing can answer them any more)."""
-        host = peer_host(address)
-
-        def on_peer(t: SipTransaction) -> bool:
-            if t.userv is not server:
-                return False
-            if t.address == address:
-                return True
-            return getattr(server, "names_connections", False) and peer_host(t.address) == host
-
-        for t in [t for t in self.tclient.values() if on_peer(t)]:
-            if t.state in (TRYING, RINGING):
-                self._sendFailed(t)
+        for t in list(self._by_connection.pop(self._connectionKey(server, address), ())):
+            if t.tid in self.tclient and self.tclient[t.tid] is t:
+                if t.state in (TRYING, RINGING):
+                    self._sendFailed(t)
+                else:
+                    self._removeClient(t)
             else:
-                self._removeClient(t)
-        for t in [t for t in self.tserver.values() if on_peer(t)]:
-            self._removeServer(t)
+                self._removeServer(t)
+
+    @staticmethod
+    def _connectionKey(server: Any, address: Any) -> tuple[Any, Any]:
+        """What identifies a connection of a reliable transport: the server and the peer's
+        connection name (names_connections) or address."""
+        if getattr(server, "names_connections", False):
+            return (server, peer_host(address))
+        return (server, address.address if address.__class__ is Remote_address else tuple(address))
+
+    def _track(self, t: SipTransaction) -> None:
+        """Note a transaction over a reliable transport under its connection, so that
+        transportError finds it without a look at every other transaction."""
+        key = self._connectionKey(t.userv, t.address)
+        self._by_connection.setdefault(key, set()).add(t)
+
+    def _untrack(self, t: SipTransaction) -> None:
+        key = self._connectionKey(t.userv, t.address)
+        ts = self._by_connection.get(key)
+        if ts is not None:
+            ts.discard(t)
+            if not ts:
+                del self._by_connection[key]
 
     def _send(self, userv: Any, data: bytes, address: Any) -> bool:
         """Hand data to the transport; False when a connection transport cannot send it at all."""
