@@ -162,7 +162,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
         """A bug's traceback; rate limited too, since a peer may hit the same bug on every datagram."""
         self.log_limiter.write("exception", SIPLOG_ERR, what, ":\n", CurrentTraceback())
 
-    # -- transport ------------------------------------------------------------------------------
+    # -- timers and callbacks ---------------------------------------------------------------------
 
     def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Any:
         """Call fn(t, rtime) in ival seconds. One reactor.callLater and nothing more: every

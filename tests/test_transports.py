@@ -197,6 +197,20 @@ def test_sips_asks_for_tls_and_no_tls_transport_is_a_503() -> None:
     assert clock.getDelayedCalls() == []
 
 
+def test_transport_we_do_not_have_falls_back_to_udp_but_ws_does_not() -> None:
+    """tcp (no such listener yet) goes by UDP as before; ws without a WSS listener is a 503,
+    whether or not other transports are registered."""
+    clock = Clock()
+    udp = FakeUdp()
+    tm = SipTransactionManager({}, None, transport=udp, reactor=clock)
+    got = Responses()
+    tm.newTransaction(out_request("OPTIONS", ruri="sip:bob@127.0.0.1:5062;transport=tcp"), got)
+    tm.newTransaction(out_request("OPTIONS", ruri=f"sip:xyz@{CONN};transport=ws"), got)
+    clock.advance(0)
+    assert len(udp.sent) == 1 and SipRequest(buf=udp.sent[0][0]).getHFBody("via").transport == "UDP"
+    assert got.codes() == [503]
+
+
 def test_request_to_a_closed_connection_ends_as_503() -> None:
     tm, udp, wss, clock = mk()
     wss.connections.clear()

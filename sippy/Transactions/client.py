@@ -66,7 +66,7 @@ class ClientTransactions:
         t.address = msg.getTarget()
         if t.address is None:
             t.address = msg.getRURI().getAddr()
-        name = "udp" if not self.listeners or userv is not None else self._targetTransport(msg, t.address)
+        name = "udp" if userv is not None else self._targetTransport(msg, t.address)
         t.state = TRYING
         t.tout = self.T1
         if method == "INVITE":

@@ -110,7 +110,10 @@ class TransportChoice:
         """The transport the request's target asks for: a Remote_address's own, else the
         `transport=` parameter (and scheme) of the URI the target comes from (the first Route,
         else the Request-URI) when the target is that URI's address; "udp" otherwise.
-        `transport=ws` (RFC 7118 uses it for WS and WSS) names our WSS listener, `sips:` TLS."""
+        `transport=ws` (RFC 7118 uses it for WS and WSS) names our WSS listener, `sips:` TLS.
+        Only WSS and TLS are asked for whether we have them or not (no listener: 503), since
+        UDP cannot reach a browser or keep a sips: promise; any other transport we do not have
+        (tcp) falls back to UDP, as every request went before transports were chosen."""
         if address.__class__ is Remote_address:
             return address.transport
         routes = msg.getHFBodys("route")
@@ -120,9 +123,11 @@ class TransportChoice:
         name = (url.transport or "udp").lower()
         if name == "ws":
             name = "wss"
-        if url.scheme == "sips" and name not in ("wss", "tls"):
-            name = "tls"
-        return name
+        if url.scheme == "sips" and name != "wss":
+            return "tls"
+        if name in self.listeners or name == "wss":
+            return name
+        return "udp"
 
     def _markTransport(self, msg: Any, userv: Any) -> None:
         """A request leaving by a transport other than UDP says so in its top Via's protocol, and
