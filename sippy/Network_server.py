@@ -12,6 +12,7 @@ waiting for a timer. docs/internals.md "Transport" has the whole contract.
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any, Callable, Iterator, Optional, Union
 
 from sippy.misc import sip_hostport
@@ -78,7 +79,8 @@ class Network_server_opts:
     (`error_callback`, connection transports). `direct_dispatch` is Sippy's (messages are always
     handled on the reactor here, so it changes nothing). The impairment knobs drop a share of the
     messages sent / received (`ploss_out_rate`, `ploss_in_rate`) and delay the others by a uniform
-    0..max seconds (`pdelay_out_max`, `pdelay_in_max`): for tests and demos.
+    0..max seconds (`pdelay_out_max`, `pdelay_in_max`): for tests and demos; `impair_seed` seeds
+    their random generator (None: unseeded), so that a run can be repeated.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Network_server_opts:
         ploss_in_rate: float = 0.0,
         pdelay_in_max: float = 0.0,
         error_callback: Optional[ErrorCallback] = None,
+        impair_seed: Optional[int] = None,
     ) -> None:
         self.laddress = laddress
         self.data_callback = data_callback
@@ -101,6 +104,7 @@ class Network_server_opts:
         self.pdelay_out_max = pdelay_out_max
         self.ploss_in_rate = ploss_in_rate
         self.pdelay_in_max = pdelay_in_max
+        self.impair_seed = impair_seed
 
     def getCopy(self) -> Network_server_opts:
         """A copy a server can keep and change (its actual port) without touching the caller's."""
@@ -146,6 +150,23 @@ class Network_server:
         self.uopts = uopts.getCopy()
         self.reactor = reactor if reactor is not None else default_reactor()
         self.stats = Network_server_stats()
+        o = self.uopts
+        self._impair_out = o.ploss_out_rate > 0 or o.pdelay_out_max > 0
+        self._impair_in = o.ploss_in_rate > 0 or o.pdelay_in_max > 0
+        # Only an impaired server draws random numbers.
+        self._rng = random.Random(o.impair_seed) if self._impair_out or self._impair_in else None
+
+    def _held(self, loss: float, delay_max: float, deliver: Callable[..., None], *args: Any) -> bool:
+        """Impair one message (when `_impair_in` / `_impair_out` say so): True when it was dropped
+        (counted in stats.emulated_losses) or handed to `deliver` for later."""
+        assert self._rng is not None
+        if loss > 0 and self._rng.random() < loss:
+            self.stats.emulated_losses += 1
+            return True
+        if delay_max > 0:
+            self.reactor.callLater(self._rng.random() * delay_max, deliver, *args)
+            return True
+        return False
 
     def send_to(self, data: Union[bytes, str], address: Address) -> bool:
         """Queue data for address (never blocks). False when it cannot be sent at all (a

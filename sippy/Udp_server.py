@@ -9,7 +9,6 @@ one unreachable peer cannot stop the server.
 from __future__ import annotations
 
 import copy
-import random
 import socket
 import sys
 import time
@@ -92,8 +91,7 @@ class Udp_server_opts(Network_server_opts):
 
     `family` is inferred from the host when not given. `flags` is kept for Sippy compatibility
     (socket options are left at Twisted's defaults). The impairment knobs (Sippy's) act on each
-    datagram; `impair_seed` seeds the random generator (None: unseeded), so a test run can be
-    repeated.
+    datagram.
     """
 
     def __init__(
@@ -121,13 +119,13 @@ class Udp_server_opts(Network_server_opts):
             ploss_in_rate=ploss_in_rate,
             pdelay_in_max=pdelay_in_max,
             error_callback=error_callback,
+            impair_seed=impair_seed,
         )
         self.laddress: tuple[str, int]
         if family is None:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.family = family
         self.flags = flags
-        self.impair_seed = impair_seed
 
     def getCopy(self) -> Udp_server_opts:
         return copy.copy(self)
@@ -175,11 +173,6 @@ class Udp_server(Network_server):
         self.uopts.laddress = (host, self._port.getHost().port)
         self._wildcard = self.uopts.isWildCard()
         self._grow_buffers()
-        o = self.uopts
-        self._impair_out = o.ploss_out_rate > 0 or o.pdelay_out_max > 0
-        self._impair_in = o.ploss_in_rate > 0 or o.pdelay_in_max > 0
-        # Only an impaired server draws random numbers.
-        self._rng = random.Random(o.impair_seed) if self._impair_out or self._impair_in else None
 
     def _listen6(self, host: str, port: int) -> Any:
         """An IPv6 socket that takes IPv6 only (IPV6_V6ONLY), so that an IPv4 socket can hold the
@@ -234,17 +227,6 @@ class Udp_server(Network_server):
             except (OSError, ValueError):
                 pass  # a name (not resolved yet) or no route: the host's address will do
         return (SipConf.my_address, port)
-
-    def _held(self, loss: float, delay_max: float, deliver: Callable[..., None], *args: Any) -> bool:
-        """Impair one datagram: True when it was dropped or handed to `deliver` for later."""
-        assert self._rng is not None
-        if loss > 0 and self._rng.random() < loss:
-            self.stats.emulated_losses += 1
-            return True
-        if delay_max > 0:
-            self.reactor.callLater(self._rng.random() * delay_max, deliver, *args)
-            return True
-        return False
 
     def _received(self, data: bytes, addr: Any) -> None:
         o = self.uopts
