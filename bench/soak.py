@@ -78,6 +78,8 @@ def start_b2bua(opts: Any, port: int, uas_port: int, work: str, radconf: Optiona
         cmd = [sys.executable, os.path.join(ROOT, "scripts", f"b2bua_{name}.py")]
     cmd += ["-f", "-l", "127.0.0.1", "-p", str(port)]
     if opts.radius:
+        cmd += ["-c", os.path.join(work, "b2bua.sock")]
+    if opts.radius:
         cmd += ["-u", "-s", f"127.0.0.1:{uas_port}"]
         if radconf is not None:
             cmd += ["-A", "2", "-R", radconf, "--acct_spool_dir", os.path.join(work, "spool")]
