@@ -12,6 +12,7 @@ sample (top 25). Instrumentation costs CPU: compare rates only between runs with
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import sys
@@ -23,6 +24,29 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SAMPLE_EVERY = 10.0
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks")
+        + ("fordblks", "keepcost")
+    ]
+
+
+def memory_line() -> str:
+    """RSS, the blocks Python's allocator holds, and glibc's heap split into in use and free: RSS
+    growing while the first two stay flat is fragmentation, not retained objects."""
+    with open("/proc/self/status") as f:
+        rss = next((int(x.split()[1]) for x in f if x.startswith("VmRSS:")), 0)
+    line = f"RSS {rss} KiB, Python allocated blocks {sys.getallocatedblocks()}"
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        mi = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return line
+    return line + f", malloc in use {mi.uordblks // 1024} KiB, free in heap {mi.fordblks // 1024} KiB"
 
 
 class Recorder:
@@ -62,6 +86,7 @@ class Recorder:
         counts = Counter(type(o).__name__ for o in gc.get_objects())
         elapsed = time.monotonic() - self.start
         self.lines.append(f"--- t={elapsed:.0f} s, gc-tracked objects: {sum(counts.values())}")
+        self.lines.append("  " + memory_line())
         self.lines += [f"  {n:8d} {name}" for name, n in counts.most_common(25)]
         # What only the cyclic GC can free: collect with DEBUG_SAVEALL and count what it found.
         gc.set_debug(gc.DEBUG_SAVEALL)

@@ -106,7 +106,11 @@ def main() -> int:
         help="seconds before RSS should be flat (default 90: calls linger 64*T1)",
     )
     ap.add_argument("--sample", type=float, default=10.0, help="seconds between samples (default 10)")
-    ap.add_argument("--mem", metavar="REPORT", help="run the B2BUA under bench/b2bua_mem.py (slower)")
+    ap.add_argument(
+        "--mem",
+        metavar="REPORT",
+        help="under bench/b2bua_mem.py: objects, cycle garbage, RSS, Python blocks, malloc heap every 10 s",
+    )
     opts = ap.parse_args()
     duration = opts.minutes * 60.0
     calls = int(opts.rate * duration)

@@ -1,6 +1,6 @@
 """Calls through a lossy network: SIPp -> relay -> b2bua_radius -> relay -> SIPp, 5 % of the
 datagrams lost in each direction on each leg (seeded relays, tests/udp_relay.py), plus the
-B2BUA's own outgoing impairment (SipTransactionManager.ploss_out_rate / pdelay_out_max).
+B2BUA's own outgoing loss (SipTransactionManager.ploss_out_rate).
 
 Every call must complete through retransmissions, and once the RFC timers have run (64*T1 after
 the last message, plus the call map's linger) the B2BUA holds no call and no transaction.
@@ -89,7 +89,8 @@ Content-Length: 0
 """
 
 # The callee answers at the source of the INVITE (the relay) and gives the relay as its Contact;
-# it stays a while after the BYE to answer a retransmitted one.
+# the BYE may overtake a lost ACK (the dialog is confirmed by the 2xx, RFC 3261 12.1); it stays a
+# while after the BYE to answer a retransmitted one.
 CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="callee behind a lossy relay">
   <recv request="INVITE" />
@@ -105,7 +106,7 @@ Content-Type: application/sdp
 Content-Length: [len]
 
 {sdp}]]></send>
-  <recv request="ACK" />
+  <recv request="ACK" optional="true" />
   <recv request="BYE" />
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -141,7 +142,9 @@ def test_calls_complete_with_loss_both_ways_and_nothing_outlives_its_timers(tmp_
     log = tmp_path / "b2bua.log"
     with open(log, "wb") as out:
         b2b = subprocess.Popen(
-            [sys.executable, "-c", MAIN_WITH_KNOBS, str(LOSS), "0.02", *args],
+            # Its own loss only: a delay of its own could deliver our 100 Trying after the 200, and
+            # SIPp's scenario cannot take a late provisional (Udp_server tests cover the delay).
+            [sys.executable, "-c", MAIN_WITH_KNOBS, str(LOSS), "0", *args],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

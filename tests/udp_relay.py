@@ -6,7 +6,8 @@
 Datagrams arriving on the front port (from whoever sent last there: SIPp, the B2BUA's RADIUS
 client) go out of the back port to the target; datagrams arriving on the back port go out of the
 front port to that last front peer. Each one is dropped with probability --loss and delayed by up
-to --delay-max seconds, in both directions, from a random generator seeded with --seed.
+to --delay-max seconds (never overtaking an earlier one of the same direction), in both
+directions, from a random generator seeded with --seed.
 SIGUSR1 drops everything from then on (a server that went silent), SIGUSR2 passes again. On
 SIGTERM it prints its counters as one JSON line and exits.
 """
@@ -64,6 +65,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     front_peer: Optional[tuple[str, int]] = None
     # (due time, sequence, socket to send from, data, address)
     queue: list[tuple[float, int, socket.socket, bytes, tuple[str, int]]] = []
+    last_due: dict[socket.socket, float] = {}
     seq = 0
     print(json.dumps({"front": front.getsockname()[1], "back": back.getsockname()[1]}), flush=True)
     while not state["stop"]:
@@ -101,8 +103,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                 continue
             counts["forwarded"] += 1
             delay = rng.random() * opts.delay_max if opts.delay_max else 0.0
+            # One path: jitter, but no overtaking within a direction.
+            due = last_due[out] = max(time.monotonic() + delay, last_due.get(out, 0.0))
             seq += 1
-            heapq.heappush(queue, (time.monotonic() + delay, seq, out, data, dest))
+            heapq.heappush(queue, (due, seq, out, data, dest))
     print(json.dumps(counts), flush=True)
     return 0
 
