@@ -25,7 +25,8 @@ from typing import Any, Callable, Optional, Union
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet import ssl
+from twisted.internet.interfaces import IOpenSSLContextFactory
+from zope.interface import implementer
 
 from sippy.LogLimiter import LogLimiter
 from sippy.misc import sip_hostport
@@ -103,12 +104,25 @@ def _read(path: str, what: str) -> bytes:
         raise WssConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
 
 
-def tls_options(certfile: str, keyfile: str) -> ssl.CertificateOptions:
-    """Server TLS options from PEM files, checked now (not at the first connection): a file that
-    cannot be read or parsed, or a key that is not the certificate's, raises WssConfigError."""
+@implementer(IOpenSSLContextFactory)
+class ServerTLS:
+    """The server side of TLS for listenSSL: one OpenSSL context, TLS 1.2 and later, OpenSSL's
+    default ciphers and groups. (Twisted's CertificateOptions narrows those in a way Chromium's
+    TLS handshake fails on with the OpenSSL that pyOpenSSL bundles: internal_error alert.)"""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def getContext(self) -> Any:
+        return self.context
+
+
+def tls_options(certfile: str, keyfile: str) -> ServerTLS:
+    """Server TLS from PEM files, checked now (not at the first connection): a file that cannot
+    be read or parsed, or a key that is not the certificate's, raises WssConfigError."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    from OpenSSL import crypto
+    from OpenSSL import SSL, crypto
 
     try:
         chain = x509.load_pem_x509_certificates(_read(certfile, "certificate"))
@@ -118,18 +132,20 @@ def tls_options(certfile: str, keyfile: str) -> ssl.CertificateOptions:
         key = load_pem_private_key(_read(keyfile, "key"), password=None)
     except (ValueError, TypeError) as exc:
         raise WssConfigError(f"key file {keyfile}: not an unencrypted PEM private key ({exc})") from None
-    options = ssl.CertificateOptions(
-        privateKey=crypto.PKey.from_cryptography_key(key),
-        certificate=crypto.X509.from_cryptography(chain[0]),
-        extraCertChain=[crypto.X509.from_cryptography(c) for c in chain[1:]],
-    )
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+    ctx.set_options(SSL.OP_NO_COMPRESSION)
     try:
-        options.getContext()  # checks that the key is the certificate's
-    except Exception as exc:  # OpenSSL.SSL.Error: its text is a list of library reasons
+        ctx.use_certificate(crypto.X509.from_cryptography(chain[0]))
+        for extra in chain[1:]:
+            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+        ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))
+        ctx.check_privatekey()
+    except (SSL.Error, TypeError, ValueError) as exc:
         raise WssConfigError(
             f"key file {keyfile} does not match certificate file {certfile} ({exc})"
         ) from None
-    return options
+    return ServerTLS(ctx)
 
 
 class Wss_stats:
