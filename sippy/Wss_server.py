@@ -55,6 +55,9 @@ SUBPROTOCOL = "sip"
 # Suffix of connection names (RFC 7118 section 5: a name that resolves nowhere).
 INVALID_DOMAIN = ".invalid"
 
+# Close codes of an ordinary end (RFC 6455 7.4.1): normal, going away (our shutdown).
+_ORDERLY_CLOSES = (1000, 1001)
+
 # close_callback(ra, server): the connection ra came by is gone.
 CloseCallback = Callable[[Remote_address, "Wss_server"], Any]
 
@@ -150,7 +153,8 @@ def tls_options(certfile: str, keyfile: str) -> ServerTLS:
 
 class Wss_stats:
     """WebSocket connections for the status line: open now, accepted since start, and closes by
-    reason (`refused`: handshake denied; `limit`: a limit hit; `ended`: closed by the peer or lost)."""
+    reason (`refused`: handshake denied; `limit`: a limit hit; `protocol`: bad WebSocket
+    framing or text; `ended`: closed by the peer or lost)."""
 
     __slots__ = ("open", "total", "closed")
 
@@ -205,12 +209,14 @@ class _SipWsProtocol(WebSocketServerProtocol):
             self.server._received(payload, self.ra)
 
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
-        # Called by autobahn for every end (clean close, error, drop); limits hit by autobahn
-        # itself (message too big) come here with their close code.
-        if code == self.CLOSE_STATUS_CODE_MESSAGE_TOO_BIG:
-            self._closeReason(
-                "limit", f"message larger than {self.server.uopts.max_message_size} bytes, closed 1009"
-            )
+        """Every end comes here (clean close, error, drop). One autobahn failed itself (a message
+        over the limit: 1009; bad framing: 1002; a text message not UTF-8: 1007) is logged with
+        the code and reason the peer got."""
+        if not self.closedByMe or self.localCloseCode in _ORDERLY_CLOSES or self.localCloseCode is None:
+            return
+        kind = "limit" if self.localCloseCode == self.CLOSE_STATUS_CODE_MESSAGE_TOO_BIG else "protocol"
+        why = (self.localCloseReason or b"").decode("utf-8", "replace")
+        self._closeReason(kind, f"closed {self.localCloseCode} ({why})")
 
     def connectionLost(self, reason: Any) -> None:
         self._cancelHandshakeTimer()

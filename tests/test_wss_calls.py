@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import free_tcp_port
 from tests.sipp_util import Sipp
-from tests.test_b2bua_radius_ops import B2bua, wait_for
+from tests.test_b2bua_radius_ops import B2bua, cli_command, wait_for
 from tests.wss_util import make_cert, ws_connect
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
@@ -175,7 +175,46 @@ def test_ws_closed_mid_call_sends_bye_to_udp_peer(setup):
     res = uas.wait()
     assert res.returncode == 0, res.describe()
     assert uas.result.received("BYE")
-    assert wait_for(lambda: "Connected" not in b2b.calls()), b2b.calls()
+    # Nothing waits on the dead connection: no server transaction, no BYE left (the UDP one ends
+    # by Timer K), only the UDP INVITE's in its RFC 6026 Timer M; both legs Disconnected (the
+    # call lingers godead_timeout, as any other).
+    assert wait_for(lambda: _only_udp_invites_left(b2b), 10), cli_command(b2b.sock, "lt\n")
+    calls = b2b.calls()
+    assert re.search(r": \S+ \(Disconnected wss:\S+ alice 1234 -> Disconnected ", calls), calls
+
+
+def _only_udp_invites_left(b2b: B2bua) -> bool:
+    """`lt`: no server transaction, and no client one but the INVITE to the UDP callee (whose
+    Timer M / D, 32 s over UDP, keeps it to absorb retransmissions)."""
+    server, client = cli_command(b2b.sock, "lt\n").split("In-memory client transactions:\n")
+    return server == "In-memory server transactions:\n" and all(
+        " INVITE " in line for line in client.splitlines()
+    )
+
+
+def test_udp_side_hangs_up(setup):
+    b2b, uas, wss_port = setup("simple_uas_bye.xml")
+    with ws_connect(wss_port) as ws:
+        phone = WsPhone(ws, b2b.port)
+        phone.call()
+        bye = phone.wait("BYE ")  # answered 200 by the phone
+        assert re.fullmatch(r"sip:alice@[0-9a-f]+\.invalid;transport=ws", bye.split()[1]), bye
+    res = uas.wait()
+    assert res.returncode == 0, res.describe()
+
+
+def test_ws_closed_while_ringing_cancels_udp_leg(setup):
+    b2b, uas, wss_port = setup("aaa_uas_ring.xml")
+    with ws_connect(wss_port) as ws:
+        phone = WsPhone(ws, b2b.port)
+        ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, SDP))
+        phone.wait("SIP/2.0 180")
+    # The caller is gone before the answer: the callee gets CANCEL, the INVITE server
+    # transaction on the dead connection ends at once.
+    res = uas.wait()
+    assert res.returncode == 0, res.describe()
+    assert res.received("CANCEL")
+    assert wait_for(lambda: _only_udp_invites_left(b2b), 10), cli_command(b2b.sock, "lt\n")
 
 
 def test_garbage_answered_or_dropped_and_server_keeps_serving(setup):

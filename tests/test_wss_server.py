@@ -95,7 +95,24 @@ def test_message_too_big_closed_1009_logged_once(echo):
         ws.send("still serving")
         assert ws.recv(timeout=5) == "echo:still serving"
     out = srv.output()
-    assert out.count("message larger than 2000 bytes, closed 1009") == 1, out
+    assert (
+        out.count("closed 1009 (received WebSocket message size 2001 exceeds payload limit of 2000") == 1
+    ), out
+
+
+def test_text_message_not_utf8_closed_1007_and_server_keeps_serving(echo):
+    srv = echo()
+    with ws_connect(srv.port) as ws:
+        ws.send(b"INVITE \xff\xfe", text=True)  # a text frame whose payload is not UTF-8
+        with pytest.raises(ConnectionClosedError) as exc:
+            ws.recv(timeout=5)
+    assert exc.value.rcvd.code == 1007
+    with ws_connect(srv.port) as ws:
+        ws.send("next")
+        assert ws.recv(timeout=5) == "echo:next"
+    out = srv.output()
+    assert out.count(": closed 1007 (") == 1, out
+    assert [line.split()[2] for line in out.splitlines() if line.startswith("message ")] == ["4"], out
 
 
 def test_connections_per_address_limit(echo):
@@ -151,3 +168,25 @@ def test_bad_certificate_or_key_named(tmp_path, cert):
         assert proc.returncode == 2
         lines = proc.stdout.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: " + expected), (expected, proc.stdout)
+
+
+def test_status_line_counts_websocket_connections():
+    from twisted.internet.task import Clock
+
+    from sippy.B2BOperations import B2BOperations
+    from sippy.CallMap import CallMap
+    from sippy.Wss_server import Wss_stats
+
+    class Listener:
+        def __init__(self, opened: int, total: int, **closed: int) -> None:
+            self.wss_stats = Wss_stats()
+            self.wss_stats.open, self.wss_stats.total = opened, total
+            self.wss_stats.closed.update(closed)
+
+    cfg: dict = {}
+    ops = B2BOperations(cfg, CallMap(cfg, lambda *a: None), reactor=Clock())
+    assert "WebSocket" not in ops.statusLine()  # no --wss_socket, no part
+    cfg["_wss_servers"] = [Listener(2, 7, ended=3, limit=1), Listener(1, 2, ended=1, refused=4)]
+    assert ops.statusLine().endswith(
+        "; WebSocket connections: 3 open, 9 since start, closed: ended 4, limit 1, refused 4"
+    ), ops.statusLine()
