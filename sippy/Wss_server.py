@@ -23,6 +23,7 @@ import sys
 from collections import Counter
 from typing import Any, Callable, Optional, Union
 
+from autobahn.exception import PayloadExceededError
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import IOpenSSLContextFactory
@@ -336,20 +337,30 @@ class Wss_server(Network_server):
     def send_to(self, data: Union[bytes, str], address: Address) -> bool:
         """Write one SIP message on the connection address names: a text message when it is
         UTF-8 (all SIP is, but for binary bodies), binary otherwise. False when that connection
-        is gone."""
+        is gone, or when the message is over max_message_size (autobahn holds messages sent to
+        the limit of those received; the transaction then ends with a 503)."""
         proto = self.connection(address)
         if proto is None or proto.state != proto.STATE_OPEN:
             self.stats.errors += 1
             return False
         if isinstance(data, str):
-            proto.sendMessage(data.encode("utf-8"), isBinary=False)
-        else:
-            try:
-                data.decode("utf-8")
-                binary = False
-            except UnicodeDecodeError:
-                binary = True
+            data = data.encode("utf-8")
+        try:
+            data.decode("utf-8")
+            binary = False
+        except UnicodeDecodeError:
+            binary = True
+        try:
             proto.sendMessage(data, isBinary=binary)
+        except PayloadExceededError:
+            self.stats.errors += 1
+            self.log_limiter.write(
+                "wss_send_size",
+                SIPLOG_ERR,
+                f"Wss_server: a message of {len(data)} bytes to {proto.peer_name} is over the limit "
+                f"of {self.uopts.max_message_size}, not sent",  # type: ignore[attr-defined]
+            )
+            return False
         self.stats.dgrams_out += 1
         return True
 

@@ -82,19 +82,29 @@ def test_handshake_without_sip_subprotocol_refused(echo):
     assert srv.output().count("handshake without the sip subprotocol") == 2
 
 
+def closed_by_server(port: int, *messages: tuple) -> int:
+    """Send messages ((data, text)) on a new connection until the server closes it; its close
+    code. Then a new connection is still served."""
+    with ws_connect(port) as ws:
+        for data, text in messages:
+            ws.send(data, text=text)
+        with pytest.raises(ConnectionClosedError) as exc:
+            while True:  # echoes of the messages before the bad one
+                ws.recv(timeout=5)
+    with ws_connect(port) as ws:
+        ws.send("next")
+        assert ws.recv(timeout=5) == "echo:next"
+    return exc.value.rcvd.code
+
+
 def test_message_too_big_closed_1009_logged_once(echo):
     srv = echo("max_message_size=2000")
-    with ws_connect(srv.port) as ws:
-        ws.send("y" * 1990)
-        assert ws.recv(timeout=5) == "echo:" + "y" * 1990
-        ws.send("z" * 2001)
-        with pytest.raises(ConnectionClosedError) as exc:
-            ws.recv(timeout=5)
-    assert exc.value.rcvd.code == 1009
-    with ws_connect(srv.port) as ws:
-        ws.send("still serving")
-        assert ws.recv(timeout=5) == "echo:still serving"
+    # 2000 bytes are taken (their echo, 2005 bytes, is over the limit too: not sent, logged);
+    # 2001 close the connection.
+    assert closed_by_server(srv.port, ("y" * 2000, True), ("z" * 2001, True)) == 1009
     out = srv.output()
+    assert [line.split()[2] for line in out.splitlines() if line.startswith("message ")] == ["2000", "4"]
+    assert "a message of 2005 bytes to 127.0.0.1:" in out and "Traceback" not in out, out
     assert (
         out.count("closed 1009 (received WebSocket message size 2001 exceeds payload limit of 2000") == 1
     ), out
@@ -102,14 +112,8 @@ def test_message_too_big_closed_1009_logged_once(echo):
 
 def test_text_message_not_utf8_closed_1007_and_server_keeps_serving(echo):
     srv = echo()
-    with ws_connect(srv.port) as ws:
-        ws.send(b"INVITE \xff\xfe", text=True)  # a text frame whose payload is not UTF-8
-        with pytest.raises(ConnectionClosedError) as exc:
-            ws.recv(timeout=5)
-    assert exc.value.rcvd.code == 1007
-    with ws_connect(srv.port) as ws:
-        ws.send("next")
-        assert ws.recv(timeout=5) == "echo:next"
+    # A text frame whose payload is not UTF-8.
+    assert closed_by_server(srv.port, (b"INVITE \xff\xfe", True)) == 1007
     out = srv.output()
     assert out.count(": closed 1007 (") == 1, out
     assert [line.split()[2] for line in out.splitlines() if line.startswith("message ")] == ["4"], out

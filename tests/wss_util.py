@@ -65,7 +65,7 @@ def ws_connect(port: int, host: str = "127.0.0.1", subprotocols: Optional[list] 
         f"wss://{host}:{port}/",
         ssl=client_ssl_context(),
         subprotocols=["sip"] if subprotocols is None else subprotocols,
-        open_timeout=5,
+        open_timeout=15,  # TLS and WebSocket handshakes on a loaded 2-core machine
         close_timeout=2,
         max_size=None,
     )
