@@ -234,3 +234,33 @@ def test_garbage_answered_or_dropped_and_server_keeps_serving(setup):
         assert phone.bye().startswith("SIP/2.0 200")
     res = uas.wait()
     assert res.returncode == 0, res.describe()
+
+
+def test_ws_closed_mid_call_accounting_stop_for_both_legs(tmp_path):
+    """With RADIUS accounting (-A 1, a real FreeRADIUS): the call a closed connection ends is
+    billed like any other, one Stop per leg, connected for the time it lasted."""
+    from tests.radius_util import running_freeradius
+    from tests.test_b2bua_radius_aaa import B2bua as AaaB2bua
+    from tests.test_b2bua_radius_aaa import by_leg, radconf, wait_records
+
+    certfile, keyfile = make_cert(tmp_path)
+    wss_port = free_tcp_port()
+    uas = Sipp("aaa_uas.xml", None, timeout=20.0)
+    try:
+        uas.start()
+        with running_freeradius() as radius:
+            flags = ["-u", "-s", f"127.0.0.1:{uas.local_port}", "-A", "1"]
+            flags.append(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}")
+            with AaaB2bua(tmp_path, radconf(radius, tmp_path), flags) as b2b:
+                with ws_connect(wss_port) as ws:
+                    phone = WsPhone(ws, b2b.port)
+                    phone.call()
+                    time.sleep(1.1)  # a call that lasted a second
+                res = uas.wait()
+                assert res.returncode == 0, res.describe()
+                legs = by_leg(wait_records(radius, phone.call_id, 2))
+    finally:
+        uas.cleanup()
+    assert sorted(legs) == [("answer", "Stop"), ("originate", "Stop")], legs
+    for (_origin, _), (rec,) in legs.items():
+        assert 1 <= int(rec["Acct-Session-Time"][0]) <= 3, rec
