@@ -138,6 +138,13 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
         "host:port:cert:key",
         "SIP over secure WebSocket (RFC 7118) for browsers; PEM files; repeatable",
     ),
+    Option(
+        "tcp_socket",
+        "S",
+        None,
+        "host:port",
+        "SIP over TCP listener (IPv6 host in brackets); repeatable",
+    ),
     Option("pre_auth_proc", "S", "x", "PROCSPEC", "routine run before authorisation, e.g. HDR2Xattrs[X-Foo]"),
     Option("config", "S", "C", "file", "read options from an INI file ([general], keys as long options)"),
 )
@@ -275,6 +282,12 @@ class B2BConfig(dict):
             self["_wss_socket"] = (parts[0], int(parts[1]), parts[2], parts[3])
             # Repeatable: every listener, in order (`_wss_socket` is the last, as in Sippy).
             self["_wss_sockets"] = [*self.get("_wss_sockets", ()), self["_wss_socket"]]
+        elif key == "tcp_socket":
+            host, port = parse_hostport(value, 0)
+            if not 0 < port < 65536:
+                raise ValueError(f"expected host:port, got {value!r}")
+            # Repeatable, as --wss_socket.
+            self["_tcp_sockets"] = [*self.get("_tcp_sockets", ()), (host, port)]
 
     def read(self, path: str) -> None:
         """Apply the ``[general]`` section of an INI file, key by key, in file order."""

@@ -43,6 +43,7 @@ from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SipLogger
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.SipVia import SipVia
+from sippy.Tcp_server import Tcp_server, Tcp_server_opts
 from sippy.Wss_server import Wss_server, Wss_server_opts, WssConfigError, tls_options
 
 PROG = "b2bua_radius"
@@ -56,6 +57,7 @@ __all__ = (
     "build_call_machinery",
     "StatefulProxy",
     "start_wss",
+    "start_tcp",
 )
 
 
@@ -262,6 +264,26 @@ def start_wss(cfg: B2BConfig, callmap: CallMap, reactor: Any = None) -> list[Wss
     return servers
 
 
+def start_tcp(cfg: B2BConfig, reactor: Any = None) -> list[Tcp_server]:
+    """``--tcp_socket``: one Tcp_server per listener; the first is registered with the transaction
+    manager (requests to a ``transport=tcp`` target leave by it). A dropped connection ends the
+    transactions on it, not the calls (the peer may come back on a new one). Raises StartupError
+    (cannot listen)."""
+    tm = cfg["_sip_tm"]
+    servers: list[Tcp_server] = []
+    for host, port in cfg.get("_tcp_sockets", ()):
+        opts = Tcp_server_opts((host, port), tm.handleIncoming, error_callback=tm.transportError)
+        try:
+            servers.append(Tcp_server(cfg, opts, reactor=reactor))
+        except Exception as exc:  # CannotListenError: the reason is in the message
+            for server in servers:
+                server.shutdown()
+            raise StartupError(f"--tcp_socket: cannot listen on {sip_hostport(host, port)}: {exc}") from None
+    if servers:
+        tm.registerTransport(servers[0])
+    return servers
+
+
 def check_control_socket(cfg: B2BConfig) -> None:
     """Refuse to start (before detaching) when another process listens on our unix control
     socket: taking it over would leave that B2BUA running with no way to reach it."""
@@ -311,6 +333,7 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         rtp_proxies = start_rtp_proxies(cfg)
         callmap = build_call_machinery(cfg, routes)
         wss_servers = start_wss(cfg, callmap)
+        stream_servers = start_tcp(cfg)
     except WssConfigError as exc:
         sys.stderr.write(f"{PROG}: --wss_socket: {exc}\n")
         return 2
@@ -332,8 +355,8 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     )
     tune_gc()
     ED2.loop()
-    for wss in wss_servers:
-        wss.shutdown()
+    for server in (*wss_servers, *stream_servers):
+        server.shutdown()
     cfg["_sip_tm"].shutdown()
     if "_acct_spool" in cfg:
         cfg["_acct_spool"].shutdown()
