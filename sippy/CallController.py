@@ -447,6 +447,7 @@ class CallController:
         self.uaO.pass_auth = oroute.pass_auth
         self.uaO.local_ua = cfg.get("_uaname", UA_NAME)
         self.uaO.kaInterval = cfg.get("keepalive_orig", 0)
+        self.uaO.ruri_transport = oroute.params.get("transport")
         outbound_proxy = oroute.params.get("outbound_proxy")
         if outbound_proxy is not None and outbound_proxy != self.source:
             self.uaO.outbound_proxy = outbound_proxy

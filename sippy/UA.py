@@ -108,6 +108,10 @@ class UA:
         self.rTarget: Any = None
         self.branch: Optional[str] = None
         self.outbound_proxy: Optional[tuple[str, int]] = None
+        # The `transport=` of the first request's Request-URI (a route's transport=tcp): the
+        # transaction manager sends it, and the dialog's requests until a Contact says otherwise,
+        # by that transport.
+        self.ruri_transport: Optional[str] = None
         self.source_address: Optional[tuple[str, int]] = None
         # SDP last sent (local) and last received (remote).
         self.lSDP: Any = None

@@ -47,6 +47,20 @@ def _short_timewait(name: str) -> str:
     return xml
 
 
+def tcp_port_listening(port: int) -> bool:
+    """Whether some socket listens on TCP `port`, read from /proc/net (state 0A: LISTEN)."""
+    suffix = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                if any(p[1].endswith(suffix) and p[3] == "0A" for p in (line.split() for line in f)):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def udp_port_bound(port: int) -> bool:
     """Whether some socket is bound to UDP `port`, read from /proc/net (a probing bind() could
     make the program we wait for fail its own bind)."""
@@ -204,10 +218,16 @@ class Sipp:
         return self
 
     def wait_bound(self, timeout: float = 5.0) -> bool:
-        """Wait until SIPp listens on its UDP port (so a server scenario misses no request)."""
+        """Wait until SIPp listens on its port, UDP or with -t t1/tn TCP (so a server scenario
+        misses no request)."""
+        bound = (
+            tcp_port_listening
+            if "-t" in self.args and self.args[self.args.index("-t") + 1] in ("t1", "tn")
+            else udp_port_bound
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.poll() is None:
-            if udp_port_bound(self.local_port):
+            if bound(self.local_port):
                 return True
             time.sleep(0.01)
         return False

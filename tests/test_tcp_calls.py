@@ -1,0 +1,78 @@
+"""Calls through b2bua_radius -f -u with --tcp_socket: SIPp over TCP (-t t1) on one side, SIPp over
+UDP on the other, BYE from either side."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import free_port
+from tests.sipp_util import SCENARIO_DIR, Sipp
+from tests.test_b2bua_radius_ops import B2bua
+
+
+def _tcp_scenario(tmp: Path, name: str) -> str:
+    """A scenario whose Contact says the transport (a peer reached back over TCP needs it)."""
+    text = (Path(SCENARIO_DIR) / name).read_text()
+    text = re.sub(r"Contact: <sip:([^>;]*)>", r"Contact: <sip:\1;transport=[transport]>", text)
+    path = tmp / name
+    path.write_text(text)
+    return str(path)
+
+
+def _run(tmp: Path, caller_tcp: bool, callee_bye: bool) -> None:
+    callee_port = free_port()
+    tport = free_port()
+    b2b = B2bua(tmp, callee_port, extra=("--tcp_socket", f"127.0.0.1:{tport}"))
+    if not caller_tcp:
+        i = b2b.args.index("-s") + 1
+        b2b.args[i] += ";transport=tcp"
+    t_callee = ("-t", "t1") if not caller_tcp else ()
+    t_caller = ("-key", "cli", "alice", *(("-t", "t1") if caller_tcp else ()))
+    uas_name = "simple_uas_bye.xml" if callee_bye else "simple_uas.xml"
+    uac_name = "simple_uac_wait_bye.xml" if callee_bye else "simple_uac.xml"
+    uas = _tcp_scenario(tmp, uas_name) if not caller_tcp else uas_name
+    uac = _tcp_scenario(tmp, uac_name) if caller_tcp else uac_name
+    callee = Sipp(uas, local_port=callee_port, calls=1, timeout=15, extra=t_callee)
+    b2b.start()
+    try:
+        callee.start()
+        remote = ("127.0.0.1", tport) if caller_tcp else b2b.address
+        caller = Sipp(uac, remote=remote, calls=1, timeout=15, extra=t_caller).start()
+        try:
+            res = caller.wait()
+        finally:
+            caller.cleanup()
+        cres = callee.wait()
+        log = b2b.log.read_text()
+        assert res.returncode == 0 and res.stat("SuccessfulCall") == 1, res.describe() + log
+        assert cres.returncode == 0, cres.describe() + log
+        tcp_side = caller.result if caller_tcp else cres
+        assert "TCP message received" in tcp_side.trace and "UDP message" not in tcp_side.trace
+        assert tcp_side.received("SIP/2.0 200") or tcp_side.received("BYE"), tcp_side.trace
+        if not caller_tcp:
+            # Our Via and Contact on the INVITE the TCP callee got say TCP.
+            (invite,) = cres.received("INVITE")
+            assert re.search(rf"^Via: SIP/2.0/TCP 127.0.0.1:{tport};", invite, re.M), invite
+            assert "transport=tcp" in re.search(r"^Contact:.*$", invite, re.M | re.I).group(0), invite
+        if callee_bye:
+            assert (caller.result if caller_tcp else res).received("BYE"), log
+    finally:
+        callee.cleanup()
+        b2b.kill()
+
+
+def test_tcp_caller_udp_callee_caller_hangs_up(tmp_path: Path) -> None:
+    _run(tmp_path, caller_tcp=True, callee_bye=False)
+
+
+def test_tcp_caller_udp_callee_callee_hangs_up(tmp_path: Path) -> None:
+    _run(tmp_path, caller_tcp=True, callee_bye=True)
+
+
+def test_udp_caller_tcp_callee_caller_hangs_up(tmp_path: Path) -> None:
+    _run(tmp_path, caller_tcp=False, callee_bye=False)
+
+
+def test_udp_caller_tcp_callee_callee_hangs_up(tmp_path: Path) -> None:
+    _run(tmp_path, caller_tcp=False, callee_bye=True)
