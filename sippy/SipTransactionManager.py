@@ -126,7 +126,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
         self.bad_counts: Counter[str] = Counter()
         # Option tags of the extensions the consumers support (Require of anything else: 420).
         self.supported: frozenset[str] = frozenset()
-        # Larger requests are refused with 413 (Sippy read at most this much of a datagram).
+        # Larger requests over UDP are refused with 413 (Sippy read at most this much of a datagram).
         self.max_message_size = MAX_MESSAGE_SIZE
         self.logger = global_config.get("_sip_logger")
         # Lines a peer can provoke (bad requests, full tables) go through it: a flood writes a
@@ -298,7 +298,9 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
         stamp_via(via, address, req.nated, received)
         if bad is None:
             bad = check_request(req, names, self.supported)
-        if bad is None and len(data) > self.max_message_size:
+        # A datagram's bound; a stream or WebSocket transport bounds its messages itself (its
+        # max_message_size), since large messages are what one uses TCP for.
+        if bad is None and not reliable and len(data) > self.max_message_size:
             bad = Refusal(413, "Request Entity Too Large", "too_large", f"{len(data)} bytes")
         if bad is not None:
             self._refuse(req, bad, address, source, transport, reliable, rtime)

@@ -21,7 +21,9 @@ import sys
 from collections import Counter
 from typing import Any, Optional, Union
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import ClientFactory, Protocol, ServerFactory
+from zope.interface import implementer
 
 from sippy.LogLimiter import LogLimiter
 from sippy.misc import bare_host
@@ -179,6 +181,7 @@ class Tcp_stats:
         self.closed: Counter[str] = Counter()
 
 
+@implementer(IPushProducer)
 class _SipStream(Protocol):
     """One connection, in or out. `key` is the peer's (host, port); until connectionMade the
     messages for an outgoing one wait in `pending`."""
@@ -193,9 +196,24 @@ class _SipStream(Protocol):
         self.pending_bytes = 0
         self.idle_timer: Any = None
         self.closing = False
+        self.paused = False
+        self.backlog = 0
 
     def connectionMade(self) -> None:
+        # As a producer we hear when the transport's write buffer is full (pauseProducing) and
+        # drained (resumeProducing): how much a peer that does not read makes us hold.
+        self.transport.registerProducer(self, True)
         self.server._connected(self)
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.backlog = 0
+
+    def stopProducing(self) -> None:
+        self.paused = False
 
     def dataReceived(self, data: bytes) -> None:
         self.server._received(self, data)
@@ -211,8 +229,11 @@ class _SipStream(Protocol):
             self.pending.append(data)
             self.pending_bytes += len(data)
             return True
-        if len(self.transport.dataBuffer) + len(data) > self.server.uopts.max_buffered:
-            return False
+        if self.paused:
+            # The kernel and Twisted hold all they will take: what we write now waits in memory.
+            if self.backlog + len(data) > self.server.uopts.max_buffered:
+                return False
+            self.backlog += len(data)
         self.transport.write(data)
         self.server._touch(self)
         return True
@@ -339,7 +360,9 @@ class Tcp_server(Network_server):
         self._closeReason("framing", proto.key, f"{err.scode} {err.reason}, connection closed")
         if err.head is not None and not err.head.startswith(b"SIP/"):
             try:
-                req = SipRequest(buf=err.head.split(b"\r\n\r\n", 1)[0] + b"\r\nContent-Length: 0\r\n\r\n")
+                # The head without its body and without the Content-Length that was the trouble.
+                head = _CONTENT_LENGTH.sub(b"", err.head.split(_HEAD_END, 1)[0])
+                req = SipRequest(buf=head + b"\r\nContent-Length: 0\r\n\r\n")
                 if not req.isACK():
                     text = req.genErrorResponse(err.scode, err.reason).localStr(*self.getSIPaddr())
                     proto.transport.write(text.encode("utf-8", "surrogateescape"))
