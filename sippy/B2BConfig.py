@@ -145,6 +145,23 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
         "host:port",
         "SIP over TCP listener (IPv6 host in brackets); repeatable",
     ),
+    Option(
+        "tls_socket",
+        "S",
+        None,
+        "host:port:cert:key",
+        "SIP over TLS listener; PEM files; IPv6 host in brackets; repeatable",
+    ),
+    Option(
+        "tls_ca",
+        "S",
+        None,
+        "path",
+        "CAs (PEM) that TLS peers we connect to are verified against (default: system)",
+    ),
+    Option(
+        "tls_verify", "B", None, "on|off", "verify the certificate of TLS peers we connect to (default on)"
+    ),
     Option("pre_auth_proc", "S", "x", "PROCSPEC", "routine run before authorisation, e.g. HDR2Xattrs[X-Foo]"),
     Option("config", "S", "C", "file", "read options from an INI file ([general], keys as long options)"),
 )
@@ -288,6 +305,21 @@ class B2BConfig(dict):
                 raise ValueError(f"expected host:port, got {value!r}")
             # Repeatable, as --wss_socket.
             self["_tcp_sockets"] = [*self.get("_tcp_sockets", ()), (host, port)]
+        elif key == "tls_socket":
+            # host:port:cert:key; the files may hold ':' (split from the left after the port).
+            if value[:1] == "[":
+                end = value.find("]:")
+                hostport, _, files = value[end + 2 :].partition(":")
+                hostport = value[: end + 2] + hostport
+            else:
+                h, _, rest = value.partition(":")
+                p, _, files = rest.partition(":")
+                hostport = f"{h}:{p}"
+            certfile, _, keyfile = files.partition(":")
+            host, port = parse_hostport(hostport, 0)
+            if not 0 < port < 65536 or not certfile or not keyfile:
+                raise ValueError(f"expected host:port:cert_file:key_file, got {value!r}")
+            self["_tls_sockets"] = [*self.get("_tls_sockets", ()), (host, port, certfile, keyfile)]
 
     def read(self, path: str) -> None:
         """Apply the ``[general]`` section of an INI file, key by key, in file order."""

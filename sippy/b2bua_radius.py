@@ -44,6 +44,7 @@ from sippy.SipLogger import SipLogger
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.SipVia import SipVia
 from sippy.Tcp_server import Tcp_server, Tcp_server_opts
+from sippy.Tls_server import Tls_server, Tls_server_opts, trust_root
 from sippy.Wss_server import Wss_server, Wss_server_opts, WssConfigError, tls_options
 
 PROG = "b2bua_radius"
@@ -265,22 +266,44 @@ def start_wss(cfg: B2BConfig, callmap: CallMap, reactor: Any = None) -> list[Wss
 
 
 def start_tcp(cfg: B2BConfig, reactor: Any = None) -> list[Tcp_server]:
-    """``--tcp_socket``: one Tcp_server per listener; the first is registered with the transaction
-    manager (requests to a ``transport=tcp`` target leave by it). A dropped connection ends the
-    transactions on it, not the calls (the peer may come back on a new one). Raises StartupError
-    (cannot listen)."""
+    """``--tcp_socket`` and ``--tls_socket``: one Tcp_server / Tls_server per listener; the first
+    of each transport is registered with the transaction manager (requests to a ``transport=tcp``
+    / ``transport=tls`` or ``sips:`` target leave by it). A dropped connection ends the
+    transactions on it, not the calls (the peer may come back on a new one). Raises
+    WssConfigError (certificate, key, CA file) or StartupError (cannot listen)."""
     tm = cfg["_sip_tm"]
     servers: list[Tcp_server] = []
-    for host, port in cfg.get("_tcp_sockets", ()):
-        opts = Tcp_server_opts((host, port), tm.handleIncoming, error_callback=tm.transportError)
-        try:
-            servers.append(Tcp_server(cfg, opts, reactor=reactor))
-        except Exception as exc:  # CannotListenError: the reason is in the message
-            for server in servers:
-                server.shutdown()
-            raise StartupError(f"--tcp_socket: cannot listen on {sip_hostport(host, port)}: {exc}") from None
-    if servers:
-        tm.registerTransport(servers[0])
+    listeners = [("--tcp_socket", spec) for spec in cfg.get("_tcp_sockets", ())]
+    listeners += [("--tls_socket", spec) for spec in cfg.get("_tls_sockets", ())]
+    try:
+        for listener in listeners:
+            flag, (host, port, *files) = listener
+            server: Tcp_server
+            if files:
+                opts = Tls_server_opts(
+                    (host, port),
+                    tm.handleIncoming,
+                    error_callback=tm.transportError,
+                    certfile=files[0],
+                    keyfile=files[1],
+                    ca_file=cfg.get("tls_ca"),
+                    verify=cfg.get("tls_verify", True),
+                )
+                server = Tls_server(cfg, opts, reactor=reactor)
+            else:
+                opts = Tcp_server_opts((host, port), tm.handleIncoming, error_callback=tm.transportError)
+                server = Tcp_server(cfg, opts, reactor=reactor)
+            servers.append(server)
+            if server.transport not in tm.listeners:
+                tm.registerTransport(server)
+    except WssConfigError:
+        for server in servers:
+            server.shutdown()
+        raise
+    except Exception as exc:  # CannotListenError: the reason is in the message
+        for server in servers:
+            server.shutdown()
+        raise StartupError(f"{flag}: cannot listen on {sip_hostport(host, port)}: {exc}") from None
     return servers
 
 
@@ -320,6 +343,14 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
             tls_options(certfile, keyfile)
     except WssConfigError as exc:
         sys.stderr.write(f"{PROG}: --wss_socket: {exc}\n")
+        return 2
+    try:
+        for _host, _port, certfile, keyfile in cfg.get("_tls_sockets", ()):
+            tls_options(certfile, keyfile)
+        if cfg.get("_tls_sockets") and cfg.get("tls_verify", True) and cfg.get("tls_ca"):
+            trust_root(cfg["tls_ca"])
+    except WssConfigError as exc:
+        sys.stderr.write(f"{PROG}: --tls_socket: {exc}\n")
         return 2
     try:
         radius_conf = read_radius_conf(cfg)
