@@ -164,6 +164,8 @@ class B2BOperations:
                 else:
                     # Caller's number first on both legs, as Sippy's uaA.getCLD()/uaO.getCLI().
                     remote = _leg_address(leg["remote"], wss)
+                    if leg.get("transport") in ("tcp", "tls"):
+                        remote = f"{leg['transport']}:{remote}"
                     legs.append(f"{leg['state']} {remote} {leg['cli']} {leg['cld']}")
             rtpps = getattr(cc, "rtp_proxy_session", None)
             relay = f" via RTPproxy {rtpps.rtp_proxy_client}" if rtpps is not None else ""
@@ -243,7 +245,23 @@ class B2BOperations:
             )
             + (f"; {spool.status()}" if spool is not None else "")
             + self._wssStatus()
+            + self._streamStatus()
         )
+
+    def _streamStatus(self) -> str:
+        """`; TCP connections: N open, N since start, closed: <reason N, ...>` per transport of
+        --tcp_socket / --tls_socket (closes we made: idle, framing)."""
+        by_transport: dict[str, list[Any]] = {}
+        for server in self.global_config.get("_stream_servers", ()):
+            by_transport.setdefault(server.transport, []).append(server.conn_stats)
+        parts = []
+        for transport, stats in by_transport.items():
+            closed: Counter = sum((st.closed for st in stats), Counter())
+            parts.append(
+                f"; {transport.upper()} connections: {sum(st.open for st in stats)} open, "
+                f"{sum(st.total for st in stats)} since start, closed: {_counts(closed.items())}"
+            )
+        return "".join(parts)
 
     def _wssStatus(self) -> str:
         """`; WebSocket connections: N open, N since start, closed: <reason N, ...>` with --wss_socket."""

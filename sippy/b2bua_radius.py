@@ -304,6 +304,7 @@ def start_tcp(cfg: B2BConfig, reactor: Any = None) -> list[Tcp_server]:
         for server in servers:
             server.shutdown()
         raise StartupError(f"{flag}: cannot listen on {sip_hostport(host, port)}: {exc}") from None
+    cfg["_stream_servers"] = servers
     return servers
 
 

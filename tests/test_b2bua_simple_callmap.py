@@ -30,6 +30,7 @@ class FakeUA:
         self.state = "Trying(UAS)"
         self.connect_ts = None
         self.disconnect_ts = None
+        self.rTarget = None
 
     def recvRequest(self, req: Any, sip_t: Any) -> tuple:
         self.requests.append(req)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import free_port
 from tests.sipp_util import SCENARIO_DIR, Sipp
-from tests.test_b2bua_radius_ops import B2bua
+from tests.test_b2bua_radius_ops import B2bua, wait_for
 
 
 def _tcp_scenario(tmp: Path, name: str) -> str:
@@ -33,13 +33,19 @@ def _run(tmp: Path, caller_tcp: bool, callee_bye: bool) -> None:
     uac_name = "simple_uac_wait_bye.xml" if callee_bye else "simple_uac.xml"
     uas = _tcp_scenario(tmp, uas_name) if not caller_tcp else uas_name
     uac = _tcp_scenario(tmp, uac_name) if caller_tcp else uac_name
-    callee = Sipp(uas, local_port=callee_port, calls=1, timeout=15, extra=t_callee)
+    # The callee that hangs up first holds the call 1.5 s: long enough to look at `l`.
+    hold = ("-d", "1500") if callee_bye else ()
+    callee = Sipp(uas, local_port=callee_port, calls=1, timeout=15, extra=(*t_callee, *hold))
     b2b.start()
     try:
         callee.start()
         remote = ("127.0.0.1", tport) if caller_tcp else b2b.address
         caller = Sipp(uac, remote=remote, calls=1, timeout=15, extra=t_caller).start()
         try:
+            if callee_bye:
+                # `l` names the TCP leg's transport.
+                leg = "tcp:127.0.0.1:" if caller_tcp else f"tcp:127.0.0.1:{callee_port} "
+                assert wait_for(lambda: leg in b2b.calls()), b2b.calls()
             res = caller.wait()
         finally:
             caller.cleanup()

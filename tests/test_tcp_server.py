@@ -157,3 +157,15 @@ def test_connections_per_address_limit() -> None:
     assert factory.buildProtocol(addr()) is not None
     addr.port = 3
     assert factory.buildProtocol(addr()) is None
+
+
+def test_status_line_counts_connections_by_transport() -> None:
+    from sippy.B2BOperations import B2BOperations
+
+    server, _tm, reactor, _got = mk()
+    proto, _tr = accept(server, reactor)
+    accept(server, reactor, ("127.0.0.1", 40001))
+    proto.dataReceived(request(cl=False))
+    proto.connectionLost()
+    status = B2BOperations({"_stream_servers": [server]}, None, reactor=reactor)._streamStatus()
+    assert status == "; TCP connections: 1 open, 2 since start, closed: framing 1"
