@@ -4,11 +4,14 @@ UDP on the other, BYE from either side."""
 from __future__ import annotations
 
 import re
+import socket
+import uuid
 from pathlib import Path
 
 from tests.conftest import free_port
 from tests.sipp_util import SCENARIO_DIR, Sipp
-from tests.test_b2bua_radius_ops import B2bua, wait_for
+from tests.test_b2bua_radius_ops import B2bua, cli_command, wait_for
+from tests.test_tls_calls import SDP, TlsUA, _answer, _hdr, _request
 
 
 def _tcp_scenario(tmp: Path, name: str) -> str:
@@ -82,3 +85,56 @@ def test_udp_caller_tcp_callee_caller_hangs_up(tmp_path: Path) -> None:
 
 def test_udp_caller_tcp_callee_callee_hangs_up(tmp_path: Path) -> None:
     _run(tmp_path, caller_tcp=False, callee_bye=True)
+
+
+def _tcp_caller_call(tmp: Path, close_after_ack: bool) -> None:
+    """A caller written here over TCP whose Contact is its connection's own address; the SIPp
+    callee (UDP) hangs up. Open connection: the BYE comes back on it. Closed after the ACK: the
+    B2BUA keeps serving, the BYE toward the caller fails at once (refused) and nothing is left."""
+    callee_port, tport = free_port(), free_port()
+    b2b = B2bua(tmp, callee_port, extra=("--tcp_socket", f"127.0.0.1:{tport}"))
+    callee = Sipp("simple_uas_bye.xml", local_port=callee_port, calls=1, timeout=15, extra=("-d", "300"))
+    b2b.start()
+    try:
+        callee.start()
+        sock = socket.create_connection(("127.0.0.1", tport), timeout=10)
+        lport = sock.getsockname()[1]
+        ua = TlsUA(sock)
+        call_id, to = uuid.uuid4().hex, f"<sip:1234@127.0.0.1:{tport}>"
+        ruri = f"sip:1234@127.0.0.1:{tport};transport=tcp"
+        ua.send(_request("INVITE", ruri, call_id, 1, to, lport, SDP, transport="tcp"))
+        ok = ua.recv_final()
+        assert ok.startswith("SIP/2.0 200 "), ok
+        target = re.search(r"<([^>]*)>", _hdr(ok, "Contact")).group(1)
+        ua.send(_request("ACK", target, call_id, 1, _hdr(ok, "To"), lport, transport="tcp"))
+        if close_after_ack:
+            sock.close()
+        else:
+            bye = ua.recv()
+            assert bye.startswith(f"BYE sip:alice@127.0.0.1:{lport};transport=tcp "), bye
+            ua.send(_answer(bye, "200 OK"))
+        res = callee.wait()
+        assert res.returncode == 0 and res.received("SIP/2.0 200"), res.describe() + b2b.log.read_text()
+        # Both legs end (the call lingers Disconnected a while, as over UDP) and no transaction is
+        # left waiting (the BYE toward a gone caller ended at once, not after 64*T1).
+        assert wait_for(lambda: re.search(r"\(Disconnected tcp:\S+ .* -> Disconnected ", b2b.calls())), (
+            b2b.calls()
+        )
+
+        def client_transactions() -> str:
+            return cli_command(b2b.sock, "lt\n").partition("client transactions:")[2]
+
+        assert wait_for(lambda: "BYE" not in client_transactions()), client_transactions()
+        if not close_after_ack:
+            sock.close()
+    finally:
+        callee.cleanup()
+        b2b.kill()
+
+
+def test_bye_to_tcp_caller_goes_over_its_connection(tmp_path: Path) -> None:
+    _tcp_caller_call(tmp_path, close_after_ack=False)
+
+
+def test_tcp_caller_connection_closed_mid_call(tmp_path: Path) -> None:
+    _tcp_caller_call(tmp_path, close_after_ack=True)

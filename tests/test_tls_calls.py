@@ -23,9 +23,10 @@ SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n
 
 
 class TlsUA:
-    """One TLS connection speaking SIP: write a message, read whole messages (Content-Length)."""
+    """One TLS (or plain TCP) connection speaking SIP: write a message, read whole messages
+    (Content-Length)."""
 
-    def __init__(self, sock: ssl.SSLSocket) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.sock.settimeout(10)
         self.framer = StreamFramer()
@@ -68,16 +69,25 @@ def _answer(req: str, code: str, to_tag: Optional[str] = None, body: str = "", c
     return "\r\n".join(lines) + "\r\n\r\n" + body
 
 
-def _request(method: str, ruri: str, call_id: str, cseq: int, to: str, lport: int, body: str = "") -> str:
+def _request(
+    method: str,
+    ruri: str,
+    call_id: str,
+    cseq: int,
+    to: str,
+    lport: int,
+    body: str = "",
+    transport: str = "tls",
+) -> str:
     lines = [
         f"{method} {ruri} SIP/2.0",
-        f"Via: SIP/2.0/TLS 127.0.0.1:{lport};branch=z9hG4bK{uuid.uuid4().hex[:10]};rport",
+        f"Via: SIP/2.0/{transport.upper()} 127.0.0.1:{lport};branch=z9hG4bK{uuid.uuid4().hex[:10]};rport",
         "Max-Forwards: 70",
         "From: <sip:alice@127.0.0.1>;tag=tlsua1",
         f"To: {to}",
         f"Call-ID: {call_id}",
         f"CSeq: {cseq} {method}",
-        f"Contact: <sip:alice@127.0.0.1:{lport};transport=tls>",
+        f"Contact: <sip:alice@127.0.0.1:{lport};transport={transport}>",
     ]
     if body:
         lines.append("Content-Type: application/sdp")
