@@ -38,7 +38,9 @@ MAX_MESSAGE_SIZE = 65536
 # A connection with nothing in either direction for this long is closed (a keep-alive ping counts).
 IDLE_TIMEOUT = 600.0
 MAX_CONNECTIONS = 4096
-MAX_CONNECTIONS_PER_ADDRESS = 64
+# Per source address: room for an SBC or test tool opening one connection per call (SIPp -t tn),
+# while one host still cannot take every connection.
+MAX_CONNECTIONS_PER_ADDRESS = 256
 # Bytes queued for a peer that does not read (or an outgoing connection not yet up).
 MAX_BUFFERED = 1 << 20
 CONNECT_TIMEOUT = 10.0

@@ -138,3 +138,34 @@ def test_bye_to_tcp_caller_goes_over_its_connection(tmp_path: Path) -> None:
 
 def test_tcp_caller_connection_closed_mid_call(tmp_path: Path) -> None:
     _tcp_caller_call(tmp_path, close_after_ack=True)
+
+
+def test_200_concurrent_tcp_connections_each_with_a_call(tmp_path: Path) -> None:
+    """SIPp -t tn: one TCP connection per call, 200 calls up at once (3 s each at 100 calls/s)."""
+    callee_port, tport = free_port(), free_port()
+    b2b = B2bua(tmp_path, callee_port, extra=("--tcp_socket", f"127.0.0.1:{tport}"))
+    callee = Sipp("uas", local_port=callee_port, calls=200, timeout=40)
+    b2b.start()
+    try:
+        callee.start()
+        caller = Sipp(
+            "uac",
+            remote=("127.0.0.1", tport),
+            calls=200,
+            rate=100,
+            timeout=40,
+            trace_msg=False,
+            extra=("-t", "tn", "-d", "3000", "-l", "200", "-max_socket", "300"),
+        )
+        try:
+            caller.start()
+            # At the peak every call has its own connection at the B2BUA.
+            assert wait_for(lambda: re.search(r"^Total: 200$", b2b.calls(), re.M), 20), b2b.calls()[-300:]
+            res = caller.wait()
+        finally:
+            caller.cleanup()
+        assert res.returncode == 0 and res.stat("SuccessfulCall") == 200, res.describe()[-3000:]
+        assert callee.wait().stat("SuccessfulCall") == 200
+    finally:
+        callee.cleanup()
+        b2b.kill()
