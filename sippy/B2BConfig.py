@@ -198,6 +198,12 @@ def _hostport(value: str) -> tuple[str, int]:
     return parse_hostport(value, SipConf.default_port)
 
 
+# --wss_socket: host (an IPv6 one in brackets), port, certificate file, key file.
+_WSS_SOCKET = re.compile(
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):(?P<port>[0-9]+):(?P<cert>[^:]+):(?P<key>.+)"
+)
+
+
 def _csv(value: str) -> list[str]:
     items = [x.strip() for x in value.split(",")]
     if not all(items):
@@ -293,10 +299,10 @@ class B2BConfig(dict):
         elif key == "sip_proxy":
             self["_sip_proxy"] = _hostport(value)
         elif key == "wss_socket":
-            parts = value.split(":", 3)
-            if len(parts) != 4 or not all(parts) or not parts[1].isdigit() or not 0 < int(parts[1]) < 65536:
+            m = _WSS_SOCKET.fullmatch(value)
+            if m is None or not 0 < int(m["port"]) < 65536:
                 raise ValueError(f"expected host:port:cert_file:key_file, got {value!r}")
-            self["_wss_socket"] = (parts[0], int(parts[1]), parts[2], parts[3])
+            self["_wss_socket"] = (bare_host(m["host"]), int(m["port"]), m["cert"], m["key"])
             # Repeatable: every listener, in order (`_wss_socket` is the last, as in Sippy).
             self["_wss_sockets"] = [*self.get("_wss_sockets", ()), self["_wss_socket"]]
         elif key == "tcp_socket":

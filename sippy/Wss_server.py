@@ -29,7 +29,7 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import IOpenSSLContextFactory
 from zope.interface import implementer
 
-from sippy.LogLimiter import LogLimiter
+from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.misc import sip_hostport
 from sippy.Network_server import (
     Address,
@@ -315,17 +315,28 @@ class Wss_server(Network_server):
             self.wss_stats.closed["ended"] += 1
         # The calls first (their BYEs on this connection fail at once), then whatever transaction
         # is still waiting on it.
-        cb = self.uopts.close_callback  # type: ignore[attr-defined]
-        if cb is not None:
-            cb(ra, self)
-        if self.uopts.error_callback is not None:
-            self.uopts.error_callback(ra, self)
+        for cb in (self.uopts.close_callback, self.uopts.error_callback):  # type: ignore[attr-defined]
+            if cb is not None:
+                self._call(cb, "closing the calls and transactions of", ra)
 
     def _received(self, data: bytes, ra: Remote_address) -> None:
         self.stats.dgrams_in += 1
         cb = self.uopts.data_callback
         if cb is not None:
-            cb(data, ra, self, MonoTime())
+            self._call(cb, "processing a message from", ra, data, ra, self, MonoTime())
+
+    def _call(self, cb: Callable[..., Any], what: str, ra: Remote_address, *args: Any) -> None:
+        """cb(*args) (or cb(ra, self)); an exception is logged, never raised into autobahn, whose
+        framing state it would break."""
+        try:
+            cb(*(args or (ra, self)))
+        except Exception:
+            self.log_limiter.write(
+                "exception",
+                SIPLOG_ERR,
+                f"Wss_server: unhandled exception when {what} {self.addr2str(ra)}:\n",
+                CurrentTraceback(),
+            )
 
     # ----- Network_server -----
 

@@ -317,3 +317,17 @@ def test_simple_unit_parses_and_stays_in_foreground():
     assert service["Type"] == "simple"
     assert cfg["foreground"] is True
     assert "PIDFile" not in service
+
+
+def test_wss_socket_repeatable_ipv6_and_in_config_file(tmp_path):
+    conf = tmp_path / "b2bua.conf"
+    conf.write_text("[general]\nwss_socket = [::1]:8443:/etc/c.pem:/etc/k.pem\n")
+    cfg = parse_args(["-s", "192.0.2.9", "-C", str(conf), "--wss_socket=127.0.0.1:9443:/c2.pem:/k2.pem"])
+    assert cfg["_wss_sockets"] == [
+        ("::1", 8443, "/etc/c.pem", "/etc/k.pem"),
+        ("127.0.0.1", 9443, "/c2.pem", "/k2.pem"),
+    ]
+    assert cfg["_wss_socket"] == ("127.0.0.1", 9443, "/c2.pem", "/k2.pem")
+    for bad in ("[::1:8443:c:k", "::1:8443:c:k", "h:0:c:k", "h:8443:c:", "h:x:c:k"):
+        with pytest.raises(ConfigError):
+            parse_args(["-s", "192.0.2.9", f"--wss_socket={bad}"])

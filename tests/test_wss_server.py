@@ -69,6 +69,17 @@ def test_messages_echoed_on_their_connection_and_close_reported(echo):
     assert sorted(closed) == sorted(names)
 
 
+def test_callback_exception_logged_and_connection_goes_on(echo):
+    srv = echo()
+    with ws_connect(srv.port) as ws:
+        ws.send("raise")
+        ws.send("after")
+        assert ws.recv(timeout=5) == "echo:after"
+    out = srv.output()
+    assert "Wss_server: unhandled exception when processing a message from wss:127.0.0.1:" in out, out
+    assert "RuntimeError: the SIP layer failed" in out and "Unhandled Error" not in out, out
+
+
 def test_handshake_without_sip_subprotocol_refused(echo):
     srv = echo()
     for protocols in ([], ["chat"]):

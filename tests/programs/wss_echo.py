@@ -4,7 +4,8 @@
 
 key=value sets a Wss_server_opts limit (max_message_size, max_connections_per_address,
 handshake_timeout). Prints one line per event on stdout: `listening PORT`, `message NAME LEN`,
-`closed NAME`; a certificate that cannot be used prints `error: ...` and exits 2.
+`closed NAME`; the message `raise` makes the callback raise. A certificate that cannot be used
+prints `error: ...` and exits 2.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def main(argv: list[str]) -> int:
 
     def data_cb(data: bytes, ra: Any, server: Wss_server, rtime: Any) -> None:
         print(f"message {ra.received} {len(data)}", flush=True)
+        if data == b"raise":
+            raise RuntimeError("the SIP layer failed")
         server.send_to(b"echo:" + data, (ra.received, ra.address[1]))
 
     def close_cb(ra: Any, server: Wss_server) -> None:
