@@ -6,7 +6,9 @@ served from loopback and its events are read over the DevTools protocol."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -76,6 +78,21 @@ def _page_events(devtools_port: int) -> list[str]:
                 return json.loads(value) if value else []
 
 
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop proc, and the whole process group it leads if it has one (Chromium's helpers)."""
+    if proc.poll() is None and os.getpgid(proc.pid) == proc.pid:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    stop_process(proc)
+
+
 def test_jssip_in_chromium_calls_through_wss(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
@@ -133,6 +150,7 @@ def test_jssip_in_chromium_calls_through_wss(tmp_path):
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its helper processes too are killed at the end
             )
         )
         deadline = time.monotonic() + 30
@@ -161,7 +179,7 @@ def test_jssip_in_chromium_calls_through_wss(tmp_path):
         assert res.returncode == 0, res.describe()
     finally:
         for p in procs:
-            stop_process(p)
+            _stop_group(p)
         if b2b is not None:
             b2b.kill()
         uas.cleanup()
