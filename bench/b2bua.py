@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Call-rate benchmark: SIPp UAC -> B2BUA -> SIPp UAS on loopback, B2BUA CPU and memory from /proc.
 
-    python bench/b2bua.py [--rate 100] [--duration 30] [--call-length 0] [--radius [--rtpproxy]]
+    python bench/b2bua.py [--rate 100] [--duration 30] [--call-length 0] [--radius [--rtpproxy] [--tcp]]
 
 --radius runs scripts/b2bua_radius.py -u -s (static route, no RADIUS) instead of b2bua_simple;
 --rtpproxy adds -r with a real RTPproxy (rtp.io) on loopback, whose CPU is reported too (the extra
-setup time per call it adds: bench/rtpp_setup.py).
+setup time per call it adds: bench/rtpp_setup.py). --tcp: the UAC calls over TCP (SIPp -t t1, one
+connection for every call, as a trunk) to a --tcp_socket listener; the UAS side stays UDP.
 Prints calls attempted/completed/failed, the achieved rate, the B2BUA's CPU seconds and share of one
 core over the run, and its peak RSS. Not part of the test suite.
 """
@@ -129,9 +130,10 @@ def main() -> int:
     ap.add_argument(
         "--rtpproxy", action="store_true", help="with --radius: media relay through a real RTPproxy"
     )
+    ap.add_argument("--tcp", action="store_true", help="with --radius: the UAC calls over TCP (-t t1)")
     opts = ap.parse_args()
-    if opts.rtpproxy and not opts.radius:
-        sys.exit("--rtpproxy needs --radius")
+    if (opts.rtpproxy or opts.tcp) and not opts.radius:
+        sys.exit("--rtpproxy and --tcp need --radius")
     if shutil.which("sipp") is None:
         sys.exit("sipp not found")
     calls = int(opts.rate * opts.duration)
@@ -156,6 +158,10 @@ def main() -> int:
 
             rtpproxy = RtpProxy("udp", rtp_span=0).start()
             extra += ["-r", rtpproxy.contact]
+        uac_port, uac_transport = b2b_port, []
+        if opts.tcp:
+            uac_port, uac_transport = free_udp_port(), ["-t", "t1"]
+            extra += ["--tcp_socket", f"127.0.0.1:{uac_port}"]
         b2bua = start_b2bua(opts.radius, b2b_port, uas_port, os.path.join(work, "b2bua.log"), wrap, extra)
         wait_listening(b2bua, b2b_port, os.path.join(work, "b2bua.log"))
         sipp = ["sipp", "-i", "127.0.0.1", "-nostdin"]
@@ -174,7 +180,8 @@ def main() -> int:
                 *sipp,
                 "-sn",
                 "uac",
-                f"127.0.0.1:{b2b_port}",
+                f"127.0.0.1:{uac_port}",
+                *uac_transport,
                 "-p",
                 str(free_udp_port()),
                 "-mp",
@@ -220,6 +227,7 @@ def main() -> int:
         attempted = int(stats.get("TotalCallCreated", 0))
         name = "b2bua_radius -u -s" if opts.radius else "b2bua_simple"
         name += " -r (RTPproxy)" if opts.rtpproxy else ""
+        name += ", caller over TCP" if opts.tcp else ""
         print(f"B2BUA:            {name}, offered {opts.rate:g} calls/s for {opts.duration:g} s")
         print(f"calls attempted:  {attempted}")
         print(f"calls completed:  {done}")
