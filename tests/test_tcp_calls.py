@@ -7,6 +7,9 @@ import re
 import socket
 import uuid
 from pathlib import Path
+from typing import Optional
+
+import pytest
 
 from tests.conftest import free_port
 from tests.sipp_util import SCENARIO_DIR, Sipp
@@ -23,7 +26,9 @@ def _tcp_scenario(tmp: Path, name: str) -> str:
     return str(path)
 
 
-def _run(tmp: Path, caller_tcp: bool, callee_bye: bool) -> None:
+def _run(tmp: Path, caller_tcp: bool, callee_bye: bool, reinvite: Optional[str] = None) -> None:
+    """One call, TCP on the caller's or the callee's side; `reinvite`: 'caller' or 'callee' sends
+    a hold and a resume re-INVITE (the caller hangs up)."""
     callee_port = free_port()
     tport = free_port()
     b2b = B2bua(tmp, callee_port, extra=("--tcp_socket", f"127.0.0.1:{tport}"))
@@ -34,6 +39,10 @@ def _run(tmp: Path, caller_tcp: bool, callee_bye: bool) -> None:
     t_caller = ("-key", "cli", "alice", *(("-t", "t1") if caller_tcp else ()))
     uas_name = "simple_uas_bye.xml" if callee_bye else "simple_uas.xml"
     uac_name = "simple_uac_wait_bye.xml" if callee_bye else "simple_uac.xml"
+    if reinvite == "caller":
+        uac_name, uas_name = "simple_uac_reinvite.xml", "simple_uas_answer_reinvite.xml"
+    elif reinvite == "callee":
+        uac_name, uas_name = "simple_uac_answer_reinvite.xml", "simple_uas_reinvite.xml"
     uas = _tcp_scenario(tmp, uas_name) if not caller_tcp else uas_name
     uac = _tcp_scenario(tmp, uac_name) if caller_tcp else uac_name
     # The callee that hangs up first holds the call 1.5 s: long enough to look at `l`.
@@ -61,11 +70,15 @@ def _run(tmp: Path, caller_tcp: bool, callee_bye: bool) -> None:
         assert tcp_side.received("SIP/2.0 200") or tcp_side.received("BYE"), tcp_side.trace
         if not caller_tcp:
             # Our Via and Contact on the INVITE the TCP callee got say TCP.
-            (invite,) = cres.received("INVITE")
+            invite = cres.received("INVITE")[0]
             assert re.search(rf"^Via: SIP/2.0/TCP 127.0.0.1:{tport};", invite, re.M), invite
             assert "transport=tcp" in re.search(r"^Contact:.*$", invite, re.M | re.I).group(0), invite
         if callee_bye:
             assert (caller.result if caller_tcp else res).received("BYE"), log
+        if reinvite is not None:
+            # Both re-INVITEs (hold, resume) crossed to the other side and were answered.
+            far = cres if reinvite == "caller" else res
+            assert len(far.received("INVITE ")) == (3 if reinvite == "caller" else 2), log
     finally:
         callee.cleanup()
         b2b.kill()
@@ -130,6 +143,12 @@ def _tcp_caller_call(tmp: Path, close_after_ack: bool) -> None:
     finally:
         callee.cleanup()
         b2b.kill()
+
+
+@pytest.mark.parametrize("caller_tcp", [True, False], ids=["tcp_caller", "tcp_callee"])
+@pytest.mark.parametrize("reinvite", ["caller", "callee"])
+def test_reinvite_both_ways(tmp_path: Path, caller_tcp: bool, reinvite: str) -> None:
+    _run(tmp_path, caller_tcp=caller_tcp, callee_bye=False, reinvite=reinvite)
 
 
 def test_bye_to_tcp_caller_goes_over_its_connection(tmp_path: Path) -> None:
