@@ -12,7 +12,8 @@ setup(
     packages=find_packages(include=["sippy", "sippy.*"]),
     python_requires=">=3.9",
     install_requires=[
-        # tls: pyOpenSSL and service_identity, for the WSS listener's TLS (sippy.Wss_server).
+        # tls: pyOpenSSL and service_identity, for the TLS of the WSS listener (sippy.Wss_server)
+        # and of SIP over TLS (sippy.Tls_server: the peer's name checked when we connect).
         "Twisted[tls]>=22.10",
         "pyrad>=2.4",
         "python-daemon>=2.3",

@@ -25,11 +25,13 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import ClientFactory, Protocol, ServerFactory
 from zope.interface import implementer
 
+from sippy.Exceptions.SipParseError import SipParseError
 from sippy.LogLimiter import LogLimiter
 from sippy.misc import bare_host
 from sippy.Network_server import Address, Network_server, Network_server_opts, Remote_address
 from sippy.SipConf import SipConf
 from sippy.SipLogger import SIPLOG_WARN
+from sippy.SipRequest import SipRequest
 from sippy.Time.MonoTime import MonoTime
 
 # Defaults of Tcp_server_opts. Over a stream a message is not bound by a datagram: large INVITEs
@@ -355,9 +357,6 @@ class Tcp_server(Network_server):
     def _refuse(self, proto: _SipStream, err: FrameError) -> None:
         """The stream cannot be framed any further: the answer when the head reads as a request,
         then close."""
-        from sippy.Exceptions.SipParseError import SipParseError
-        from sippy.SipRequest import SipRequest
-
         self.conn_stats.closed["framing"] += 1
         self._closeReason("framing", proto.key, f"{err.scode} {err.reason}, connection closed")
         if err.head is not None and not err.head.startswith(b"SIP/"):
