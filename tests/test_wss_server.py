@@ -153,7 +153,7 @@ def test_idle_handshake_closed(echo):
             assert s.recv(100) == b""  # closed by the server, nothing sent
         except ConnectionResetError:
             pass  # aborted: that is closed too
-        assert 0.4 < time.monotonic() - start < 4
+        assert 0.4 < time.monotonic() - start < 8  # bound: a loaded machine
     out = srv.output()
     assert out.count("no WebSocket handshake within 0.5 s") == 1, out
 
