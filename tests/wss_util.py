@@ -54,6 +54,10 @@ def client_ssl_context() -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    # TLS 1.2: with TLS 1.3 about 1 handshake in 70 of the `websockets` sync client stalls until
+    # the server's handshake timeout (its upgrade request never reaches the server); a plain ssl
+    # client sending the same request over TLS 1.3 never stalled in 300 tries, nor did Chromium.
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     return ctx
 
 
