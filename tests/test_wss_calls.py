@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
 from tests.conftest import free_tcp_port
 from tests.sipp_util import Sipp
-from tests.test_b2bua_radius_ops import B2bua, cli_command, wait_for
+from tests.test_b2bua_radius_ops import B2bua, cli_command, read_text, wait_for
+from tests.test_hostile_flood import T1, leftovers
 from tests.wss_util import make_cert, ws_connect
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
@@ -121,9 +124,9 @@ def setup(tmp_path):
         started.append(uas)
         uas.start()
         wss_port = free_tcp_port()
-        b2b = B2bua(
-            tmp_path, uas.local_port, extra=(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}",)
-        )
+        home = tmp_path / f"b2bua{len(started)}"  # a test may run more than one
+        home.mkdir()
+        b2b = B2bua(home, uas.local_port, extra=(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}",))
         started.append(b2b)
         b2b.start()
         return b2b, uas, wss_port
@@ -190,6 +193,62 @@ def _only_udp_invites_left(b2b: B2bua) -> bool:
     return server == "In-memory server transactions:\n" and all(
         " INVITE " in line for line in client.splitlines()
     )
+
+
+def _drop(ws: Any) -> None:
+    """Close the connection as a crashed browser or a lost network would: no close frame."""
+    ws.socket.shutdown(socket.SHUT_RDWR)
+    ws.socket.close()
+
+
+def _server_connections(port: int) -> list[str]:
+    """The B2BUA's own TCP sockets on its WSS port that are not its listener (the kernel's table;
+    TIME_WAIT is the client's side)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if int(local.rsplit(":", 1)[1], 16) == port and state not in ("0A", "06"):
+                found.append(line)
+    return found
+
+
+def test_ws_closed_calls_leave_nothing_once_timers_end(setup):
+    """A connection dropped mid-call and one dropped while ringing (two B2BUAs, side by side):
+    once the lingering ends (the finished call's godead_timeout, 32 s; the UDP INVITE client
+    transaction's Timer M / D, 64*T1) `l` and `lt` list nothing and no connection is left open."""
+    b2b, uas, wss_port = setup("aaa_uas.xml")
+    b2b_ring, uas_ring, wss_ring = setup("aaa_uas_ring.xml")
+    with ws_connect(wss_port) as ws, ws_connect(wss_ring) as ws_ring:
+        WsPhone(ws, b2b.port).call()
+        assert "Connected" in b2b.calls()
+        phone = WsPhone(ws_ring, b2b_ring.port)
+        ws_ring.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b_ring.port}", 1, SDP))
+        phone.wait("SIP/2.0 180")
+        assert _server_connections(wss_port) and _server_connections(wss_ring)
+        _drop(ws)
+        _drop(ws_ring)
+    dropped = time.monotonic()
+    res = uas.wait()
+    assert res.returncode == 0 and res.received("BYE"), res.describe()
+    res = uas_ring.wait()
+    assert res.returncode == 0 and res.received("CANCEL"), res.describe()
+    # Both processes hold the call and the UDP INVITE until now (nothing ends early) ...
+    assert "Total: 1\n" in b2b.calls() and "Total: 1\n" in b2b_ring.calls()
+    left: dict[str, Any] = {}
+
+    def empty() -> bool:
+        for name, b, port in (("mid-call", b2b, wss_port), ("ringing", b2b_ring, wss_ring)):
+            left[name] = (*leftovers(b), _server_connections(port))
+        return all(v == ("", "", []) for v in left.values())
+
+    # ... and nothing once 64*T1 has passed (plus a margin for a loaded machine).
+    assert wait_for(empty, 64 * T1 + 13 - (time.monotonic() - dropped)), left
+    waited = time.monotonic() - dropped
+    assert waited > 30, waited  # the lingering is real: the poll did not pass on a half-filled table
+    for b in (b2b, b2b_ring):
+        assert "Traceback" not in read_text(b.log), read_text(b.log)
 
 
 def test_udp_side_hangs_up(setup):
