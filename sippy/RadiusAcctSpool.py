@@ -122,6 +122,7 @@ class AcctSpool:
         """Read the spool directory (at start); returns how many records wait in it."""
         if self.directory is None or not os.path.isdir(self.directory):
             return 0
+        self._finish_cut_writes()
         for fname in sorted(os.listdir(self.directory)):
             if fname.startswith(".") or not fname.endswith(SUFFIX):
                 continue
@@ -149,6 +150,15 @@ class AcctSpool:
                 SIPLOG_INFO, f"accounting spool: {len(self._spooled)} record(s) waiting in {self.directory}"
             )
         return len(self._spooled)
+
+    def _finish_cut_writes(self) -> None:
+        """A process killed between writing a record's temporary file and renaming it left a
+        '.NAME' behind: give it its real name, so that a complete one is sent and a cut one is
+        set aside like any unreadable file."""
+        assert self.directory is not None
+        for fname in os.listdir(self.directory):
+            if fname.startswith(".") and fname.endswith(SUFFIX) and fname[1:2].isdigit():
+                os.replace(os.path.join(self.directory, fname), os.path.join(self.directory, fname[1:]))
 
     def start(self) -> None:
         """Begin sending what load() found."""

@@ -180,6 +180,25 @@ def test_unreadable_file_is_set_aside(tmp_path: Any) -> None:
     assert any("cannot read" in x for x in logger.lines)
 
 
+def test_write_cut_by_a_kill_is_finished_or_set_aside(tmp_path: Any) -> None:
+    spool, server, clock, _ = make(tmp_path)
+    spool.send_record("c0", record("c0", "Stop"), Wallclock(clock)())
+    server.answer(RESULT_NO_ANSWER)
+    (name,) = files(tmp_path)
+    d = tmp_path / "spool"
+    # Killed after the temporary file was written but before its rename; another cut short.
+    os.rename(d / name, d / ("." + name))
+    (d / ".00000000000000000002.acct").write_text('{"session": "c1", "attr')
+    spool2, server2, _, logger2 = make(tmp_path)
+    assert spool2.load() == 1
+    assert files(tmp_path) == sorted([name, "00000000000000000002.acct.bad"])
+    assert any("cannot read" in x for x in logger2.lines)
+    spool2.start()
+    (sent,) = server2.answer_all()
+    assert value(sent, "Acct-Session-Id") == "c0" and value(sent, "Acct-Status-Type") == "Stop"
+    assert files(tmp_path) == ["00000000000000000002.acct.bad"]
+
+
 def test_default_directory_is_beside_the_pidfile() -> None:
     assert default_spool_dir("/var/run/b2bua.pid") == "/var/run/b2bua.acct-spool"
     assert default_spool_dir("/run/sippy") == "/run/sippy.acct-spool"
