@@ -82,6 +82,24 @@ def tune_gc() -> None:
 
 # What this B2BUA answers to out-of-dialog OPTIONS (RFC 3261 11.2).
 ALLOW_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+# Accept values under which a caller takes an SDP answer (RFC 3261 20.1).
+SDP_ACCEPT = ("application/sdp", "application/*", "*/*")
+
+
+def media_refusal(req: Any) -> Optional[SipResponse]:
+    """415 to a body that cannot hold SDP, 406 when the caller accepts no SDP answer (RFC 4475
+    3.3.6, 3.3.15); None when the call may go on."""
+    body = req.getBody()
+    mtype = body.getType() if body is not None else "application/sdp"
+    if mtype != "application/sdp" and not mtype.startswith("multipart/"):
+        resp = req.genResponse(415, "Unsupported Media Type")
+        resp.appendHeader(SipHeader(name="accept", body="application/sdp"))
+        return resp
+    values = ",".join(hf.getValue() or "" for hf in req.getHFs("accept"))
+    types = {t.split(";", 1)[0].strip().lower() for t in values.split(",")} - {""}
+    if types and not types.intersection(SDP_ACCEPT):
+        return req.genResponse(406, "Not Acceptable")
+    return None
 
 
 class CallController(Protocol):
@@ -158,6 +176,9 @@ class CallMap:
                 # Same Call-ID as a live leg, not matched by its UA: merged request or our own
                 # INVITE looping back (RFC 3261 8.2.2.2).
                 return (req.genResponse(482, "Loop Detected"), None, None)
+            refusal = media_refusal(req)
+            if refusal is not None:
+                return (refusal, None, None)
             return self.newCall(req, sip_t, call_id)
         if method == "OPTIONS":
             resp = req.genResponse(200, "OK")

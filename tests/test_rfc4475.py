@@ -678,3 +678,121 @@ def test_3_1_1_11_binary_part_survives_a_parsed_multipart_mixed_body() -> None:
     assert type(parts).__name__ == "MultipartMixBody"
     out = req.getCopy().localStr("127.0.0.1", 5060).encode("utf-8", "surrogateescape")
     assert out.endswith(b"\r\n\r\n" + body)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3.2 Transaction layer, the rest of 3.3 and 3.4 (backward compatibility).
+
+
+def test_3_2_1_missing_transaction_identifier() -> None:
+    """An RFC 2543 peer's request (no z9hG4bK branch) is still a request: it reaches the core
+    and is answered on the Via it came with."""
+    for via in ("Via: SIP/2.0/UDP 192.0.2.1", "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK"):
+        data = msg(
+            "OPTIONS sip:user@example.com SIP/2.0",
+            "To: sip:user@example.com",
+            "From: sip:caller@example.org;tag=33242",
+            "Max-Forwards: 3",
+            via,
+            "Accept: application/sdp",
+            "Call-ID: badbranch.sadonfo23i420jv0as0derf3j3n",
+            "CSeq: 8 OPTIONS",
+            "l: 0",
+        )
+        req, resp = accepted(data)
+        assert resp is not None and resp.getSCodeNum() == 200
+        assert resp.getHFs("via")[0].getValue().startswith(via[5:])
+
+
+def unknown_type_invite(accept: str = "", ctype: str = "application/unknownformat") -> bytes:
+    body = b'<audio>\r\n <pcmu port="443"/>\r\n</audio>\r\n' if ctype != "application/sdp" else sdp()
+    return msg(
+        "INVITE sip:j.user@example.com SIP/2.0",
+        "Contact: <sip:caller@host5.example.net>",
+        "To: sip:j.user@example.com",
+        "From: sip:caller@example.net;tag=8392034",
+        "Max-Forwards: 70",
+        "Call-ID: invut.0ha0isndaksdjadsfij34n23d",
+        "CSeq: 235448 INVITE",
+        "Via: SIP/2.0/UDP somehost.example.com;branch=z9hG4bKkdjuw",
+        *([accept] if accept else []),
+        f"Content-Type: {ctype}",
+        f"Content-Length: {len(body)}",
+        body=body,
+    )
+
+
+def test_3_3_6_unknown_content_type() -> None:
+    """A body we cannot read as SDP: 415 naming what we take, and no call is made."""
+    r = Run()
+    resp = r.feed(unknown_type_invite())
+    assert resp is not None and resp.getSL() == "SIP/2.0 415 Unsupported Media Type"
+    assert resp.getHFs("accept")[0].getValue() == "application/sdp"
+    assert r.cmap.ncalls_total == 0 and not r.tm.bad_counts and r.no_traceback()
+
+
+def register(contact: str, call_id: str) -> bytes:
+    return msg(
+        "REGISTER sip:example.com SIP/2.0",
+        "To: sip:j.user@example.com",
+        "From: sip:j.user@example.com;tag=8",
+        "Max-Forwards: 70",
+        "Via: SIP/2.0/UDP 192.0.2.253;branch=z9hG4bKkdjuw",
+        f"Call-ID: {call_id}",
+        "CSeq: 139122385 REGISTER",
+        contact,
+        "l: 0",
+    )
+
+
+def test_3_3_12_register_with_contact_header_parameter() -> None:
+    """This B2BUA is no registrar: a REGISTER parses and gets 501 with Allow (RFC 3261 8.2.1),
+    as every REGISTER does without --sip_proxy; the Contact's header parameter is never read."""
+    req, resp = accepted(register("Contact: sip:+19725552222@gw1.example.net;unknownparam", "regprm"))
+    assert resp is not None and resp.getSCodeNum() == 501 and "INVITE" in str(resp.getHFBody("allow"))
+
+
+def test_3_3_13_register_with_url_parameter() -> None:
+    """As 3.3.12 (no registrar: 501); the url-parameter stays inside the Contact's URI."""
+    req, resp = accepted(register("Contact: <sip:+19725552222@gw1.example.net;unknownparam>", "regurl"))
+    assert resp is not None and resp.getSCodeNum() == 501
+    assert req.getHFBody("contact").getUrl().host == "gw1.example.net"
+
+
+def test_3_3_14_register_with_url_escaped_header() -> None:
+    """As 3.3.12 (no registrar: 501); an escaped header in a bracketed Contact URI is legal."""
+    data = register("Contact: <sip:user@example.com?Route=%3Csip:sip.example.com%3E>", "regesc")
+    req, resp = accepted(data)
+    assert resp is not None and resp.getSCodeNum() == 501
+    assert req.getHFBody("contact").getUrl().host == "example.com"
+
+
+def test_3_3_15_unacceptable_accept_offering() -> None:
+    """An SDP offer from a caller that accepts no SDP answer: 406, and no call is made."""
+    r = Run()
+    resp = r.feed(unknown_type_invite("Accept: text/nobodyKnowsThis", "application/sdp"))
+    assert resp is not None and resp.getSL() == "SIP/2.0 406 Not Acceptable"
+    assert r.cmap.ncalls_total == 0 and not r.tm.bad_counts and r.no_traceback()
+    # Accepting SDP (or anything) lets the call go on: the test core answers 486.
+    for accept in ("Accept: application/sdp", "Accept: text/plain, */*", ""):
+        req, resp = accepted(unknown_type_invite(accept, "application/sdp"))
+        assert resp is not None and resp.getSCodeNum() == 486
+
+
+def test_3_4_1_invite_with_rfc2543_syntax() -> None:
+    """RFC 2543 syntax (no Max-Forwards, no branch, no From tag): accepted and answered."""
+    data = msg(
+        "INVITE sip:UserB@example.com SIP/2.0",
+        "Via: SIP/2.0/UDP 192.0.2.10",
+        "From: <sip:UserA@example.com>",
+        "To: <sip:UserB@example.com>",
+        "Call-ID: 62a8c3d4-ba7b-48a6-be9e-6b4aaa67d9da@192.0.2.10",
+        "CSeq: 1 INVITE",
+        "Contact: <sip:UserA@192.0.2.10>",
+        "Content-Type: application/sdp",
+        f"Content-Length: {len(sdp('192.0.2.10'))}",
+        body=sdp("192.0.2.10"),
+    )
+    req, resp = accepted(data)
+    assert req.getHFBody("from").getTag() is None
+    assert resp is not None and resp.getSCodeNum() == 486
