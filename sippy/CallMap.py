@@ -1,10 +1,11 @@
 """The call map: the transaction manager's `req_cb`, between the SIP stack and the call controllers.
 
 Both B2BUA scripts share it. A new INVITE gets a call controller from a factory; everything else that
-reaches `req_cb` is answered here (481, 482, 200 to OPTIONS, 501). In-dialog requests for live
-dialogs do not come here at all: every UA registers its Call-ID with the transaction manager
-(`regConsumer`), which hands them straight to the UA. The map keeps its own Call-ID -> controller
-dict (both legs) for the control socket, `discAll()`, loop detection and the counters.
+reaches `req_cb` is answered here (481, 482, 415/406 to an INVITE with no SDP to offer or take, 200
+to OPTIONS, 501). In-dialog requests for live dialogs do not come here at all: every UA registers its
+Call-ID with the transaction manager (`regConsumer`), which hands them straight to the UA. The map
+keeps its own Call-ID -> controller dict (both legs) for the control socket, `discAll()`, loop
+detection and the counters.
 """
 
 from __future__ import annotations
