@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import copy
 import random
+import sys
 from typing import Any, Callable, Iterator, Optional, Union
 
 from sippy.misc import sip_hostport
+from sippy.SipConf import SipConf
 from sippy.Time.MonoTime import MonoTime
 
 
@@ -175,14 +177,27 @@ class Network_server:
         raise NotImplementedError
 
     def getSIPaddr(self, raddress: Optional[Address] = None) -> tuple[str, int]:
-        """Host and port to advertise in Via/Contact of a message to raddress."""
-        return self.uopts.laddress  # type: ignore[return-value]
+        """Host and port to advertise in Via/Contact of a message to raddress (a wildcard
+        listener advertises this host's address)."""
+        host, port = self.uopts.laddress
+        if host in (None, "0.0.0.0", "::"):
+            host = SipConf.my_address
+        return (host, port)  # type: ignore[return-value]
 
     def addr2str(self, address: Address) -> str:
         """How logs and the control socket show a peer of this transport: 'udp:host:port'."""
         if isinstance(address, Remote_address):
             address = address.address
         return f"{self.transport}:{sip_hostport(*address)}"
+
+    def _log_args(self, level: int, *args: Any) -> None:
+        """Write one line to the SIP logger of global_config (stderr without one)."""
+        logger = self.global_config.get("_sip_logger")
+        text = "".join(str(x) for x in args)
+        if logger is not None:
+            logger.write(text, level=level)
+        else:
+            sys.stderr.write(text + "\n")
 
     def reportFailed(self, address: Address) -> None:
         """A message to address could not be delivered: count it, tell the error_callback."""

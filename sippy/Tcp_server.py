@@ -17,7 +17,6 @@ is closed. A connection that drops mid-call does not end the call (the peer may 
 from __future__ import annotations
 
 import re
-import sys
 from collections import Counter
 from typing import Any, Optional, Union
 
@@ -29,7 +28,6 @@ from sippy.Exceptions.SipParseError import SipParseError
 from sippy.LogLimiter import LogLimiter
 from sippy.misc import bare_host
 from sippy.Network_server import Address, Network_server, Network_server_opts, Remote_address
-from sippy.SipConf import SipConf
 from sippy.SipLogger import SIPLOG_WARN
 from sippy.SipRequest import SipRequest
 from sippy.Time.MonoTime import MonoTime
@@ -421,20 +419,6 @@ class Tcp_server(Network_server):
             return False
         self.stats.dgrams_out += 1
         return True
-
-    def getSIPaddr(self, raddress: Optional[Address] = None) -> tuple[str, int]:
-        host, port = self.uopts.laddress
-        if host in ("0.0.0.0", "::"):
-            host = SipConf.my_address
-        return (host, port)
-
-    def _log_args(self, level: int, *args: Any) -> None:
-        logger = self.global_config.get("_sip_logger")
-        text = "".join(str(x) for x in args)
-        if logger is not None:
-            logger.write(text, level=level)
-        else:
-            sys.stderr.write(text + "\n")
 
     def shutdown(self) -> Any:
         """Stop listening and close every connection."""

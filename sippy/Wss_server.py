@@ -19,7 +19,6 @@ connection with the close code or HTTP status the peer got.
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
 from typing import Any, Callable, Optional, Union
 
@@ -37,7 +36,6 @@ from sippy.Network_server import (
     Network_server_opts,
     Remote_address,
 )
-from sippy.SipConf import SipConf
 from sippy.SipLogger import SIPLOG_ERR
 from sippy.Time.MonoTime import MonoTime
 
@@ -374,25 +372,6 @@ class Wss_server(Network_server):
             return False
         self.stats.dgrams_out += 1
         return True
-
-    def getSIPaddr(self, raddress: Optional[Address] = None) -> tuple[str, int]:
-        host, port = self.uopts.laddress
-        if host in ("0.0.0.0", "::"):
-            host = SipConf.my_address
-        return (host, port)
-
-    def addr2str(self, address: Address) -> str:
-        if isinstance(address, Remote_address):
-            address = address.address
-        return f"{self.transport}:{sip_hostport(*address)}"
-
-    def _log_args(self, level: int, *args: Any) -> None:
-        logger = self.global_config.get("_sip_logger")
-        text = "".join(str(x) for x in args)
-        if logger is not None:
-            logger.write(text, level=level)
-        else:
-            sys.stderr.write(text + "\n")
 
     def shutdown(self) -> Any:
         """Stop listening and close every connection (going away, 1001)."""
