@@ -180,20 +180,18 @@ class B2BOperations:
         return getattr(state, "sname", None) or str(state)
 
     def formatTransactions(self, min_age: Optional[float] = None) -> str:
-        """The `lt` (min_age None) and `llt` answers: live transactions, llt with their age."""
+        """The `lt` (min_age None) and `llt` answers: live transactions, server then client, one
+        a line: `<Call-ID> <tid> <method> <state> <transport:peer>`, llt only those at least
+        min_age old, with their age."""
         tm = self.global_config.get("_sip_tm")
-        now = MonoTime()
         out = []
-        for title, table in (("server", "tserver"), ("client", "tclient")):
-            out.append(f"In-memory {title} transactions:\n")
-            for tid, t in tuple(getattr(tm, table, {}).items()):
-                line = f"{tid} {t.method} {t.state.__name__}"
-                if min_age is not None:
-                    age = now - t.rtime if t.rtime is not None else 0.0
-                    if age < min_age:
-                        continue
-                    line += f" {age:.1f}"
-                out.append(line + "\n")
+        for side in ("server", "client"):
+            out.append(f"In-memory {side} transactions:\n")
+            if tm is None:
+                continue
+            for t in tm.listTransactions(side, min_age or 0.0):
+                line = f"{t.call_id} {t.tid} {t.method} {t.state} {t.peer}"
+                out.append(f"{line} {t.age:.1f}\n" if min_age is not None else line + "\n")
         return "".join(out)
 
     def disconnectCommand(self, args: list[str]) -> str:

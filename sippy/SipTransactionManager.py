@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 from sippy.Exceptions.SipParseError import SdpParseError, SipParseError
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.misc import sip_hostport
+from sippy.Network_server import Remote_address
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO
 from sippy.SipRequest import SipRequest
 from sippy.SipRequestCheck import Refusal, check_request, check_response
@@ -61,6 +62,7 @@ __all__ = [
     "SipTransactionConsumer",
     "SipTransactionManager",
     "SipTransactionState",
+    "TransactionInfo",
     "check1918",
     "unavailable",
 ]
@@ -74,6 +76,31 @@ MAX_MESSAGE_SIZE = 8192
 # counted in `SipTransactionManager.refused`.
 MAX_SERVER_TRANSACTIONS = 65536
 MAX_CLIENT_TRANSACTIONS = 65536
+
+
+class TransactionInfo(NamedTuple):
+    """One transaction as the control socket's `lt` shows it. `peer` is 'transport:host:port'."""
+
+    tid: Any
+    call_id: Optional[str]
+    method: Optional[str]
+    state: str
+    age: float
+    peer: str
+
+
+def _peer(t: SipTransaction) -> str:
+    """'transport:host:port' of the transaction's peer, as its transport shows it."""
+    address = t.address
+    if address is None:
+        return "N/A"
+    userv = t.userv
+    if hasattr(userv, "addr2str"):
+        return userv.addr2str(address)
+    # A Sippy 2.x transport, or none yet: a client transaction resolving its target's name (UDP).
+    if address.__class__ is Remote_address:
+        address = address.address
+    return f"{getattr(userv, 'transport', 'udp')}:{sip_hostport(*address)}"
 
 
 class SipTransactionManager(ServerTransactions, ClientTransactions, TransportChoice, StatelessAnswers):
@@ -349,7 +376,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
             return
         if method == "CANCEL":
             it = self.tserver.get(base + ("INVITE",))
-            t = self._newServer(req, base + ("CANCEL",), transport, raddress, rtime, reliable)
+            t = self._newServer(req, base + ("CANCEL",), transport, raddress, rtime, reliable, call_id)
             self._rememberRaw(t, data, address)
             if it is None:
                 self.sendResponse(req.genResponse(481, "Call Leg/Transaction Does Not Exist"), t)
@@ -358,7 +385,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
             if it.state in (TRYING, RINGING):
                 self.doCancel(it, rtime, req)
             return
-        t = self._newServer(req, base + (method,), transport, raddress, rtime, reliable)
+        t = self._newServer(req, base + (method,), transport, raddress, rtime, reliable, call_id)
         self._rememberRaw(t, data, address)
         try:
             if method == "INVITE":
@@ -427,6 +454,20 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
             raise IndexError(f"unregConsumer: consumer {consumer} for call-id {call_id} is not registered")
         if not consumers:
             del self.req_consumers[call_id]
+
+    # -- for the control socket ---------------------------------------------------------------------
+
+    def listTransactions(self, side: str, min_age: float = 0.0) -> list[TransactionInfo]:
+        """The live "server" or "client" transactions at least min_age seconds old, each with
+        its Call-ID and peer, so that an operator can tell which call a stuck one belongs to."""
+        now = MonoTime()
+        out = []
+        for tid, t in tuple((self.tserver if side == "server" else self.tclient).items()):
+            age = now - t.rtime if t.rtime is not None else 0.0
+            if age < min_age:
+                continue
+            out.append(TransactionInfo(tid, t.call_id, t.method, t.state.__name__, age, _peer(t)))
+        return out
 
     def shutdown(self) -> None:
         """Stop every timer and forget every transaction; close the transport if we opened it."""

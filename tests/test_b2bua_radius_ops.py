@@ -21,9 +21,10 @@ from twisted.internet.task import Clock
 from sippy.B2BOperations import B2BOperations
 from sippy.CallMap import CallMap
 from sippy.CLIManager import CLIConnectionManager, UnknownCommand
+from sippy.Network_server import Network_server, Network_server_opts
 from sippy.SipLogger import SipLogger
 from sippy.SipRequest import SipRequest
-from sippy.SipTransactionManager import COMPLETED, TRYING
+from sippy.SipTransactionManager import COMPLETED, TRYING, SipTransactionManager
 from sippy.Time.MonoTime import MonoTime
 from tests.conftest import free_tcp_port, free_udp_port
 from tests.sipp_util import Sipp
@@ -310,9 +311,10 @@ def test_control_socket_disconnect_all_and_other_commands(b2bua_factory):
     answer = cli_command(b2b.sock, "lt\n")
     server, _, client = answer.partition("In-memory client transactions:\n")
     assert server.startswith("In-memory server transactions:\n")
-    # the caller's INVITE (server side) and ours to the callee (client side), with method and state
-    assert re.search(r"^\S.* INVITE [A-Z]+$", server, re.M), answer
-    assert re.search(r"^\S.* INVITE [A-Z]+$", client, re.M), answer
+    # the caller's INVITE (server side) and ours to the callee (client side): Call-ID, tid, method,
+    # state, peer
+    assert re.search(r"^\S+ \(.*\) INVITE [A-Z]+ udp:127\.0\.0\.1:\d+$", server, re.M), answer
+    assert re.search(r"^\S+ \(.*\) INVITE [A-Z]+ udp:127\.0\.0\.1:\d+$", client, re.M), answer
     # nothing is a minute old yet
     assert (
         cli_command(b2b.sock, "llt\n") == "In-memory server transactions:\nIn-memory client transactions:\n"
@@ -488,6 +490,18 @@ class FakeTm:
         self.tclient: dict = {}
 
 
+class FakeUdpServer(Network_server):
+    """A UDP transport that sends nowhere."""
+
+    transport = "udp"
+
+    def __init__(self) -> None:
+        super().__init__({}, Network_server_opts(("127.0.0.1", 5060), None), Clock())
+
+    def send_to(self, data, address) -> bool:
+        return True
+
+
 INVITE = (
     "INVITE sip:200@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\n"
     "From: <sip:100@127.0.0.1>;tag=1\r\nTo: <sip:200@127.0.0.1>\r\nCall-ID: new@x\r\nCSeq: 1 INVITE\r\n"
@@ -606,26 +620,38 @@ def test_safe_stop_removes_the_control_socket_before_the_reactor_stops(ops_env, 
     assert not cli.port.connected
 
 
-def test_llt_lists_old_transactions_with_age(ops_env):
+def test_lt_and_llt_list_transactions_with_call_id_peer_and_age(ops_env):
+    """Through a real transaction manager: an unanswered INVITE from a UDP peer (server side) and
+    an OPTIONS we sent (client side); llt shows those at least 60 s old, with their age."""
     ops, callmap, reactor, log, tm = ops_env
-    tm.tserver[("b1", "INVITE")] = FakeTransaction("INVITE", COMPLETED, 75)
-    tm.tserver[("b2", "BYE")] = FakeTransaction("BYE", TRYING, 2)
-    tm.tclient[("b3", "OPTIONS")] = FakeTransaction("OPTIONS", TRYING, 61)
+    udp = FakeUdpServer()
+    real = SipTransactionManager({}, lambda req, t: (None, None, None), transport=udp, reactor=Clock())
+    ops.global_config["_sip_tm"] = real
+    real.handleIncoming(INVITE.encode(), ("127.0.0.1", 5062), udp, MonoTime().offsetCopy(-75))
+    real.newTransaction(
+        SipRequest(buf=INVITE.replace("INVITE", "OPTIONS").replace("new@x", "opt@x").encode()), None
+    )
     answers: list = []
 
     class Clim:
         def send(self, text):
             answers.append(text)
 
-    ops.recvCommand(Clim(), "llt")
+    ops.recvCommand(Clim(), "lt")
     lines = answers[0].splitlines()
     assert lines[0] == "In-memory server transactions:" and lines[2] == "In-memory client transactions:"
-    assert re.fullmatch(r"\('b1', 'INVITE'\) INVITE COMPLETED 75\.\d", lines[1])
-    assert re.fullmatch(r"\('b3', 'OPTIONS'\) OPTIONS TRYING 61\.\d", lines[3]) and len(lines) == 4
-    ops.recvCommand(Clim(), "LT")
-    assert answers[1].count(" TRYING") == 2 and "COMPLETED" in answers[1]
+    assert re.fullmatch(
+        r"new@x \('z9hG4bK1', '127.0.0.1', 5062, 'INVITE'\) INVITE RINGING udp:127.0.0.1:5062", lines[1]
+    )
+    assert re.fullmatch(r"opt@x \('z9hG4bK\S+', 'OPTIONS'\) OPTIONS TRYING udp:127.0.0.1:5060", lines[3])
+    assert len(lines) == 4
+    ops.recvCommand(Clim(), "LLT")
+    lines = answers[1].splitlines()
+    assert re.fullmatch(r"new@x \(.*\) INVITE RINGING udp:127.0.0.1:5062 75\.\d", lines[1]), lines
+    assert lines[2] == "In-memory client transactions:" and len(lines) == 3
     with pytest.raises(UnknownCommand):
         ops.recvCommand(Clim(), "x 1")
+    real.shutdown()
 
 
 def test_readme_lists_every_flag_as_help_prints_it():

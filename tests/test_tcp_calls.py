@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import uuid
 from pathlib import Path
 from typing import Optional
@@ -15,6 +16,7 @@ from tests.conftest import free_port
 from tests.sipp_util import SCENARIO_DIR, Sipp
 from tests.test_b2bua_radius_ops import B2bua, cli_command, wait_for
 from tests.test_tls_calls import SDP, TlsUA, _answer, _hdr, _request
+from tests.wss_util import make_cert
 
 
 def _tcp_scenario(tmp: Path, name: str) -> str:
@@ -187,4 +189,57 @@ def test_200_concurrent_tcp_connections_each_with_a_call(tmp_path: Path) -> None
         assert callee.wait().stat("SuccessfulCall") == 200
     finally:
         callee.cleanup()
+        b2b.kill()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+def test_lt_names_each_transactions_call_id_and_peer(tmp_path: Path, transport: str) -> None:
+    """`lt` on the control socket while a call rings (the callee, a UDP socket, never answers):
+    the caller's INVITE (server side) with its Call-ID and the connection or address it came from,
+    ours to the callee (client side) likewise, whatever the caller's transport."""
+    callee = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    callee.bind(("127.0.0.1", 0))
+    callee_port = callee.getsockname()[1]
+    lport = free_port()
+    extra: tuple = ()
+    if transport == "tcp":
+        extra = ("--tcp_socket", f"127.0.0.1:{lport}")
+    elif transport == "tls":
+        cert = make_cert(tmp_path)
+        extra = ("--tls_socket", f"127.0.0.1:{lport}:{cert[0]}:{cert[1]}")
+    b2b = B2bua(tmp_path, callee_port, extra=extra)
+    b2b.start()
+    try:
+        if transport == "udp":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.connect(b2b.address)
+            lport = b2b.port
+            send = sock.send
+        else:
+            sock = socket.create_connection(("127.0.0.1", lport), timeout=10)
+            if transport == "tls":
+                sock = ssl.create_default_context(cafile=cert[0]).wrap_socket(
+                    sock, server_hostname="localhost"
+                )
+            send = sock.sendall
+        own = sock.getsockname()[1]
+        call_id = f"lt-{uuid.uuid4().hex}"
+        invite = _request(
+            "INVITE", f"sip:1234@127.0.0.1:{lport}", call_id, 1, "<sip:1234@127.0.0.1>", own, SDP
+        )
+        send(invite.replace("tls", transport).replace("TLS", transport.upper()).encode())
+        callee.settimeout(10)
+        callee.recv(65536)  # our INVITE reached the callee
+        server, _, client = cli_command(b2b.sock, "lt\n").partition("In-memory client transactions:\n")
+        assert re.search(
+            rf"^{call_id} \(.*\) INVITE (TRYING|RINGING) {transport}:127.0.0.1:{own}$", server, re.M
+        ), server
+        # The outgoing leg's Call-ID is the caller's with -b2b_<route number>.
+        assert re.search(
+            rf"^{call_id}-b2b_1 \(.*\) INVITE TRYING udp:127.0.0.1:{callee_port}$", client, re.M
+        ), client
+        sock.close()
+    finally:
+        callee.close()
         b2b.kill()

@@ -58,6 +58,7 @@ class ClientTransactions:
             raise ValueError("BUG: Attempt to initiate transaction with the same TID as existing one!!!")
         t.tid = tid
         t.method = method
+        t.call_id = str(msg.getHFBody("call-id"))
         t.rtime = MonoTime()
         t.compact = compact
         t.cb_ifver = cb_ifver

@@ -203,11 +203,19 @@ class ServerTransactions:
         t.req = None
 
     def _newServer(
-        self, req: Any, key: Any, userv: Any, address: tuple[str, int], rtime: MonoTime, reliable: bool
+        self,
+        req: Any,
+        key: Any,
+        userv: Any,
+        address: tuple[str, int],
+        rtime: MonoTime,
+        reliable: bool,
+        call_id: str,
     ) -> SipTransaction:
         t = SipTransaction()
         t.tid = key
         t.method = req.getMethod()
+        t.call_id = call_id
         t.rtime = rtime
         t.userv = userv
         t.address = address

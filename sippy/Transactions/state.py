@@ -53,6 +53,8 @@ class SipTransaction:
 
     tid: Any = None
     method: Optional[str] = None
+    # The request's Call-ID, for the control socket's `lt` (the request itself is let go early).
+    call_id: Optional[str] = None
     state: type[SipTransactionState] = TRYING
     rtime: Optional[MonoTime] = None
     userv: Any = None
