@@ -128,7 +128,8 @@ class UA:
         self.tr: Any = None
         self.reqs: dict[int, Any] = {}
         self.pending_tr: Any = None
-        self.last_ack: Any = None
+        # The CSeq of the INVITE whose 2xx was ACKed last.
+        self.last_ack: Optional[int] = None
         self.invite_extra_headers: Any = None
         self.origin: Optional[str] = None
         self.remote_ua: Optional[str] = None
@@ -426,12 +427,12 @@ class UA:
     def sendACK(self, tr: Any, resp: Any, body: Any = None) -> None:
         """ACK a 2xx to our INVITE (RFC 3261 13.2.2.4); a retransmitted 2xx gets the same ACK."""
         cseq = resp.getHFBody("cseq").getCSeqNum()
-        if self.last_ack is not None and self.last_ack[0] == cseq:
-            ack = self.last_ack[1]
-        else:
-            ack = self.genRequest("ACK", body, cseq=cseq)
-            self.last_ack = (cseq, ack)
-        self.tm.sendACK(tr, ack)
+        if self.last_ack == cseq and tr.ack_data is not None:
+            # The transaction keeps the bytes of the ACK it sent: they go again.
+            self.tm.sendACK(tr)
+            return
+        self.last_ack = cseq
+        self.tm.sendACK(tr, self.genRequest("ACK", body, cseq=cseq))
 
     def processChallenge(self, resp: Any, cseq: int, code: int, tr: Any) -> bool:
         """Retry an INVITE with digest credentials once (RFC 3261 22.2); False to fail as usual."""

@@ -29,6 +29,10 @@ class UaStateConnected(UaStateGeneric):
         super().__init__(ua)
         # In-dialog requests are matched by tags from now on, not by the INVITE's branch.
         ua.branch = None
+        # The INVITE that made (or changed) the dialog is answered: its request and transactions
+        # would only weigh on memory for the whole call (a re-INVITE sets them afresh); its
+        # server transaction resends the answer and its client transaction the ACK from bytes.
+        ua.uasReq = ua.uas_t = ua.tr = None
         self.ka_tr: Any = None
         self.ka_triedauth = False
         self.ka_timer: Any = None
@@ -105,7 +109,7 @@ class UaStateConnected(UaStateGeneric):
         ua = self.ua
         code = resp.getSCodeNum()
         cseq, method = resp.getHFBody("cseq").getCSeq()
-        if 200 <= code < 300 and method == "INVITE" and ua.last_ack is not None and ua.last_ack[0] == cseq:
+        if 200 <= code < 300 and method == "INVITE" and ua.last_ack == cseq:
             # The 2xx was retransmitted: our ACK got lost, send it again.
             ua.sendACK(tr, resp)
             return None

@@ -18,9 +18,9 @@ class UaStateLingering(UaStateGeneric):
         ua.on_local_sdp_change = None
         ua.on_remote_sdp_change = None
         # Nothing is answered, retried or renegotiated any more: the INVITE served, the INVITEs
-        # and ACK sent (kept for digest retries and 2xx retransmissions) and both SDPs would only
-        # weigh on memory for the whole lingering time.
-        ua.uasReq = ua.uas_t = ua.last_ack = None
+        # sent (kept for digest retries) and their transactions, and both SDPs would only weigh
+        # on memory for the whole lingering time.
+        ua.uasReq = ua.uas_t = ua.tr = ua.last_ack = None
         ua.lSDP = ua.rSDP = None
         ua.reqs.clear()
         self.te: Any = Timeout(self.goDead, linger, reactor=ua.reactor)

@@ -50,6 +50,8 @@ class FakeTr:
         self.req = SipRequest(buf=wire(req))
         self.resp_cb = resp_cb
         self.acks: list[Any] = []
+        # The ACK's bytes, resent when the UA asks again without one (as SipTransaction's).
+        self.ack_data: Any = None
         self.cancelled = False
         self.cancel_headers: Any = None
 
@@ -85,7 +87,9 @@ class FakeTM:
         tr.cancel_headers = extra_headers
 
     def sendACK(self, tr: FakeTr, ack: Any = None) -> None:
-        tr.acks.append(SipRequest(buf=wire(ack)))
+        if ack is not None:
+            tr.ack_data = wire(ack)
+        tr.acks.append(SipRequest(buf=tr.ack_data))
 
     def sendResponse(
         self, resp: Any, t: FakeServerTr = None, retrans: bool = False, ack_cb: Any = None
@@ -592,6 +596,23 @@ def test_uas_try_ring_connect_ack(env: Any) -> None:
     assert str(bye.req.getHFBody("route").getUrl()) == "sip:rr.example;lr"
     assert bye.req.getHFBody("from").getTag() == ua.lTag
     assert bye.req.getHFBody("to").getTag() == "callertag"
+
+
+def test_connected_dialog_keeps_no_invite_nor_transaction(env: Any) -> None:
+    """Memory per held call: once the INVITE is answered (and ACKed), neither leg keeps the
+    request, its transaction or the ACK; a re-INVITE is still answered, a 2xx still re-ACKed."""
+    clock, tm, rec, gc = env
+    uas, t, rval = make_uas(env)
+    uas.recvEvent(CCEventConnect((200, "OK", sdp(10000, "127.0.0.1"))))
+    uac, inv = connected_uac(env)
+    for ua in (uas, uac):
+        assert (ua.uasReq, ua.uas_t, ua.tr) == (None, None, None)
+    assert not isinstance(uac.last_ack, SipRequest)
+    respond(inv, 200, "OK", sdp(20000))
+    assert len(inv.acks) == 2 and str(inv.acks[0]) == str(inv.acks[1])
+    t2, _ = tm.deliver(_caller_request(uas, "INVITE", 11, sdp(20000, direction="sendonly")))
+    uas.recvEvent(CCEventConnect((200, "OK", sdp(10000, "127.0.0.1", "recvonly"))))
+    assert t2.responses[-1].getSCodeNum() == 200 and uas.uasReq is None
 
 
 def test_uas_cancel_while_ringing(env: Any) -> None:
