@@ -24,6 +24,13 @@ from sippy.misc import bare_host, parse_hostport
 from sippy.Rtp_proxy.client import parse_contact
 from sippy.Security.AddressList import AddressList
 from sippy.SipConf import SipConf
+from sippy.Tcp_server import (
+    IDLE_TIMEOUT,
+    MAX_BUFFERED,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_ADDRESS,
+    MAX_MESSAGE_SIZE,
+)
 
 __all__ = (
     "B2BConfig",
@@ -162,6 +169,41 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
     Option(
         "tls_verify", "B", None, "on|off", "verify the certificate of TLS peers we connect to (default on)"
     ),
+    Option(
+        "tcp_max_connections",
+        "I",
+        None,
+        "n",
+        f"TCP and TLS connections at once, more refused (default {MAX_CONNECTIONS})",
+    ),
+    Option(
+        "tcp_max_connections_per_address",
+        "I",
+        None,
+        "n",
+        f"TCP/TLS connections from one address (default {MAX_CONNECTIONS_PER_ADDRESS})",
+    ),
+    Option(
+        "tcp_max_buffered",
+        "I",
+        None,
+        "bytes",
+        f"bytes queued for a TCP/TLS peer that does not read; more: message dropped (default {MAX_BUFFERED})",
+    ),
+    Option(
+        "tcp_max_message_size",
+        "I",
+        None,
+        "bytes",
+        f"largest SIP message over TCP/TLS; larger: 413 and close (default {MAX_MESSAGE_SIZE})",
+    ),
+    Option(
+        "tcp_idle_timeout",
+        "I",
+        None,
+        "seconds",
+        f"close a TCP/TLS connection silent this long (default {IDLE_TIMEOUT:.0f})",
+    ),
     Option("pre_auth_proc", "S", "x", "PROCSPEC", "routine run before authorisation, e.g. HDR2Xattrs[X-Foo]"),
     Option("config", "S", "C", "file", "read options from an INI file ([general], keys as long options)"),
 )
@@ -252,6 +294,8 @@ class B2BConfig(dict):
         elif (
             key in ("max_credit_time", "max_radiusclients", "max_calls", "acct_spool_max")
             or key in ("rtpp_hrtb_ival", "rtpp_hrtb_retr_ival")
+            or key.startswith("tcp_max_")
+            or key == "tcp_idle_timeout"
         ) and value <= 0:
             raise ValueError(f"{key} should be more than zero: {value}")
         elif value < 0:

@@ -276,6 +276,9 @@ class Tcp_server(Network_server):
         self.per_address: Counter[str] = Counter()
         self.conn_stats = Tcp_stats()
         self.log_limiter = LogLimiter(self._log_args, self.reactor)
+        # A limit reached is said once a minute (then how many more hit it): under a flood of
+        # connections one line per refusal would say nothing more.
+        self.limit_log = LogLimiter(self._log_args, self.reactor, burst=1)
         host = bare_host(o.laddress[0] or "0.0.0.0")
         self._port: Any = self._listen(int(o.laddress[1]), _Accepting(self), host)
         o.laddress = (host, self._port.getHost().port)
@@ -293,11 +296,13 @@ class Tcp_server(Network_server):
     def _accept(self, key: tuple[str, int]) -> Optional[_SipStream]:
         o: Tcp_server_opts = self.uopts  # type: ignore[assignment]
         if len(self.connections) >= o.max_connections:
-            self._closeReason("limit", key, f"more than {o.max_connections} connections, refused")
+            self._limit("max_connections", key, f"{o.max_connections} connections open, refused")
             return None
         if self.per_address[key[0]] >= o.max_connections_per_address:
-            self._closeReason(
-                "limit", key, f"more than {o.max_connections_per_address} connections from {key[0]}, refused"
+            self._limit(
+                "max_connections_per_address",
+                key,
+                f"{o.max_connections_per_address} connections open from {key[0]}, refused",
             )
             return None
         return self._add(_SipStream(self, key, outgoing=False))
@@ -355,8 +360,12 @@ class Tcp_server(Network_server):
     def _refuse(self, proto: _SipStream, err: FrameError) -> None:
         """The stream cannot be framed any further: the answer when the head reads as a request,
         then close."""
-        self.conn_stats.closed["framing"] += 1
-        self._closeReason("framing", proto.key, f"{err.scode} {err.reason}, connection closed")
+        text = f"{err.scode} {err.reason}, connection closed"
+        if err.scode == 413:
+            self._limit("max_message_size", proto.key, f"over {self.uopts.max_message_size} bytes: {text}")
+        else:
+            self.conn_stats.closed["framing"] += 1
+            self._closeReason("framing", proto.key, text)
         if err.head is not None and not err.head.startswith(b"SIP/"):
             try:
                 # The head without its body and without the Content-Length that was the trouble.
@@ -387,6 +396,19 @@ class Tcp_server(Network_server):
         # Whatever transaction still waits on this connection ends now.
         self.reportFailed(proto.ra)
 
+    def _limit(self, name: str, key: tuple[str, int], text: str, closed: bool = True) -> None:
+        """A limit refused a connection (or closed it, or dropped a message: not `closed`): counted
+        under `limit` in the status line when a connection went, logged once a minute per limit
+        (named as its --tcp_ flag)."""
+        if closed:
+            self.conn_stats.closed["limit"] += 1
+        self.limit_log.write(
+            f"{self.transport}_{name}",
+            SIPLOG_WARN,
+            f"{type(self).__name__}: {self.addr2str(key)}: limit tcp_{name}: ",
+            text,
+        )
+
     def _closeReason(self, kind: str, key: tuple[str, int], text: str) -> None:
         self.log_limiter.write(
             f"{self.transport}_{kind}", SIPLOG_WARN, f"{type(self).__name__}: {self.addr2str(key)}: ", text
@@ -415,7 +437,12 @@ class Tcp_server(Network_server):
         if proto.closing or not proto.write(data):
             self.stats.errors += 1
             if not proto.closing:
-                self._closeReason("limit", key, f"more than {self.uopts.max_buffered} bytes queued")
+                self._limit(
+                    "max_buffered",
+                    key,
+                    f"over {self.uopts.max_buffered} bytes queued, message dropped",
+                    False,
+                )
             return False
         self.stats.dgrams_out += 1
         return True

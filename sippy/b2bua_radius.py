@@ -265,6 +265,16 @@ def start_wss(cfg: B2BConfig, callmap: CallMap, reactor: Any = None) -> list[Wss
     return servers
 
 
+# The --tcp_* limits, as Tcp_server_opts takes them (TLS listeners too).
+_STREAM_LIMITS = (
+    ("tcp_max_connections", "max_connections"),
+    ("tcp_max_connections_per_address", "max_connections_per_address"),
+    ("tcp_max_buffered", "max_buffered"),
+    ("tcp_max_message_size", "max_message_size"),
+    ("tcp_idle_timeout", "idle_timeout"),
+)
+
+
 def start_tcp(cfg: B2BConfig, reactor: Any = None) -> list[Tcp_server]:
     """``--tcp_socket`` and ``--tls_socket``: one Tcp_server / Tls_server per listener; the first
     of each transport is registered with the transaction manager (requests to a ``transport=tcp``
@@ -275,6 +285,7 @@ def start_tcp(cfg: B2BConfig, reactor: Any = None) -> list[Tcp_server]:
     servers: list[Tcp_server] = []
     listeners = [("--tcp_socket", spec) for spec in cfg.get("_tcp_sockets", ())]
     listeners += [("--tls_socket", spec) for spec in cfg.get("_tls_sockets", ())]
+    limits = {name: cfg[key] for key, name in _STREAM_LIMITS if key in cfg}
     try:
         for listener in listeners:
             flag, (host, port, *files) = listener
@@ -288,10 +299,13 @@ def start_tcp(cfg: B2BConfig, reactor: Any = None) -> list[Tcp_server]:
                     keyfile=files[1],
                     ca_file=cfg.get("tls_ca"),
                     verify=cfg.get("tls_verify", True),
+                    **limits,
                 )
                 server = Tls_server(cfg, opts, reactor=reactor)
             else:
-                opts = Tcp_server_opts((host, port), tm.handleIncoming, error_callback=tm.transportError)
+                opts = Tcp_server_opts(
+                    (host, port), tm.handleIncoming, error_callback=tm.transportError, **limits
+                )
                 server = Tcp_server(cfg, opts, reactor=reactor)
             servers.append(server)
             if server.transport not in tm.listeners:

@@ -243,3 +243,44 @@ def test_lt_names_each_transactions_call_id_and_peer(tmp_path: Path, transport: 
     finally:
         callee.close()
         b2b.kill()
+
+
+def test_connection_limit_flags(tmp_path: Path) -> None:
+    """--tcp_max_connections_per_address=1: a second connection from the same address is closed at
+    once; --tcp_max_message_size=2000: a larger INVITE gets 413 and its connection is closed. Each
+    limit is logged once, named as its flag."""
+    tport = free_port()
+    b2b = B2bua(
+        tmp_path,
+        free_port(),
+        extra=(
+            "--tcp_socket",
+            f"127.0.0.1:{tport}",
+            "--tcp_max_connections_per_address=1",
+            "--tcp_max_message_size=2000",
+        ),
+    )
+    b2b.start()
+    try:
+        first = socket.create_connection(("127.0.0.1", tport), timeout=10)
+        lport = first.getsockname()[1]
+        for _ in range(2):
+            second = socket.create_connection(("127.0.0.1", tport), timeout=10)
+            assert second.recv(100) == b""  # closed by the B2BUA
+            second.close()
+        to = f"<sip:1234@127.0.0.1:{tport}>"
+        big = _request(
+            "INVITE", f"sip:1234@127.0.0.1:{tport}", "big-1", 1, to, lport, SDP + "a=x:" + "y" * 2000 + "\r\n"
+        )
+        ua = TlsUA(first)
+        ua.send(big.replace("TLS", "TCP").replace("=tls", "=tcp"))
+        assert ua.recv().startswith("SIP/2.0 413 "), "no 413"
+        assert first.recv(100) == b""
+        first.close()
+        per_address = "limit tcp_max_connections_per_address: 1 connections open from 127.0.0.1"
+        size = "limit tcp_max_message_size: over 2000 bytes: 413"
+        assert wait_for(lambda: size in b2b.log.read_text()), b2b.log.read_text()
+        log = b2b.log.read_text()
+        assert log.count(per_address) == 1 and log.count(size) == 1, log
+    finally:
+        b2b.kill()

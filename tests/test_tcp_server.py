@@ -169,3 +169,51 @@ def test_status_line_counts_connections_by_transport() -> None:
     proto.connectionLost()
     status = B2BOperations({"_stream_servers": [server]}, None, reactor=reactor)._streamStatus()
     assert status == "; TCP connections: 1 open, 2 since start, closed: framing 1"
+
+
+class Lines:
+    """A SipLogger's write(), keeping the lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str, level: int = 0) -> None:
+        self.lines.append(text)
+
+
+def test_each_limit_logged_once_counted_and_summarised() -> None:
+    """Total and per-address connections, message size: the first refusal of each limit is logged
+    (named as its flag), the next ones of the minute only counted, then summarised."""
+    log = Lines()
+    server, _tm, reactor, _got = mk(max_connections=3, max_connections_per_address=2, max_message_size=400)
+    server.global_config = {"_sip_logger": log}
+    factory = reactor.tcpServers[0][1]
+
+    def connect(host: str, port: int) -> Any:
+        return factory.buildProtocol(type("A", (), {"host": host, "port": port})())
+
+    taken = [connect("127.0.0.1", 1), connect("127.0.0.1", 2)]
+    assert connect("127.0.0.1", 3) is None and connect("127.0.0.1", 4) is None  # per address
+    taken.append(connect("127.0.0.2", 1))
+    assert None not in taken
+    assert connect("127.0.0.3", 1) is None and connect("127.0.0.4", 1) is None  # in all
+    for proto in taken:
+        proto.connectionLost()
+    for port in (10, 11):
+        proto, tr = accept(server, reactor, ("127.0.0.9", port))
+        proto.dataReceived(request(body="x" * 500))
+        assert tr.value().startswith(b"SIP/2.0 413 ") and tr.disconnecting
+    assert log.lines == [
+        "Tcp_server: tcp:127.0.0.1:3: limit tcp_max_connections_per_address: "
+        "2 connections open from 127.0.0.1, refused",
+        "Tcp_server: tcp:127.0.0.3:1: limit tcp_max_connections: 3 connections open, refused",
+        "Tcp_server: tcp:127.0.0.9:10: limit tcp_max_message_size: over 400 bytes: "
+        "413 Message Too Large, connection closed",
+    ]
+    assert server.conn_stats.closed["limit"] == 6
+    reactor.advance(60)
+    assert sorted(log.lines[3:]) == [
+        "tcp_max_connections: 1 more like this in the last 60 s",
+        "tcp_max_connections_per_address: 1 more like this in the last 60 s",
+        "tcp_max_message_size: 1 more like this in the last 60 s",
+    ]
