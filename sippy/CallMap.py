@@ -75,7 +75,10 @@ def max_calls_from(global_config: dict) -> int:
 def tune_gc() -> None:
     """Called by the B2BUA programs once started: what exists now (modules, configuration, the
     transaction manager) lives as long as the process, so it leaves the collector's view for
-    good (gc.freeze), and young objects are collected less often."""
+    good (gc.freeze), and young objects are collected less often. CPython only: PyPy's collector
+    has neither generation thresholds nor freeze, and sizes its nursery itself."""
+    if not hasattr(gc, "freeze"):
+        return
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -42,9 +42,12 @@ pytestmark = pytest.mark.skipif(
 
 
 class B2B:
-    """One b2bua_radius process on 127.0.0.1:<free port>; ``routes`` runs it through main(routes=)."""
+    """One b2bua_radius process on 127.0.0.1:<free port>; ``routes`` runs it through main(routes=);
+    ``python`` is the interpreter that runs it (PyPy in tests/test_pypy.py)."""
 
-    def __init__(self, args: Sequence[str], routes: Optional[Sequence[str]] = None) -> None:
+    def __init__(
+        self, args: Sequence[str], routes: Optional[Sequence[str]] = None, python: str = sys.executable
+    ) -> None:
         self.port = free_udp_port()
         self.tmpdir = tempfile.mkdtemp(prefix="b2bua-radius-")
         ctl = os.path.join(self.tmpdir, "ctl.sock")
@@ -52,9 +55,9 @@ class B2B:
         # Never the default spool beside /var/run/b2bua.pid: tests must not share one.
         argv += ["--acct_spool_dir", os.path.join(self.tmpdir, "acct-spool")]
         if routes is None:
-            self.cmd = [sys.executable, SCRIPT, *argv]
+            self.cmd = [python, SCRIPT, *argv]
         else:
-            self.cmd = [sys.executable, "-c", _ROUTES_MAIN, json.dumps(list(routes)), *argv]
+            self.cmd = [python, "-c", _ROUTES_MAIN, json.dumps(list(routes)), *argv]
         self.errpath = os.path.join(self.tmpdir, "stderr.log")
         self.proc: Optional[subprocess.Popen[bytes]] = None
 
@@ -109,6 +112,7 @@ def call(
     uac_kw: Optional[dict] = None,
     uas_kw: Optional[dict] = None,
     timeout: float = 8.0,
+    python: str = sys.executable,
 ):
     """One call caller -> B2BUA -> callee; returns (uac result, uas result or None, b2b stderr).
 
@@ -120,7 +124,7 @@ def call(
     try:
         if callee is not None:
             callee.start()
-        with B2B(args) as b2b:
+        with B2B(args, python=python) as b2b:
             kw = {"duration": 300, **(uac_kw or {})}
             with Sipp(uac, remote=b2b.address, timeout=timeout, **kw) as caller:
                 pass
