@@ -414,6 +414,12 @@ class Tcp_server(Network_server):
             f"{self.transport}_{kind}", SIPLOG_WARN, f"{type(self).__name__}: {self.addr2str(key)}: ", text
         )
 
+    def isOpen(self, address: Remote_address) -> bool:
+        """Whether the connection address (a Remote_address a message came from) is still open:
+        a dialog's requests go on it while it is (UA.noteConnection)."""
+        proto = self.connections.get(address.address)
+        return proto is not None and proto.ra is address and not proto.closing
+
     # ----- Network_server -----
 
     def send_to(self, data: Union[bytes, str], address: Address) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from functools import partial
 from hashlib import md5
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from sippy.CCEvents import (
     CCEventConnect,
@@ -39,6 +39,14 @@ _LOCAL_SDP_EVENTS = (CCEventTry, CCEventRing, CCEventPreConnect, CCEventConnect,
 
 # Callback signature of the SDP hooks: hook(body, done_cb) and later done_cb(new_body).
 SdpHook = Callable[[Any, Callable[[Any], None]], None]
+
+
+class DialogConnection(NamedTuple):
+    """The connection a dialog's peer reaches us by: the listener that has it (a Tcp_server) and
+    the Remote_address its requests came from."""
+
+    server: Any
+    address: Any
 
 
 class UA:
@@ -113,6 +121,8 @@ class UA:
         # by that transport.
         self.ruri_transport: Optional[str] = None
         self.source_address: Optional[tuple[str, int]] = None
+        # The TCP/TLS connection the peer reaches us by (see noteConnection), or None.
+        self.rConnection: Optional[DialogConnection] = None
         # SDP last sent (local) and last received (remote).
         self.lSDP: Any = None
         self.rSDP: Any = None
@@ -150,6 +160,8 @@ class UA:
         if self.remote_ua is None:
             self.update_ua(req)
         method = req.getMethod()
+        if self.state is not None:
+            self.noteConnection(req, sip_t)
         if method == "ACK":
             self.recvACK(req)
             return None
@@ -382,6 +394,9 @@ class UA:
             cseq = self.lCSeq
             self.lCSeq += 1
         target = self.outbound_proxy if self.outbound_proxy is not None else self.rAddr
+        conn = self.rConnection
+        if conn is not None and self.outbound_proxy is None and conn.server.isOpen(conn.address):
+            target = conn.address
         req = SipRequest(
             method=method,
             ruri=self.rTarget.getCopy(),
@@ -410,9 +425,24 @@ class UA:
         return req
 
     def sendRequest(self, req: Any, resp_cb: Optional[Callable] = None) -> Any:
+        conn = self.rConnection
+        # A request genRequest aimed at the peer's connection leaves by the listener that has it.
+        userv = conn.server if conn is not None and req.getTarget() is conn.address else None
         return self.tm.newTransaction(
-            req, resp_cb, laddress=self.source_address, cb_ifver=2, compact=self.compact_sip
+            req, resp_cb, laddress=self.source_address, userv=userv, cb_ifver=2, compact=self.compact_sip
         )
+
+    def noteConnection(self, req: Any, sip_t: Any) -> None:
+        """A peer that sends the dialog's requests straight to us (one Via, no route set) over a
+        TCP or TLS connection is sent ours over that connection while it is open: behind NAT, or
+        with its connection's local port in its Contact, it may accept no new connection (as
+        RFC 5626 outbound and WSS peers). Once it is gone, requests go to the Contact as usual.
+        The latest such request wins (a peer that reconnected is reached on its new connection)."""
+        userv = getattr(sip_t, "userv", None)
+        # Only connection transports whose peers are (host, port) have isOpen: Tcp_server, Tls_server.
+        if getattr(userv, "isOpen", None) is None or self.routes or req.countHFs("via") != 1:
+            return
+        self.rConnection = DialogConnection(userv, sip_t.address)
 
     def sendInvite(self, body: Any, extra_headers: Any = None, max_forwards: Optional[int] = None) -> None:
         """Send an INVITE (initial or re-INVITE) whose responses come back to recvResponse."""

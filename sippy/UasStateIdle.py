@@ -31,6 +31,7 @@ class UasStateIdle(UaStateGeneric):
             ua.lContact = SipContact()
         ua.setRouting(req.getHFBodys("record-route"), req.getHFBody("contact").getUrl())
         ua.rAddr0 = ua.rAddr
+        ua.noteConnection(req, sip_t)
         ua.lUri = SipFrom(address=req.getHFBody("to").address.getCopy())
         ua.lUri.setTag(ua.lTag)
         ua.rUri = SipTo(address=req.getHFBody("from").address.getCopy())

@@ -102,36 +102,49 @@ def test_udp_caller_tcp_callee_callee_hangs_up(tmp_path: Path) -> None:
     _run(tmp_path, caller_tcp=False, callee_bye=True)
 
 
-def _tcp_caller_call(tmp: Path, close_after_ack: bool) -> None:
-    """A caller written here over TCP whose Contact is its connection's own address; the SIPp
-    callee (UDP) hangs up. Open connection: the BYE comes back on it. Closed after the ACK: the
-    B2BUA keeps serving, the BYE toward the caller fails at once (refused) and nothing is left."""
+def _tcp_caller_call(tmp: Path, close_after_ack: bool, contact_listener: bool = False) -> None:
+    """A caller written here over TCP; the SIPp callee (UDP) hangs up. The caller's Contact is its
+    connection's own address, or (`contact_listener`) another port, where the test listens. Open
+    connection: the BYE toward the caller comes on it (the Contact's port gets no connection).
+    Closed after the ACK: the B2BUA keeps serving and the BYE goes to the Contact: refused at once
+    (its own port: nothing listens there any more), or on a new connection to the listener.
+    Either way nothing is left waiting."""
     callee_port, tport = free_port(), free_port()
+    contact = socket.socket()
+    contact.bind(("127.0.0.1", 0))
+    contact.listen(4)
+    contact.settimeout(10)
     b2b = B2bua(tmp, callee_port, extra=("--tcp_socket", f"127.0.0.1:{tport}"))
-    callee = Sipp("simple_uas_bye.xml", local_port=callee_port, calls=1, timeout=15, extra=("-d", "300"))
+    callee = Sipp("simple_uas_bye.xml", local_port=callee_port, calls=1, timeout=15, extra=("-d", "1000"))
     b2b.start()
     try:
         callee.start()
         sock = socket.create_connection(("127.0.0.1", tport), timeout=10)
-        lport = sock.getsockname()[1]
+        cport = contact.getsockname()[1] if contact_listener else sock.getsockname()[1]
         ua = TlsUA(sock)
         call_id, to = uuid.uuid4().hex, f"<sip:1234@127.0.0.1:{tport}>"
         ruri = f"sip:1234@127.0.0.1:{tport};transport=tcp"
-        ua.send(_request("INVITE", ruri, call_id, 1, to, lport, SDP, transport="tcp"))
+        ua.send(_request("INVITE", ruri, call_id, 1, to, cport, SDP, transport="tcp"))
         ok = ua.recv_final()
         assert ok.startswith("SIP/2.0 200 "), ok
         target = re.search(r"<([^>]*)>", _hdr(ok, "Contact")).group(1)
-        ua.send(_request("ACK", target, call_id, 1, _hdr(ok, "To"), lport, transport="tcp"))
+        ua.send(_request("ACK", target, call_id, 1, _hdr(ok, "To"), cport, transport="tcp"))
         if close_after_ack:
             sock.close()
-        else:
+            if contact_listener:
+                ua = TlsUA(contact.accept()[0])
+        if not close_after_ack or contact_listener:
             bye = ua.recv()
-            assert bye.startswith(f"BYE sip:alice@127.0.0.1:{lport};transport=tcp "), bye
+            assert bye.startswith(f"BYE sip:alice@127.0.0.1:{cport};transport=tcp "), bye
             ua.send(_answer(bye, "200 OK"))
+        if not close_after_ack:
+            contact.settimeout(0.2)
+            with pytest.raises(socket.timeout):
+                contact.accept()
         res = callee.wait()
         assert res.returncode == 0 and res.received("SIP/2.0 200"), res.describe() + b2b.log.read_text()
         # Both legs end (the call lingers Disconnected a while, as over UDP) and no transaction is
-        # left waiting (the BYE toward a gone caller ended at once, not after 64*T1).
+        # left waiting (a BYE toward a gone caller ended at once, not after 64*T1).
         assert wait_for(lambda: re.search(r"\(Disconnected tcp:\S+ .* -> Disconnected ", b2b.calls())), (
             b2b.calls()
         )
@@ -140,11 +153,19 @@ def _tcp_caller_call(tmp: Path, close_after_ack: bool) -> None:
             return cli_command(b2b.sock, "lt\n").partition("client transactions:")[2]
 
         assert wait_for(lambda: "BYE" not in client_transactions()), client_transactions()
-        if not close_after_ack:
-            sock.close()
+        ua.sock.close()
     finally:
+        contact.close()
         callee.cleanup()
         b2b.kill()
+
+
+@pytest.mark.parametrize("close_after_ack", [False, True], ids=["open", "closed"])
+def test_in_dialog_request_on_dialog_connection_else_to_contact(
+    tmp_path: Path, close_after_ack: bool
+) -> None:
+    """The caller's Contact names a port that is not its connection's."""
+    _tcp_caller_call(tmp_path, close_after_ack, contact_listener=True)
 
 
 @pytest.mark.parametrize("caller_tcp", [True, False], ids=["tcp_caller", "tcp_callee"])
