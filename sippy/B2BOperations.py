@@ -169,6 +169,9 @@ class B2BOperations:
                     legs.append(f"{leg['state']} {remote} {leg['cli']} {leg['cld']}")
             rtpps = getattr(cc, "rtp_proxy_session", None)
             relay = f" via RTPproxy {rtpps.rtp_proxy_client}" if rtpps is not None else ""
+            if getattr(cc, "from_browser", False):
+                # The caller is a browser (with -r its ICE + DTLS-SRTP ends on the proxy).
+                relay += ", WebRTC caller"
             lines.append(f"{info['call_id']}: {self.ccState(cc)} ({legs[0]} -> {legs[1]}){relay}\n")
         lines.append(f"Total: {len(lines) - 1}\n")
         return "".join(lines)

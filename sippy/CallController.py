@@ -33,6 +33,7 @@ from sippy.Radius_client import RESULT_NO_ANSWER
 from sippy.RadiusAccounting import RadiusAccounting
 from sippy.RadiusAuthorisation import AuthResult, RadiusAuthorisation
 from sippy.Rtp_proxy.session import Rtp_proxy_session
+from sippy.Rtp_proxy.Session.webrtc import Rtp_proxy_session_webrtc2sip
 from sippy.Security.AddressList import AddressList
 from sippy.Security.DigestGuard import DigestGuard
 from sippy.Security.SipNonce import NONCE_OK, NONCE_STALE, HashOracle, default_oracle
@@ -47,6 +48,7 @@ from sippy.UA import UA
 from sippy.UacStateTrying import UacStateTrying
 from sippy.UasStateRinging import UasStateRinging
 from sippy.UasStateTrying import UasStateTrying
+from sippy.Wss_server import INVALID_DOMAIN
 
 __all__ = (
     "CallController",
@@ -142,6 +144,7 @@ class CallController:
         callmap: Any = None,
         routes: Optional[Sequence[B2BRoute]] = None,
         reactor: Any = None,
+        from_browser: bool = False,
     ) -> None:
         self.id = CallController._next_id
         CallController._next_id += 1
@@ -184,6 +187,8 @@ class CallController:
         self.no_reply_timer: Optional[Timeout] = None
         # -r: the call's media anchored on an RTPproxy (None: media goes end to end).
         self.rtp_proxy_session: Optional[Rtp_proxy_session] = None
+        # The caller is on a WebSocket connection (a browser): with -r its media is WebRTC.
+        self.from_browser = from_browser
         self.allowed_pts = global_config.get("_allowed_pts")
 
     def __str__(self) -> str:
@@ -545,14 +550,16 @@ class CallController:
             # Failover: the abandoned callee gets nothing more; the next answer sets the new one.
             self.rtp_proxy_session.callee_reset()
             return True
+        # A browser's call (it came over WSS): its side of the proxy speaks ICE + DTLS-SRTP.
+        session_class = Rtp_proxy_session_webrtc2sip if self.from_browser else Rtp_proxy_session
         try:
-            self.rtp_proxy_session = Rtp_proxy_session(
+            self.rtp_proxy_session = session_class(
                 self.global_config, call_id=str(self.cId), notify_tag=f"r {self.id}"
             )
         except RtpProxyError as exc:
             if self._logEnabled(SIPLOG_ERR):
                 self._log(f"{exc}: call refused", SIPLOG_ERR)
-            self._fail(503, "Service Unavailable")
+            self._fail(*exc.response)
             return False
         return True
 
@@ -571,12 +578,12 @@ class CallController:
         if body is not None:
             done_cb(body)
             return
-        if self.rtp_proxy_session is not None and self._logEnabled(SIPLOG_ERR):
-            rtpps = self.rtp_proxy_session
-            self._log(
-                f"RTPproxy {rtpps.rtp_proxy_client} failed the media update: {rtpps.last_error}", SIPLOG_ERR
-            )
-        self._mediaFailed(503, "Service Unavailable")
+        rtpps = self.rtp_proxy_session
+        refusal = rtpps.refusal if rtpps is not None else None
+        if rtpps is not None and self._logEnabled(SIPLOG_ERR):
+            what = "refused the media" if refusal is not None else "failed the media update"
+            self._log(f"RTPproxy {rtpps.rtp_proxy_client} {what}: {rtpps.last_error}", SIPLOG_ERR)
+        self._mediaFailed(*(refusal or (503, "Service Unavailable")))
 
     def _mediaFailed(self, code: int, reason: str) -> None:
         """The SDP could not be relayed: a call cannot go on without its media, so it ends (the
@@ -707,6 +714,19 @@ def caller_address(req: Any, trusted_proxies: Optional[AddressList]) -> str:
     return address
 
 
+def _over_websocket(global_config: dict, req: Any) -> bool:
+    """Whether the INVITE came on one of our WebSocket connections: the transaction layer made its
+    Contact host the connection's ``*.invalid`` name (RFC 7118 5), and that connection is open."""
+    wss = global_config.get("_wss_server")
+    if wss is None or req.countHFs("contact") == 0:
+        return False
+    contact = req.getHFBody("contact")
+    if contact.asterisk:
+        return False
+    host = str(contact.getUrl().host)
+    return host.endswith(INVALID_DOMAIN) and wss.connection((host, 0)) is not None
+
+
 def _challenge(req: Any, oracle: HashOracle, stale: bool = False) -> SipHeader:
     www = SipWWWAuthenticate(realm=req.getRURI().host, nonce=oracle.emit_challenge())
     if stale:
@@ -779,6 +799,7 @@ def cc_factory(
         callmap=callmap,
         routes=routes,
         reactor=reactor,
+        from_browser=_over_websocket(global_config, req),
     )
     pre_auth_proc = global_config.get("_pre_auth_proc")
     if pre_auth_proc is not None:

@@ -7,8 +7,9 @@
 - ``tcp:host[:port]``, ``tcp6:host[:port]`` (one kept connection);
 
 the port defaults to 22222 and IPv6 hosts may be bracketed. On start, and again every
-``hrtb_retr_ival`` seconds while offline, the client asks ``V`` (protocol 20040107) and then the
-``VF`` capabilities; once they are answered it is ``online`` and sends the stats query every
+``hrtb_retr_ival`` seconds while offline, the client asks ``V`` (protocol 20040107), then the
+``VF`` capabilities and which of the ``dtls_gw``/``ice_lite`` modules it has (``modules``: what
+WebRTC calls need); once they are answered it is ``online`` and sends the stats query every
 ``hrtb_ival`` seconds. A stats query without an answer takes it offline, so new calls go to other
 proxies. ``hrtb_ival`` and ``hrtb_retr_ival`` are class attributes (Sippy's names): a program sets
 them on the class before it makes clients.
@@ -25,7 +26,7 @@ from sippy.Rtp_proxy.Client.udp import ResultCallback, Rtp_proxy_client_udp
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
 from sippy.Time.Timeout import TimeoutInact, default_reactor
 
-__all__ = ("Rtp_proxy_client", "CAPSTABLE", "PROTOCOL_VERSION", "DEFAULT_PORT", "parse_contact")
+__all__ = ("Rtp_proxy_client", "CAPSTABLE", "MODULE_IDS", "PROTOCOL_VERSION", "DEFAULT_PORT", "parse_contact")
 
 PROTOCOL_VERSION = "20040107"
 DEFAULT_PORT = 22222
@@ -37,6 +38,12 @@ CAPSTABLE = {
     "20090810": "sbind_supported",
     "20150617": "wdnt_supported",
 }
+# Command-plane modules call handling uses, by name -> RTPproxy's fixed module id (the N of the
+# `M<N>:<instance>` subcommand prefix, the same whether built in, as in rtp.io, or loaded by --dso).
+MODULE_IDS = {"dtls_gw": 4, "ice_lite": 5}
+# A module is there when a subcommand for it parses: `L` of a session that does not exist answers
+# 0 (no such session, nothing created); with the module absent the command fails to parse (E...).
+_MODULE_PROBE = "L sippy-module-probe 127.0.0.1 9 probe probe && M{}:1 S"
 # One-line stats query (works on every transport): sessions created and destroyed so far.
 STATS_QUERY = "Gv nsess_created nsess_destroyed"
 
@@ -136,6 +143,8 @@ class Rtp_proxy_client:
         self.shut_down = False
         self.copy_supported = self.stat_supported = self.tnot_supported = False
         self.sbind_supported = self.wdnt_supported = False
+        # The MODULE_IDS modules the proxy has (known once caps_done).
+        self.modules: frozenset[str] = frozenset()
         self.sessions_created: Optional[int] = None
         self.active_sessions: Optional[int] = None
         self._timer: Optional[TimeoutInact] = None
@@ -186,21 +195,29 @@ class Rtp_proxy_client:
         self.go_offline()
 
     def _check_caps(self) -> None:
-        """Ask every VF capability; online once all are answered, offline if one is not."""
-        waiting = set(CAPSTABLE)
+        """Ask every VF capability and module; online once all are answered, offline if one is
+        not."""
+        waiting = set(CAPSTABLE) | set(MODULE_IDS)
+        self.modules = frozenset()
         for vers in CAPSTABLE:
             self.send_command(f"VF {vers}", self._caps_reply, vers, waiting)
+        for name, mod_id in MODULE_IDS.items():
+            self.send_command(_MODULE_PROBE.format(mod_id), self._caps_reply, name, waiting)
 
-    def _caps_reply(self, result: Optional[str], vers: str, waiting: set[str]) -> None:
-        if self.shut_down or vers not in waiting:
+    def _caps_reply(self, result: Optional[str], key: str, waiting: set[str]) -> None:
+        if self.shut_down or key not in waiting:
             return
         if result is None:
             # The proxy went away between V and VF: the late answers of this round count for nothing.
             waiting.clear()
             self.go_offline()
             return
-        setattr(self, CAPSTABLE[vers], result == "1")
-        waiting.discard(vers)
+        if key in MODULE_IDS:
+            if not result.startswith("E"):
+                self.modules |= {key}
+        else:
+            setattr(self, CAPSTABLE[key], result == "1")
+        waiting.discard(key)
         if not waiting:
             self.caps_done = True
             self.go_online()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 from secrets import token_hex
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 from urllib.parse import quote
 
 from sippy.Exceptions.RtpProxyError import RtpProxyError
@@ -38,6 +38,9 @@ AV_TRTYPES = ("rtp/avp", "rtp/savp", "rtp/avpf", "rtp/savpf", "udp/tls/rtp/savp"
 # Media the proxy relays (datagrams); anything else (TCP media, ...) passes untouched.
 SUPPORTED_TRTYPES = AV_TRTYPES + ("udp", "udptl")
 _HOLD_ADDRESSES = ("0.0.0.0", "::")
+# The answer for a body the proxy was told about but refused (a module said no, or the body lacks
+# what the module needs): the offer is what is wrong, not the proxy's health.
+NOT_ACCEPTABLE = (488, "Not Acceptable Here")
 
 SdpCallback = Callable[[Any], None]
 
@@ -54,15 +57,27 @@ class _Side:
         self.families: dict[int, str] = {}
 
 
+class _Extras(NamedTuple):
+    """What one media line's ``U`` tells the proxy besides the tags: where to send, and the
+    ``&&`` subcommands for the proxy's modules."""
+
+    address: str
+    port: int
+    subcommands: Sequence[str]
+
+
 class _Update:
     """One SDP body being rewritten: one U per media line, the body is done when all answered."""
 
-    __slots__ = ("body", "sdp", "sects", "waiting", "failed", "result_callback")
+    __slots__ = ("body", "sdp", "sects", "extras", "waiting", "failed", "result_callback")
 
-    def __init__(self, body: Any, sdp: SdpBody, sects: list, result_callback: SdpCallback) -> None:
+    def __init__(
+        self, body: Any, sdp: SdpBody, sects: list, extras: list[_Extras], result_callback: SdpCallback
+    ) -> None:
         self.body = body
         self.sdp = sdp
         self.sects = sects
+        self.extras = extras
         self.waiting = len(sects)
         self.failed = False
         self.result_callback = result_callback
@@ -93,8 +108,11 @@ class Rtp_proxy_session:
         if not online:
             names = ", ".join(str(c) for c in clients) or "none configured"
             raise RtpProxyError(f"no RTPproxy online ({names})")
+        usable = [c for c in online if self.can_serve(c)]
+        if not usable:
+            raise self.unusable(online)
         self.global_config = global_config
-        self.rtp_proxy_client = random.choice(online)
+        self.rtp_proxy_client = random.choice(usable)
         self.rtpp_seq = Rtp_proxy_cmd_sequencer(self.rtp_proxy_client)
         # The media address for answers that name none (kept: the client is let go at delete()).
         self.proxy_address: str = self.rtp_proxy_client.proxy_address
@@ -108,10 +126,22 @@ class Rtp_proxy_session:
         self.max_index = -1
         # Why the last update failed (the proxy's answer, or "no answer"), for the log.
         self.last_error: Optional[str] = None
+        # (code, reason) for the caller when that failure was a refusal of the SDP (else 503).
+        self.refusal: Optional[tuple[int, str]] = None
         # The tag of the side whose U created the proxy sessions: it alone names them in D.
         self._first_tag: Optional[str] = None
         self.caller = _Side("caller")
         self.callee = _Side("callee")
+
+    @classmethod
+    def can_serve(cls, client: Any) -> bool:
+        """Whether an online proxy can carry this kind of session (any can, here)."""
+        return True
+
+    @classmethod
+    def unusable(cls, online: list) -> RtpProxyError:
+        """What to raise when proxies are online but none ``can_serve``."""
+        return RtpProxyError(f"no usable RTPproxy ({', '.join(str(c) for c in online)})")
 
     # ----- SDP hooks (what the UA calls) -----
 
@@ -137,19 +167,34 @@ class Rtp_proxy_session:
         if not sects:
             result_callback(body)
             return
-        up = _Update(body, sdp, sects, result_callback)
+        try:
+            extras = [self._section_extras(side, sdp, sect, index) for index, sect in enumerate(sects)]
+        except SdpParseError as exc:
+            # An offer or answer the proxy cannot be told about: refused as such, nothing set up.
+            self.last_error = str(exc)
+            self.refusal = NOT_ACCEPTABLE
+            result_callback(None)
+            return
+        up = _Update(body, sdp, sects, extras, result_callback)
         for index, sect in enumerate(sects):
             self.max_index = max(self.max_index, index)
-            self.rtpp_seq.send_command(self._u_command(side, sect, index), self._u_result, side, up, index)
+            self.rtpp_seq.send_command(
+                self._u_command(side, sect, index, extras[index]), self._u_result, side, up, index
+            )
 
-    def _u_command(self, side: _Side, sect: Any, index: int) -> str:
+    def _section_extras(self, side: _Side, sdp: SdpBody, sect: Any, index: int) -> _Extras:
+        """Where the proxy sends this section's media, and the ``&&`` subcommands its ``U``
+        carries (none here; a subclass adds module commands). SdpParseError refuses the body."""
+        return _Extras(sect.c_header.addr, sect.m_header.port, ())
+
+    def _u_command(self, side: _Side, sect: Any, index: int, extras: _Extras) -> str:
         other = self.callee if side is self.caller else self.caller
         mine, theirs = (self.from_tag, self.to_tag) if side is self.caller else (self.to_tag, self.from_tag)
         if self._first_tag is None:
             self._first_tag = mine
         side.families[index] = sect.c_header.atype
         opts = "6" if sect.c_header.atype == "IP6" else ""
-        cmd = f"U{opts} {self.call_id}-{index} {sect.c_header.addr} {sect.m_header.port} {mine}"
+        cmd = f"U{opts} {self.call_id}-{index} {extras.address} {extras.port} {mine}"
         if other.session_exists:
             cmd += f" {theirs}"
         if (
@@ -158,6 +203,8 @@ class Rtp_proxy_session:
             and self.rtp_proxy_client.tnot_supported
         ):
             cmd += f" {self.notify_socket} {quote(self.get_notify_tag(index))}"
+        if extras.subcommands:
+            cmd = " && ".join((cmd, *extras.subcommands))
         return cmd
 
     def get_notify_tag(self, index: int) -> str:
@@ -167,7 +214,8 @@ class Rtp_proxy_session:
     def _u_result(self, result: Optional[str], side: _Side, up: _Update, index: int) -> None:
         if up.failed:
             return
-        parts = result.split() if result is not None else []
+        head, *subresults = result.split("&&") if result is not None else ("",)
+        parts = head.split()
         if not parts or not parts[0].isdigit() or int(parts[0]) == 0:
             self.last_error = "no answer" if result is None else repr(result)
             up.failed = True
@@ -178,7 +226,17 @@ class Rtp_proxy_session:
         port = int(parts[0])
         address = parts[1] if len(parts) > 1 else self.proxy_address
         family = "IP6" if (len(parts) > 2 and parts[2] == "6") or ":" in address else "IP4"
-        hold = sect.c_header.addr in _HOLD_ADDRESSES
+        try:
+            finish = self._subcommands_done(side, index, up.extras[index], [r.strip() for r in subresults])
+        except RtpProxyError as exc:
+            # The session exists but a module refused its part: delete() at the call's end
+            # removes it; the call is refused, never half set up.
+            self.last_error = str(exc)
+            self.refusal = NOT_ACCEPTABLE
+            up.failed = True
+            up.result_callback(None)
+            return
+        hold = up.extras[index].address in _HOLD_ADDRESSES
         sect.c_header.atype, sect.c_header.addr = family, address
         if sect.m_header.port != 0:
             sect.m_header.port = port
@@ -188,11 +246,26 @@ class Rtp_proxy_session:
         for i, a in enumerate(sect.a_headers):
             if a.name == "rtcp":
                 sect.a_headers[i] = type(a)(f"rtcp:{port + 1} IN {family} {address}")
+        if finish is not None:
+            finish(up.sdp, sect)
         up.waiting -= 1
         if up.waiting == 0:
             self._origin(side, up.sdp)
+            self._body_done(side, up.sdp)
             up.body.needs_update = False
             up.result_callback(up.body)
+
+    def _subcommands_done(
+        self, side: _Side, index: int, extras: _Extras, subresults: list[str]
+    ) -> Optional[Callable[[SdpBody, Any], None]]:
+        """The answers to the subcommands of a ``U`` (RTPproxy leaves out trailing ``0``s); what
+        to do to the section once it points at the proxy, or None. RtpProxyError: refused."""
+        if subresults:
+            raise RtpProxyError(f"unexpected subcommand answers {subresults!r}")
+        return None
+
+    def _body_done(self, side: _Side, sdp: SdpBody) -> None:
+        """Every section of the body is done: a subclass's session-level edits."""
 
     @staticmethod
     def _origin(side: _Side, sdp: SdpBody) -> None:

@@ -1,0 +1,95 @@
+"""WebRTC calls the gateway must refuse, through b2bua_radius -r and its WSS listener: a WebSocket
+client (tests.test_wss_calls.WsPhone) offers a browser's SDP; with a proxy that lacks the modules,
+or an offer the modules cannot take, the caller gets 488, the log says why, the callee gets no
+INVITE and nothing stays on the proxy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port, free_tcp_port, stop_process
+from tests.rtpproxy_util import RtpProxy
+from tests.sip_party import Party
+from tests.test_b2bua_radius_ops import B2bua, read_text, wait_for
+from tests.test_webrtc_sdp import CHROME_OFFER
+from tests.test_wss_calls import WsPhone
+from tests.wss_util import make_cert, ws_connect
+
+
+@pytest.fixture(scope="module")
+def proxy() -> Iterator[RtpProxy]:
+    with RtpProxy("udp") as p:
+        yield p
+
+
+def refused(tmp_path: Path, contact: str, offer: str) -> tuple[str, str, Party]:
+    """One WSS INVITE with ``offer`` through a B2BUA whose -r is ``contact``: (final response,
+    B2BUA log, the callee)."""
+    callee = Party(name="callee")
+    certfile, keyfile = make_cert(tmp_path)
+    wss_port = free_tcp_port()
+    b2b = B2bua(
+        tmp_path,
+        callee.port,
+        extra=(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}", "-r", contact),
+    ).start()
+    try:
+        assert wait_for(lambda: f"RTPproxy {contact} is online" in read_text(b2b.log), 10), read_text(b2b.log)
+        with ws_connect(wss_port) as ws:
+            phone = WsPhone(ws, b2b.port)
+            ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, offer))
+            final = phone.wait("SIP/2.0 4")
+        return final.split("\r\n", 1)[0], read_text(b2b.log), callee
+    finally:
+        b2b.kill()
+
+
+def test_a_proxy_without_the_modules_refuses_webrtc_calls_with_488(tmp_path: Path, proxy: RtpProxy) -> None:
+    port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "tests.rtpp_no_modules", str(port), f"127.0.0.1:{proxy.port}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert bare.stdout is not None and bare.stdout.readline().strip() == "ready"
+        status, log, callee = refused(tmp_path, f"udp:127.0.0.1:{port}", CHROME_OFFER)
+    finally:
+        stop_process(bare)
+    assert status == "SIP/2.0 488 Not Acceptable Here", log
+    assert f"udp:127.0.0.1:{port} lacks dtls_gw, ice_lite" in log and "--dso" in log, log
+    assert "call refused" in log
+    with pytest.raises(AssertionError):
+        callee.expect("INVITE", timeout=0.5)
+    callee.close()
+    assert proxy.active_sessions() == 0
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        # No ICE password: refused before the proxy is asked anything.
+        CHROME_OFFER.replace("a=ice-pwd:AbndINYhA4b2570CZ76KDLgD\r\n", ""),
+        # ICE credentials the ice_lite module will not take: the proxy's session is made, then
+        # refused and deleted.
+        CHROME_OFFER.replace("a=ice-ufrag:XToB", "a=ice-ufrag:X").replace(
+            "a=ice-pwd:AbndINYhA4b2570CZ76KDLgD", "a=ice-pwd:short"
+        ),
+    ],
+    ids=["no-ice-pwd", "module-says-no"],
+)
+def test_an_offer_the_modules_cannot_take_is_refused_with_488(
+    tmp_path: Path, proxy: RtpProxy, broken: str
+) -> None:
+    status, log, callee = refused(tmp_path, proxy.contact, broken)
+    assert status == "SIP/2.0 488 Not Acceptable Here", log
+    assert "refused the media" in log, log
+    with pytest.raises(AssertionError):
+        callee.expect("INVITE", timeout=0.5)
+    callee.close()
+    assert wait_for(lambda: proxy.active_sessions() == 0, 5)
