@@ -6,45 +6,21 @@ served from loopback and its events are read over the DevTools protocol."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_tcp_port, stop_process
+from tests.browser_util import CHROMIUM, CHROMIUM_FLAGS, MISSING, SKIP_REASON, build_site, stop_group
+from tests.conftest import free_tcp_port
 from tests.sipp_util import Sipp
 from tests.test_b2bua_radius_ops import B2bua, read_text
 from tests.wss_util import make_cert
 
-BROWSER_DIR = Path(__file__).parent / "browser"
-JSSIP = BROWSER_DIR / "node_modules" / "jssip" / "lib" / "JsSIP.js"
-ESBUILD = BROWSER_DIR / "node_modules" / ".bin" / "esbuild"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--ignore-certificate-errors",
-)
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or not JSSIP.exists() or not ESBUILD.exists(),
-    reason="needs Debian chromium and `npm install` in tests/browser (run_tests does both)",
-)
+pytestmark = pytest.mark.skipif(MISSING, reason=SKIP_REASON)
 
 
 def _get_json(url: str) -> object:
@@ -78,38 +54,8 @@ def _page_events(devtools_port: int) -> list[str]:
                 return json.loads(value) if value else []
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Stop proc, and the whole process group it leads if it has one (Chromium's helpers)."""
-    if proc.poll() is None and os.getpgid(proc.pid) == proc.pid:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    stop_process(proc)
-
-
 def test_jssip_in_chromium_calls_through_wss(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    shutil.copy(BROWSER_DIR / "call.html", site / "call.html")
-    subprocess.run(
-        [
-            str(ESBUILD),
-            str(JSSIP),
-            "--bundle",
-            "--format=iife",
-            "--global-name=JsSIP",
-            f"--outfile={site / 'jssip.js'}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    site = build_site(tmp_path / "site", "call.html")
     certfile, keyfile = make_cert(tmp_path)
     procs: list[subprocess.Popen] = []
     uas = Sipp("webrtc_uas.xml", None, timeout=30.0)
@@ -179,7 +125,7 @@ def test_jssip_in_chromium_calls_through_wss(tmp_path):
         assert res.returncode == 0, res.describe()
     finally:
         for p in procs:
-            _stop_group(p)
+            stop_group(p)
         if b2b is not None:
             b2b.kill()
         uas.cleanup()

@@ -1,0 +1,93 @@
+"""A browser's call with two-way audio through the WebRTC gateway: JsSIP in headless Chromium ->
+WSS -> b2bua_radius -r -> a UDP callee with plain RTP that echoes what it gets, media through the
+real RTPproxy's ice_lite and dtls_gw modules (tests/webrtc_e2e.py runs one browser and its calls).
+
+Each call asserts: confirmed; >= 100 RTP packets from the browser at the callee, decrypted (PCMU:
+160-byte payloads, no SRTP tag); >= 100 inbound RTP packets in the browser's getStats(); BYE from
+the browser reaches the callee, BYE from the callee ends the call in the page; `l` shows a WebRTC
+caller; no session left on the proxy. PCMU and Opus, each hang-up direction; once in the host's
+network namespace, once in a fresh one with only loopback (``unshare -n``, root), where every
+browser candidate is a loopback one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.browser_util import MISSING, SKIP_REASON, build_site
+from tests.webrtc_e2e import PACKETS
+
+ROOT = Path(__file__).parent.parent
+
+pytestmark = pytest.mark.skipif(MISSING, reason=SKIP_REASON)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_site(tmp_path_factory.mktemp("webrtc-site"), "webrtc.html")
+
+
+def run(site: Path, calls: str, *, netns: bool) -> dict:
+    cmd = [sys.executable, "-m", "tests.webrtc_e2e", "--site", str(site), "--calls", calls]
+    if netns:
+        # A new network namespace: only lo, brought up by the driver; Chromium must be told it may
+        # use it (it leaves loopback out of ICE otherwise).
+        cmd = ["unshare", "-n", *cmd, "--lo-up", "--allow-loopback"]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert "error" not in out, f"{out['error']}\n{out.get('calls')}\n{out.get('b2bua_log')}"
+    return out
+
+
+def check_call(call: dict, log: str) -> None:
+    why = f"{json.dumps({k: v for k, v in call.items() if k != 'listing'}, indent=1)}\n{log}"
+    events = call["events"]
+    assert "confirmed" in events, why
+    assert call["inbound"] >= PACKETS, why
+    from_browser = sum(call["callee_rtp"].values())
+    assert from_browser >= PACKETS, why
+    if call["codec"] == "pcmu":
+        # Plain RTP: payload type 0 with exactly 160 bytes (20 ms of G.711), no 10-byte SRTP tag.
+        assert call["callee_rtp"].get("0", 0) == from_browser and call["pcmu_160"] == from_browser, why
+        assert " RTP/AVP " in call["offer"] and "a=fingerprint" not in call["offer"], why
+    else:
+        (opus_pt,) = [
+            line[9:].split()[0] for line in call["offer"].splitlines() if "opus/48000" in line.lower()
+        ]
+        assert call["callee_rtp"].get(opus_pt, 0) == from_browser, why
+    assert ", WebRTC caller" in call["listing"] and "via RTPproxy" in call["listing"], call["listing"]
+    if call["hangup"] == "browser":
+        assert call["callee_got_bye"] and events[-1] == "ended:local/Terminated", why
+    else:
+        assert call["callee_bye_answered"] and events[-1] == "ended:remote/Terminated", why
+
+
+def test_browser_calls_a_sip_phone_with_two_way_audio(site: Path) -> None:
+    out = run(site, "pcmu:browser,pcmu:callee,opus:browser,opus:callee", netns=False)
+    assert [(c["codec"], c["hangup"]) for c in out["calls"]] == [
+        ("pcmu", "browser"),
+        ("pcmu", "callee"),
+        ("opus", "browser"),
+        ("opus", "callee"),
+    ]
+    for call in out["calls"]:
+        check_call(call, out["b2bua_log"])
+    assert out["proxy_sessions_after"] == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="unshare -n needs root")
+def test_in_a_loopback_only_network_namespace(site: Path) -> None:
+    out = run(site, "pcmu:callee,opus:browser", netns=True)
+    for call in out["calls"]:
+        check_call(call, out["b2bua_log"])
+        addresses = {e.split()[4] for e in call["events"] if e.startswith("candidate:")}
+        assert addresses and addresses <= {"127.0.0.1", "::1"}, call["events"]
+    assert out["proxy_sessions_after"] == 0
