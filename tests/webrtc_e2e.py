@@ -43,6 +43,13 @@ from tests.wss_util import make_cert
 # Autoplay: the page plays what it receives without a user gesture.
 CHROMIUM_FLAGS = (*BROWSER_FLAGS, "--autoplay-policy=no-user-gesture-required")
 PACKETS = 100
+# The callee's answer to an offer with this direction (RFC 3264 6.1).
+_ANSWER_DIRECTION = {
+    "sendonly": "recvonly",
+    "recvonly": "sendonly",
+    "inactive": "inactive",
+    "sendrecv": "sendrecv",
+}
 
 
 def loopback_up() -> None:
@@ -87,8 +94,9 @@ class Callee:
         self.echoed = 0
         self.got_bye = False
         self.bye_answered = False
+        self.reinvites_answered = 0  # 200s to our own re-INVITEs
 
-    def answer_sdp(self, offer: str) -> str:
+    def answer_sdp(self, offer: str, version: int = 0) -> str:
         pt, rtpmap, fmtp = 0, "PCMU/8000", ""
         if self.codec == "opus":
             for line in offer.splitlines():
@@ -96,9 +104,11 @@ class Callee:
                     pt, rtpmap = int(line[9:].split()[0]), line.split(None, 1)[1]
             fmtp = f"a=fmtp:{pt} minptime=10;useinbandfec=1\r\n"
         host, port = self.party.host, self.party.rtp_port
+        direction = next((d for d in _ANSWER_DIRECTION if f"a={d}" in offer), "sendrecv")
         return (
-            f"v=0\r\no=callee 7 {self.invites} IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {rtpmap}\r\n{fmtp}a=ptime:20\r\na=sendrecv\r\n"
+            f"v=0\r\no=callee 7 {version} IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {rtpmap}\r\n{fmtp}a=ptime:20\r\n"
+            f"a={_ANSWER_DIRECTION[direction]}\r\n"
         )
 
     def poll(self) -> None:
@@ -126,7 +136,9 @@ class Callee:
             if msg.method == "INVITE":
                 self.invites += 1
                 self.offers.append(msg.body)
-                self.party.answered(msg, 200, self.answer_sdp(msg.body))
+                self.party.answered(
+                    msg, 200, self.answer_sdp(msg.body, self.invites + self.reinvites_answered)
+                )
             elif msg.method == "BYE":
                 self.got_bye = True
                 self.party.respond(msg, 200)
@@ -134,6 +146,14 @@ class Callee:
                 self.party.respond(msg, 200)
             elif msg.code == 200 and "BYE" in msg.h("cseq"):
                 self.bye_answered = True
+            elif msg.code == 200 and "INVITE" in msg.h("cseq"):
+                self.reinvites_answered += 1
+                self.party.connected(msg)
+
+    def reinvite(self) -> None:
+        """A re-INVITE with our offer (same media, new o= version)."""
+        assert self.offers
+        self.party.reinvite(self.answer_sdp(self.offers[0], 100 + self.reinvites_answered))
 
     def bye(self) -> None:
         self.party.bye()
@@ -201,30 +221,57 @@ def open_page(devtools_port: int, url: str, deadline: float) -> Page:
         time.sleep(0.2)
 
 
-def run_call(page: Page, callee: Callee, b2b: B2bua, codec: str, hangup: str, timeout: float) -> dict:
+def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) -> dict:
+    """One call; ``spec`` is ``codec:who-hangs-up[:reinvite]``. With ``reinvite`` the browser puts
+    the call on hold and takes it off (two re-INVITEs from the browser), then the callee sends a
+    re-INVITE; media must flow again (another 100 packets each way) after each."""
+    codec, hangup, *extra = spec.split(":")
     callee.reset()
     callee.codec = codec
     start = len(page.eval("window.events"))
     page.eval(f"window.call('{secrets.randbelow(9000) + 1000}')")
-    out: dict[str, Any] = {"codec": codec, "hangup": hangup}
+    out: dict[str, Any] = {"codec": codec, "hangup": hangup, "marks": []}
+    steps = ["media"]
+    if "reinvite" in extra:
+        steps += ["hold", "unhold", "media", "callee-reinvite", "media"]
+    steps.append("bye")
     deadline = time.monotonic() + timeout
-    inbound, hung_up, listing = -1, False, None
+    inbound, listing, step, base = -1, None, None, (0, 0, 0)
+
+    def mark() -> tuple[int, int, int]:
+        return (sum(callee.rtp.values()), inbound, callee.invites + callee.reinvites_answered)
+
     while time.monotonic() < deadline:
         callee.poll()
         events = page.eval("window.events")[start:]
         if any(e.startswith(("ended", "failed")) for e in events):
-            if hung_up and (hangup == "callee" or callee.got_bye):
+            if step != "bye" or hangup == "callee" or callee.got_bye:
                 break
-            if not hung_up:
-                break
-        if not hung_up and "confirmed" in events:
-            if listing is None:
-                listing = b2b.calls()
-            inbound = page.eval("window.inbound()")
-            if callee.rtp and sum(callee.rtp.values()) >= PACKETS and inbound >= PACKETS:
+        if "confirmed" not in events or step == "bye":
+            time.sleep(0.02)
+            continue
+        if listing is None:
+            listing = b2b.calls()
+        inbound = page.eval("window.inbound()")
+        now = mark()
+        done = step is None or (
+            (step == "media" and now[0] >= base[0] + PACKETS and now[1] >= base[1] + PACKETS)
+            or (step in ("hold", "unhold") and f"{step}:local" in events and now[2] > base[2])
+            or (step == "callee-reinvite" and now[2] > base[2])
+        )
+        if done:
+            if step is not None:
+                out["marks"].append([step, *now])
+            step, base = steps.pop(0), now
+            if step == "hold":
+                page.eval("window.hold()")
+            elif step == "unhold":
+                page.eval("window.unhold()")
+            elif step == "callee-reinvite":
+                callee.reinvite()
+            elif step == "bye":
                 out["local_sdp"] = page.eval("window.localSdp()")
                 out["remote_sdp"] = page.eval("window.remoteSdp()")
-                hung_up = True
                 if hangup == "browser":
                     page.eval("window.hangup()")
                 else:
@@ -242,6 +289,7 @@ def run_call(page: Page, callee: Callee, b2b: B2bua, codec: str, hangup: str, ti
         pcmu_160=callee.pcmu_160,
         echoed=callee.echoed,
         offer=callee.offers[0] if callee.offers else None,
+        offers=callee.offers,
         callee_got_bye=callee.got_bye,
         callee_bye_answered=callee.bye_answered,
         listing=listing,
@@ -305,8 +353,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         url = f"http://127.0.0.1:{http_port}/webrtc.html?wss={wss_port}&sip={b2b.port}"
         page = open_page(devtools_port, url, time.monotonic() + 30)
         for spec in args.calls.split(","):
-            codec, _, hangup = spec.partition(":")
-            result["calls"].append(run_call(page, callee, b2b, codec, hangup, args.timeout))
+            result["calls"].append(run_call(page, callee, b2b, spec, args.timeout))
         wait_for(lambda: proxy.active_sessions() == 0, 5)
         result["proxy_sessions_after"] = proxy.active_sessions()
         result["calls_after"] = b2b.calls()
