@@ -77,13 +77,25 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
     return host, int(sport)
 
 
+# is_ip's answers (4, 6 or 0 for no address) by text: every datagram sent asks about its peer,
+# and parsing one with ipaddress costs more than the rest of the send. Peers choose the text, so
+# the table is emptied when it reaches IP_CACHE_SIZE.
+IP_CACHE_SIZE = 4096
+_ip_versions: dict[str, int] = {}
+
+
 def is_ip(text: str, version: Optional[int] = None) -> bool:
     """True for an IP address literal (bare, no brackets); `version` 4 or 6 asks for that one."""
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return version is None or addr.version == version
+    found = _ip_versions.get(text)
+    if found is None:
+        try:
+            found = ipaddress.ip_address(text).version
+        except ValueError:
+            found = 0
+        if len(_ip_versions) >= IP_CACHE_SIZE:
+            _ip_versions.clear()
+        _ip_versions[text] = found
+    return found != 0 if version is None else found == version
 
 
 def address_family(host: str) -> int:

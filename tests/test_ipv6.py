@@ -330,3 +330,17 @@ def test_sdp_placeholder_address_is_bare_ipv6_with_ip6() -> None:
     assert SdpConnecton().localStr("::1") == "IN IP6 ::1"
     assert SdpConnecton().localStr("127.0.0.1") == "IN IP4 127.0.0.1"
     assert SdpOrigin().localStr("::1").endswith(" IN IP6 ::1")
+
+
+def test_is_ip_answers_from_its_table_as_from_ipaddress(monkeypatch: Any) -> None:
+    """is_ip keeps its answers (every datagram sent asks about its peer), the same ones each
+    time, and a peer naming ever new hosts cannot grow the table past its bound."""
+    monkeypatch.setattr(misc, "IP_CACHE_SIZE", 8)
+    for _ in range(2):
+        assert misc.is_ip("192.0.2.1") and misc.is_ip("192.0.2.1", 4) and not misc.is_ip("192.0.2.1", 6)
+        assert misc.is_ip("2001:db8::1", 6) and not misc.is_ip("[2001:db8::1]")
+        assert not misc.is_ip("example.com") and not misc.is_ip("01.2.3.4")
+    for n in range(100):
+        assert not misc.is_ip(f"host{n}.example")
+        assert len(misc._ip_versions) <= 8
+    assert misc.is_ip("192.0.2.1", 4)
