@@ -40,6 +40,31 @@ PLAIN_URL = (
 _PLAIN_URL = re.compile(PLAIN_URL)
 
 
+# Fields of a URL that PLAIN_URL matches: those it never has, and those read off its text.
+_PLAIN_ABSENT: dict[str, Any] = dict.fromkeys(
+    ("password", "headers", "usertype", "transport", "ttl", "maddr", "method", "tag")
+)
+_PLAIN_ABSENT["lr"] = False
+_PLAIN_PARTS = frozenset(("scheme", "username", "host", "port"))
+_MUTABLE = object()
+
+
+def _plain_part(text: str, name: str) -> Any:
+    """scheme, username, host or port of a URL that PLAIN_URL matches, as _parse would set it."""
+    scheme, _, rest = text.partition(":")
+    if name == "scheme":
+        return scheme
+    user, at, hostport = rest.partition("@")
+    if not at:
+        user, hostport = None, user
+    if name == "username":
+        return user
+    host, _, port = hostport.partition(":")
+    if name == "host":
+        return host
+    return int(port) if port else None
+
+
 def plain_url(url: str) -> SipURL:
     """A SipURL for text the caller has matched against PLAIN_URL: kept as text."""
     new = SipURL.__new__(SipURL)
@@ -114,9 +139,19 @@ class SipURL:
         self.lr = lr
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only for fields not there yet, i.e. of a plain URL kept as text: parse it now.
-        if name[:2] == "__" or self.__dict__.get("_lazy") is None:
+        # Reached only for fields not there yet, i.e. of a plain URL kept as text.
+        d = self.__dict__
+        text = d.get("_lazy")
+        if text is None or name[:2] == "__":
             raise AttributeError(name)
+        if len(d) == 1:
+            # Untouched: a field that cannot be changed in place is read off the text, and the
+            # URL stays text (small, copied and written back as it is).
+            value = _PLAIN_ABSENT.get(name, _MUTABLE)
+            if value is not _MUTABLE:
+                return value
+            if name in _PLAIN_PARTS:
+                return _plain_part(text, name)
         self._unlazy()
         return getattr(self, name)
 

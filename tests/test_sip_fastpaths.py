@@ -86,6 +86,36 @@ def test_plain_url_same_as_general_parser(text: str) -> None:
     assert url_fields(SipURL(text).getCopy()) == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(plain_urls())
+def test_plain_url_field_read_alone_same_as_general_parser(text: str) -> None:
+    """Each field read first and alone (scheme, user, host, port are read off the text without
+    parsing the whole URL) is what the general parser gives; the URL is then changed and
+    serialised as one parsed whole would be."""
+    try:
+        general = general_url(text)
+    except SipParseError:
+        return
+    for name in _URL_FIELDS:
+        url = SipURL(text)
+        assert getattr(url, name) == getattr(general, name), name
+        assert str(url) == text and url.getAddr() == general.getAddr()
+        url.port = 5999
+        expected = general_url(text)
+        expected.port = 5999
+        assert str(url) == str(expected)
+
+
+def test_plain_url_lists_read_are_the_urls_own() -> None:
+    url = SipURL("sip:alice@192.0.2.1")
+    assert url.host == "192.0.2.1" and url.username == "alice" and url.transport is None
+    # Still only its text (what a held call's From/To/Contact cost in memory).
+    assert url._untouched_text() == "sip:alice@192.0.2.1"
+    url.other.append("x-foo=1")
+    url.userparams.append("phone")
+    assert str(url) == "sip:alice;phone@192.0.2.1;x-foo=1"
+
+
 def test_plain_url_port_range_checked_at_once() -> None:
     assert SipURL("sip:a@h:65535").port == 65535
     with pytest.raises(SipParseError):
