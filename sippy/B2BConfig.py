@@ -208,6 +208,8 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
     Option("config", "S", "C", "file", "read options from an INI file ([general], keys as long options)"),
 )
 _BY_KEY = {o.key: o for o in SUPPORTED_OPTIONS}
+# Options given as often as needed, on the command line and in a -C file: each adds a listener.
+REPEATABLE = frozenset(("wss_socket", "tcp_socket", "tls_socket"))
 _BY_SHORT = {o.short: o for o in SUPPORTED_OPTIONS if o.short}
 # short options whose meaning is not "set this key"
 _SPECIAL_SHORT = (
@@ -285,6 +287,9 @@ class B2BConfig(dict):
             raise ValueError("empty value")
         self._set_string(key, value)
         self[key] = value
+        if key in REPEATABLE:
+            # Every value, for write(); self[key] is the last (Sippy's single value).
+            self.setdefault("_repeated", {}).setdefault(key, []).append(value)
 
     def _check_int(self, key: str, value: int) -> None:
         if key == "sip_port":
@@ -373,7 +378,7 @@ class B2BConfig(dict):
 
     def read(self, path: str) -> None:
         """Apply the ``[general]`` section of an INI file, key by key, in file order."""
-        parser = configparser.RawConfigParser(default_section="__none__", strict=True)
+        parser = _IniParser()
         try:
             with open(path, encoding="utf-8") as f:
                 parser.read_file(f)
@@ -387,6 +392,7 @@ class B2BConfig(dict):
         for key, value in parser.items("general"):
             if key == "config":
                 raise ConfigError(f"-C {path}: 'config' cannot be set inside a configuration file")
+            key = key.split("\n", 1)[0]
             _apply(self, f"{path}: {key}", key, value)
 
     def write(self, fp: IO[str]) -> None:
@@ -398,7 +404,24 @@ class B2BConfig(dict):
             value = self[opt.key]
             if isinstance(value, bool):
                 value = "on" if value else "off"
-            fp.write(f"{opt.key} = {value}\n")
+            for item in self.get("_repeated", {}).get(opt.key, (value,)):
+                fp.write(f"{opt.key} = {item}\n")
+
+
+class _IniParser(configparser.RawConfigParser):
+    """A -C file: strict (a key given twice is an error) except the REPEATABLE keys, whose later
+    occurrences are told apart as 'key\\nN' (no key read from a file holds a newline)."""
+
+    def __init__(self) -> None:
+        super().__init__(default_section="__none__", strict=True)
+        self._seen: dict[str, int] = {}
+
+    def optionxform(self, optionstr: str) -> str:
+        key = optionstr.lower()
+        if key not in REPEATABLE:
+            return key
+        n = self._seen[key] = self._seen.get(key, 0) + 1
+        return key if n == 1 else f"{key}\n{n}"
 
 
 def _payload_type(item: str) -> Any:

@@ -334,3 +334,28 @@ def test_wss_socket_repeatable_ipv6_and_in_config_file(tmp_path):
     for bad in ("[::1:8443:c:k", "::1:8443:c:k", "h:0:c:k", "h:8443:c:", "h:x:c:k"):
         with pytest.raises(ConfigError):
             parse_args(["-s", "192.0.2.9", f"--wss_socket={bad}"])
+
+
+def test_listener_keys_repeat_in_config_file_other_keys_do_not(tmp_path):
+    """tcp_socket, tls_socket, wss_socket as often as on the command line (each a listener, the
+    file's first, then the command line's); -W writes every one back; any other key twice is an
+    error naming it."""
+    conf = tmp_path / "b2bua.conf"
+    conf.write_text(
+        "[general]\ntcp_socket = 127.0.0.1:5070\nTCP_SOCKET = [::1]:5070\n"
+        "tls_socket = 127.0.0.1:5071:/c.pem:/k.pem\ntls_socket = [::1]:5071:/c.pem:/k.pem\n"
+        "wss_socket = 127.0.0.1:9443:/c.pem:/k.pem\nwss_socket = [::1]:9443:/c.pem:/k.pem\n"
+    )
+    cfg = parse_args(["-s", "192.0.2.9", "-C", str(conf), "--tcp_socket=127.0.0.2:5070"])
+    assert cfg["_tcp_sockets"] == [("127.0.0.1", 5070), ("::1", 5070), ("127.0.0.2", 5070)]
+    assert cfg["_tls_sockets"] == [("127.0.0.1", 5071, "/c.pem", "/k.pem"), ("::1", 5071, "/c.pem", "/k.pem")]
+    assert [x[:2] for x in cfg["_wss_sockets"]] == [("127.0.0.1", 9443), ("::1", 9443)]
+    out = tmp_path / "written.conf"
+    with open(out, "w") as f:
+        cfg.write(f)
+    again = parse_args(["-C", str(out)])
+    for key in ("_tcp_sockets", "_tls_sockets", "_wss_sockets"):
+        assert again[key] == cfg[key]
+    conf.write_text("[general]\nstatic_route = 192.0.2.1\ntcp_socket = 127.0.0.1:5070\nstatic_route = h\n")
+    with pytest.raises(ConfigError, match="'static_route'"):
+        parse_args(["-C", str(conf)])

@@ -12,7 +12,7 @@ from typing import Optional
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, has_ipv6
 from tests.sipp_util import SCENARIO_DIR, Sipp
 from tests.test_b2bua_radius_ops import B2bua, cli_command, wait_for
 from tests.test_tls_calls import SDP, TlsUA, _answer, _hdr, _request
@@ -304,4 +304,47 @@ def test_connection_limit_flags(tmp_path: Path) -> None:
         log = b2b.log.read_text()
         assert log.count(per_address) == 1 and log.count(size) == 1, log
     finally:
+        b2b.kill()
+
+
+@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback")
+def test_tcp_sockets_from_config_file_one_ipv6_call_over_it(tmp_path: Path) -> None:
+    """Two tcp_socket keys in a -C file, 127.0.0.1 and [::1]: both listen (a ping is answered on
+    the first); a caller over TCP on ::1 gets a call through to the UDP callee and hangs up."""
+    callee_port, port4, port6 = free_port(), free_port(), free_port("::1")
+    conf = tmp_path / "b2bua.conf"
+    conf.write_text(f"[general]\ntcp_socket = 127.0.0.1:{port4}\ntcp_socket = [::1]:{port6}\n")
+    b2b = B2bua(tmp_path, callee_port, extra=("-C", str(conf)))
+    callee = Sipp("simple_uas.xml", local_port=callee_port, calls=1, timeout=15)
+    b2b.start()
+    try:
+        callee.start()
+        with socket.create_connection(("127.0.0.1", port4), timeout=10) as ping:
+            ping.sendall(b"\r\n\r\n")
+            assert ping.recv(10) == b"\r\n"
+        sock = socket.create_connection(("::1", port6), timeout=10)
+        lport = sock.getsockname()[1]
+        ua = TlsUA(sock)
+
+        def v6(text: str) -> str:
+            head, sep, body = text.partition("\r\n\r\n")  # the SDP (its length counted) stays
+            return head.replace("127.0.0.1", "[::1]") + sep + body
+
+        call_id, to = uuid.uuid4().hex, f"<sip:1234@[::1]:{port6}>"
+        ruri = f"sip:1234@[::1]:{port6};transport=tcp"
+        ua.send(v6(_request("INVITE", ruri, call_id, 1, to, lport, SDP, transport="tcp")))
+        ok = ua.recv_final()
+        assert ok.startswith("SIP/2.0 200 "), ok
+        assert re.search(rf"^Via: SIP/2.0/TCP \[::1\]:{lport};.*rport={lport}", ok, re.M | re.I), ok
+        target = re.search(r"<([^>]*)>", _hdr(ok, "Contact")).group(1)
+        assert target.startswith("sip:") and f"[::1]:{port6}" in target and "transport=tcp" in target, ok
+        to = _hdr(ok, "To")
+        ua.send(v6(_request("ACK", target, call_id, 1, to, lport, transport="tcp")))
+        ua.send(v6(_request("BYE", target, call_id, 2, to, lport, transport="tcp")))
+        assert ua.recv_final().startswith("SIP/2.0 200 ")
+        res = callee.wait()
+        assert res.returncode == 0 and res.received("BYE"), res.describe() + b2b.log.read_text()
+        sock.close()
+    finally:
+        callee.cleanup()
         b2b.kill()
