@@ -5,7 +5,8 @@ real RTPproxy's ice_lite and dtls_gw modules (tests/webrtc_e2e.py runs one brows
 Each call asserts: confirmed; >= 100 RTP packets from the browser at the callee, decrypted (PCMU:
 160-byte payloads, no SRTP tag); >= 100 inbound RTP packets in the browser's getStats(); BYE from
 the browser reaches the callee, BYE from the callee ends the call in the page; `l` shows a WebRTC
-caller; no session left on the proxy. PCMU and Opus, each hang-up direction; once in the host's
+caller; no session left on the proxy. With re-INVITEs: hold and resume from the browser, then from
+the callee, media both ways again after each. PCMU and Opus, each hang-up direction; once in the host's
 network namespace, once in a fresh one with only loopback (``unshare -n``, root), where every
 browser candidate is a loopback one.
 """
@@ -25,6 +26,7 @@ from tests.browser_util import MISSING, SKIP_REASON, build_site
 from tests.webrtc_e2e import PACKETS
 
 ROOT = Path(__file__).parent.parent
+REINVITE_STEPS = ["media", "hold", "unhold", "media", "callee-hold", "callee-unhold", "media"]
 
 pytestmark = pytest.mark.skipif(MISSING, reason=SKIP_REASON)
 
@@ -63,6 +65,12 @@ def check_call(call: dict, log: str) -> None:
             line[9:].split()[0] for line in call["offer"].splitlines() if "opus/48000" in line.lower()
         ]
         assert call["callee_rtp"].get(opus_pt, 0) == from_browser, why
+    if call.get("reinvite"):
+        # Hold and resume from each side: every step done, and after each resume another 100
+        # packets each way.
+        assert [m[0] for m in call["marks"]] == REINVITE_STEPS, why
+        for state in ("hold:local", "unhold:local", "hold:remote", "unhold:remote"):
+            assert state in events, why
     assert ", WebRTC caller" in call["listing"] and "via RTPproxy" in call["listing"], call["listing"]
     if call["hangup"] == "browser":
         assert call["callee_got_bye"] and events[-1] == "ended:local/Terminated", why
@@ -71,12 +79,12 @@ def check_call(call: dict, log: str) -> None:
 
 
 def test_browser_calls_a_sip_phone_with_two_way_audio(site: Path) -> None:
-    out = run(site, "pcmu:browser,pcmu:callee,opus:browser,opus:callee", netns=False)
-    assert [(c["codec"], c["hangup"]) for c in out["calls"]] == [
-        ("pcmu", "browser"),
-        ("pcmu", "callee"),
-        ("opus", "browser"),
-        ("opus", "callee"),
+    out = run(site, "pcmu:browser:reinvite,pcmu:callee,opus:browser,opus:callee:reinvite", netns=False)
+    assert [(c["codec"], c["hangup"], c["reinvite"]) for c in out["calls"]] == [
+        ("pcmu", "browser", True),
+        ("pcmu", "callee", False),
+        ("opus", "browser", False),
+        ("opus", "callee", True),
     ]
     for call in out["calls"]:
         check_call(call, out["b2bua_log"])

@@ -1,7 +1,9 @@
-"""WebRTC calls the gateway must refuse, through b2bua_radius -r and its WSS listener: a WebSocket
-client (tests.test_wss_calls.WsPhone) offers a browser's SDP; with a proxy that lacks the modules,
-or an offer the modules cannot take, the caller gets 488, the log says why, the callee gets no
-INVITE and nothing stays on the proxy."""
+"""WebRTC calls through b2bua_radius -r and its WSS listener, without a browser: a WebSocket client
+(tests.test_wss_calls.WsPhone) offers a browser's SDP to a UDP callee (tests.sip_party.Party), the
+real RTPproxy (rtp.io) in between. With a proxy that lacks the modules, or an offer the modules
+cannot take, the caller gets 488, the log says why, the callee gets no INVITE and nothing stays on
+the proxy. However a WebRTC call ends (either BYE, CANCEL, a failure, the connection dropped, `d`),
+its proxy session goes."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ import pytest
 from tests.conftest import free_port, free_tcp_port, stop_process
 from tests.rtpproxy_util import RtpProxy
 from tests.sip_party import Party
-from tests.test_b2bua_radius_ops import B2bua, read_text, wait_for
-from tests.test_webrtc_sdp import CHROME_OFFER
-from tests.test_wss_calls import WsPhone
+from tests.test_b2bua_radius_ops import B2bua, cli_command, read_text, wait_for
+from tests.test_webrtc_sdp import CHROME_OFFER, SIP_ANSWER
+from tests.test_wss_calls import WsPhone, _drop, _header
 from tests.wss_util import make_cert, ws_connect
 
 
@@ -27,10 +29,9 @@ def proxy() -> Iterator[RtpProxy]:
         yield p
 
 
-def refused(tmp_path: Path, contact: str, offer: str) -> tuple[str, str, Party]:
-    """One WSS INVITE with ``offer`` through a B2BUA whose -r is ``contact``: (final response,
-    B2BUA log, the callee)."""
-    callee = Party(name="callee")
+def gateway(tmp_path: Path, callee: Party, contact: str) -> tuple[B2bua, int]:
+    """b2bua_radius with a WSS listener, -r ``contact`` and a static route to the callee, once the
+    proxy is online: (the B2BUA, the WSS port)."""
     certfile, keyfile = make_cert(tmp_path)
     wss_port = free_tcp_port()
     b2b = B2bua(
@@ -38,8 +39,18 @@ def refused(tmp_path: Path, contact: str, offer: str) -> tuple[str, str, Party]:
         callee.port,
         extra=(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}", "-r", contact),
     ).start()
+    if not wait_for(lambda: f"RTPproxy {contact} is online" in read_text(b2b.log), 10):
+        b2b.kill()
+        raise AssertionError(read_text(b2b.log))
+    return b2b, wss_port
+
+
+def refused(tmp_path: Path, contact: str, offer: str) -> tuple[str, str, Party]:
+    """One WSS INVITE with ``offer`` through a B2BUA whose -r is ``contact``: (final response,
+    B2BUA log, the callee)."""
+    callee = Party(name="callee")
+    b2b, wss_port = gateway(tmp_path, callee, contact)
     try:
-        assert wait_for(lambda: f"RTPproxy {contact} is online" in read_text(b2b.log), 10), read_text(b2b.log)
         with ws_connect(wss_port) as ws:
             phone = WsPhone(ws, b2b.port)
             ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, offer))
@@ -93,3 +104,58 @@ def test_an_offer_the_modules_cannot_take_is_refused_with_488(
         callee.expect("INVITE", timeout=0.5)
     callee.close()
     assert wait_for(lambda: proxy.active_sessions() == 0, 5)
+
+
+def _callee_answer(callee: Party) -> str:
+    return SIP_ANSWER.replace("198.51.100.9", "127.0.0.1").replace("30000", str(callee.rtp_port))
+
+
+@pytest.mark.parametrize("ending", ["caller-bye", "callee-bye", "cancel", "busy", "drop", "d"])
+def test_every_ending_deletes_the_proxy_session(tmp_path: Path, proxy: RtpProxy, ending: str) -> None:
+    callee = Party(name="callee")
+    b2b, wss_port = gateway(tmp_path, callee, proxy.contact)
+    try:
+        with ws_connect(wss_port) as ws:
+            phone = WsPhone(ws, b2b.port)
+            invite = phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, CHROME_OFFER)
+            ws.send(invite)
+            inv = callee.expect("INVITE")
+            assert " RTP/AVP " in inv.body and "a=fingerprint" not in inv.body
+            assert proxy.active_sessions() == 1  # made by the browser's offer
+            if ending == "busy":
+                callee.answered(inv, 486)
+                assert phone.wait("SIP/2.0 486").startswith("SIP/2.0 486")
+            elif ending == "cancel":
+                callee.answered(inv, 180)
+                phone.wait("SIP/2.0 180")
+                # The INVITE's Via (branch) and CSeq number (RFC 3261 9.1), no body.
+                head = invite.split("\r\n\r\n", 1)[0].replace("INVITE", "CANCEL")
+                keep = [h for h in head.split("\r\n") if not h.startswith(("Content-", "Contact"))]
+                ws.send("\r\n".join([*keep, "Content-Length: 0"]) + "\r\n\r\n")
+                callee.expect("CANCEL")
+                callee.respond(inv, 487)
+                phone.wait("SIP/2.0 487")
+            else:
+                callee.answered(inv, 200, _callee_answer(callee))
+                ok = phone.wait("SIP/2.0 200")
+                assert "a=ice-lite" in ok and "a=setup:passive" in ok and "UDP/TLS/RTP/SAVPF" in ok
+                phone.to = _header(ok, "To")
+                phone.remote_target = (_header(ok, "Contact") or "<>").split("<", 1)[1].split(">", 1)[0]
+                ws.send(phone._request("ACK", phone.remote_target, 1))
+                callee.expect("ACK")
+                if ending == "caller-bye":
+                    ws.send(phone._request("BYE", phone.remote_target, 2))
+                    callee.expect("BYE")
+                elif ending == "callee-bye":
+                    callee.bye()
+                    phone.wait("BYE")
+                elif ending == "drop":
+                    _drop(ws)
+                    callee.expect("BYE")
+                else:
+                    assert "OK" in cli_command(b2b.sock, f"d {phone.call_id}\n")
+                    callee.expect("BYE")
+        assert wait_for(lambda: proxy.active_sessions() == 0, 5), ending
+    finally:
+        b2b.kill()
+        callee.close()

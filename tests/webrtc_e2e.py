@@ -150,10 +150,12 @@ class Callee:
                 self.reinvites_answered += 1
                 self.party.connected(msg)
 
-    def reinvite(self) -> None:
-        """A re-INVITE with our offer (same media, new o= version)."""
+    def reinvite(self, direction: str) -> None:
+        """A re-INVITE with our offer (same media, new o= version): ``sendonly`` puts the call on
+        hold, ``sendrecv`` takes it off."""
         assert self.offers
-        self.party.reinvite(self.answer_sdp(self.offers[0], 100 + self.reinvites_answered))
+        offer = self.answer_sdp(self.offers[0], 100 + self.reinvites_answered)
+        self.party.reinvite(offer.replace("a=sendrecv", f"a={direction}"))
 
     def bye(self) -> None:
         self.party.bye()
@@ -223,20 +225,20 @@ def open_page(devtools_port: int, url: str, deadline: float) -> Page:
 
 def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) -> dict:
     """One call; ``spec`` is ``codec:who-hangs-up[:reinvite]``. With ``reinvite`` the browser puts
-    the call on hold and takes it off (two re-INVITEs from the browser), then the callee sends a
-    re-INVITE; media must flow again (another 100 packets each way) after each."""
+    the call on hold and takes it off (two re-INVITEs from the browser), then the callee does the
+    same; media must flow again (another 100 packets each way) after each."""
     codec, hangup, *extra = spec.split(":")
     callee.reset()
     callee.codec = codec
     start = len(page.eval("window.events"))
     page.eval(f"window.call('{secrets.randbelow(9000) + 1000}')")
-    out: dict[str, Any] = {"codec": codec, "hangup": hangup, "marks": []}
+    out: dict[str, Any] = {"codec": codec, "hangup": hangup, "reinvite": "reinvite" in extra, "marks": []}
     steps = ["media"]
     if "reinvite" in extra:
-        steps += ["hold", "unhold", "media", "callee-reinvite", "media"]
+        steps += ["hold", "unhold", "media", "callee-hold", "callee-unhold", "media"]
     steps.append("bye")
     deadline = time.monotonic() + timeout
-    inbound, listing, step, base = -1, None, None, (0, 0, 0)
+    inbound, listing, step, base, issued = -1, None, None, (0, 0, 0), False
 
     def mark() -> tuple[int, int, int]:
         return (sum(callee.rtp.values()), inbound, callee.invites + callee.reinvites_answered)
@@ -254,21 +256,24 @@ def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) 
             listing = b2b.calls()
         inbound = page.eval("window.inbound()")
         now = mark()
+        if now[1] < base[1]:
+            # The browser's inbound-rtp counter starts again after a renegotiation.
+            base = (base[0], now[1], base[2])
+        if step in ("hold", "unhold") and not issued:
+            # JsSIP refuses (false) while the previous offer/answer is still going on.
+            issued = page.eval(f"window.{step}()")
         done = step is None or (
             (step == "media" and now[0] >= base[0] + PACKETS and now[1] >= base[1] + PACKETS)
             or (step in ("hold", "unhold") and f"{step}:local" in events and now[2] > base[2])
-            or (step == "callee-reinvite" and now[2] > base[2])
+            or (step == "callee-hold" and now[2] > base[2] and "hold:remote" in events)
+            or (step == "callee-unhold" and now[2] > base[2] and "unhold:remote" in events)
         )
         if done:
             if step is not None:
                 out["marks"].append([step, *now])
-            step, base = steps.pop(0), now
-            if step == "hold":
-                page.eval("window.hold()")
-            elif step == "unhold":
-                page.eval("window.unhold()")
-            elif step == "callee-reinvite":
-                callee.reinvite()
+            step, base, issued = steps.pop(0), now, False
+            if step in ("callee-hold", "callee-unhold"):
+                callee.reinvite("sendonly" if step == "callee-hold" else "sendrecv")
             elif step == "bye":
                 out["local_sdp"] = page.eval("window.localSdp()")
                 out["remote_sdp"] = page.eval("window.remoteSdp()")
