@@ -56,6 +56,15 @@ def read_stats(path: str) -> dict[str, str]:
     return dict(zip(rows[0], rows[-1])) if len(rows) > 1 else {}
 
 
+def failure_reasons(stats: dict[str, str]) -> str:
+    """SIPp's cumulative failure counters that are not zero, e.g. 'MaxUDPRetrans 3, CallRejected 1'."""
+    return ", ".join(
+        f"{k[6:-3]} {v}"
+        for k, v in stats.items()
+        if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v not in ("", "0")
+    )
+
+
 def start_b2bua(
     radius: bool, port: int, uas_port: int, logpath: str, wrap: Sequence[str] = (), extra: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
@@ -231,11 +240,7 @@ def main() -> int:
         print(f"B2BUA:            {name}, offered {opts.rate:g} calls/s for {opts.duration:g} s")
         print(f"calls attempted:  {attempted}")
         print(f"calls completed:  {done}")
-        reasons = ", ".join(
-            f"{k[6:-3]} {v}"
-            for k, v in stats.items()
-            if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v not in ("", "0")
-        )
+        reasons = failure_reasons(stats)
         print(f"calls failed:     {failed}" + (f" ({reasons})" if reasons else ""))
         print(f"retransmissions:  {stats.get('Retransmissions(C)', '?')} (seen by the caller)")
         print(f"achieved rate:    {done / elapsed:.1f} calls/s (completed calls over {elapsed:.1f} s)")

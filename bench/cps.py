@@ -34,7 +34,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import reference  # noqa: E402
-from b2bua import cpu_seconds, free_udp_port, read_stats, stop, wait_listening  # noqa: E402
+from b2bua import cpu_seconds, failure_reasons, free_udp_port, read_stats, stop, wait_listening  # noqa: E402
 
 COLUMNS = """\
 columns:
@@ -263,11 +263,7 @@ class Side:
         res.completed = int(stats.get("SuccessfulCall(C)", 0) or 0)
         res.failed = calls - res.completed
         res.rtx_uac = int(stats.get("Retransmissions(C)", 0) or 0)
-        res.reasons = ", ".join(
-            f"{k[6:-3]} {v}"
-            for k, v in stats.items()
-            if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v not in ("", "0")
-        )
+        res.reasons = failure_reasons(stats)
         res.late = late_responses(work)
         times = setup_times(work)
         res.p50, res.p99 = percentile(times, 0.5), percentile(times, 0.99)
@@ -504,6 +500,10 @@ def main() -> int:
     try:
         for side in sides:
             side.start()
+            assert side.proc is not None
+            print(
+                f"  {side.label}: pid {side.proc.pid} (e.g. for py-spy top --pid {side.proc.pid})", flush=True
+            )
         if opts.hold is not None:
             run_hold(opts, sides)
         else:
