@@ -24,6 +24,7 @@ from pyrad import packet as rpacket
 from pyrad.dictionary import Dictionary
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.DatagramPort import listen_udp
 from sippy.LogLimiter import LogLimiter
 from sippy.RadiusConf import RadiusConf, RadiusServer, read_radconf
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO
@@ -415,7 +416,7 @@ class Radius_client:
             bind = self.conf.bindaddr
             if bind is None or (":" in bind) != (family == socket.AF_INET6):
                 bind = "::" if family == socket.AF_INET6 else ""
-            port = self.reactor.listenUDP(0, _RadiusProtocol(self), interface=bind)
+            port = listen_udp(self.reactor, 0, _RadiusProtocol(self), bind)
             self._ports[family] = port
         return port
 

@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError, MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.DatagramPort import adopt_udp, listen_udp
 from sippy.LogLimiter import CurrentTraceback, LogLimiter
 from sippy.misc import bare_host, is_ip, local4remote
 from sippy.Network_server import (
@@ -163,13 +164,12 @@ class Udp_server(Network_server):
         self._resolving: dict[str, list[Callable[[Optional[str]], Any]]] = {}
         self.protocol = _UdpProtocol(self)
         host, port = self.uopts.laddress
-        # Whole datagrams (Twisted would cut them at 8 KB): an oversized request gets its 413.
+        # Whole datagrams (Twisted would cut them at 8 KB): an oversized request gets its 413. Read
+        # into one kept buffer (sippy.DatagramPort), not a 64 KiB allocation per datagram.
         if self.uopts.family == socket.AF_INET6:
             self._port: Any = self._listen6(host, port)
         else:
-            self._port = self.reactor.listenUDP(
-                port, self.protocol, interface=host, maxPacketSize=MAX_DATAGRAM
-            )
+            self._port = listen_udp(self.reactor, port, self.protocol, host, MAX_DATAGRAM)
         self.uopts.laddress = (host, self._port.getHost().port)
         self._wildcard = self.uopts.isWildCard()
         self._grow_buffers()
@@ -182,9 +182,7 @@ class Udp_server(Network_server):
             skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             skt.bind((host, port))
             skt.setblocking(False)
-            return self.reactor.adoptDatagramPort(
-                skt.fileno(), socket.AF_INET6, self.protocol, maxPacketSize=MAX_DATAGRAM
-            )
+            return adopt_udp(self.reactor, skt.fileno(), socket.AF_INET6, self.protocol, MAX_DATAGRAM)
         finally:
             skt.close()  # the reactor's port holds its own copy of the descriptor
 

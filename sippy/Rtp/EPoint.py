@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.DatagramPort import listen_udp
 from sippy.misc import is_ip
 from sippy.Time.Timeout import default_reactor
 
@@ -86,7 +87,7 @@ class RTPEPoint:
         protocol = _RTPProtocol(self)
         for port in ports:
             try:
-                rserv = self.reactor.listenUDP(port, protocol, interface=rtp_params.bind_laddr)
+                rserv = listen_udp(self.reactor, port, protocol, rtp_params.bind_laddr)
             except CannotListenError as ex:
                 if getattr(ex.socketError, "errno", None) != errno.EADDRINUSE or not callable(palloc):
                     raise

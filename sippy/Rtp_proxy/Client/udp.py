@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 from twisted.internet.protocol import DatagramProtocol
 
+from sippy.DatagramPort import listen_udp
 from sippy.Time.Timeout import Timeout, default_reactor
 from sippy.Udp_server import RCVBUF_SIZE
 
@@ -58,7 +59,7 @@ class Rtp_proxy_client_udp:
         self.reactor = reactor if reactor is not None else default_reactor()
         self.address = address
         interface = "::" if family == socket.AF_INET6 else "0.0.0.0"
-        self._port = self.reactor.listenUDP(0, _Protocol(self), interface=interface)
+        self._port = listen_udp(self.reactor, 0, _Protocol(self), interface)
         skt = getattr(self._port, "socket", None)
         if skt is not None:
             # Answers queue up while the reactor is busy; the default buffer drops them (as SIP's).
