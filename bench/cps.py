@@ -12,7 +12,9 @@ Then the highest clean rate: every call completed and no message retransmitted b
 --reference runs the same steps, interleaved in the same run, against Sippy 2.5.0 from PyPI (in a
 virtualenv of its own, bench/reference.py) and prints the ratios. --hold N measures memory instead:
 N calls held at once, the B2BUA's RSS per call, and its RSS --after seconds after they ended.
---workers N and --python PY go to this project's B2BUA. Not part of the test suite.
+--workers N and --python PY go to this project's B2BUA; --python twice or more (e.g. CPython and
+PyPy) runs one B2BUA per interpreter, side by side. Ratios are to the reference, else to the first
+interpreter. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
+import math
 import os
 import shlex
 import shutil
@@ -136,7 +139,7 @@ def percentile(values: list[float], share: float) -> Optional[float]:
     if not values:
         return None
     values = sorted(values)
-    return values[min(len(values) - 1, max(0, int(share * len(values) + 0.5) - 1))]
+    return values[min(len(values), max(1, math.ceil(share * len(values)))) - 1]
 
 
 def setup_times(work: str) -> list[float]:
@@ -167,6 +170,14 @@ def late_responses(work: str) -> int:
         with open(path, errors="replace") as f:
             n += sum(line.count(LATE) for line in f)
     return n
+
+
+def implementation(python: str) -> str:
+    """'CPython 3.11', 'PyPy 3.9': which interpreter `python` is."""
+    probe = "import platform; print(platform.python_implementation(), *platform.python_version_tuple()[:2])"
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    impl, major, minor = out.stdout.split()
+    return f"{impl} {major}.{minor}"
 
 
 class Side:
@@ -253,6 +264,9 @@ class Side:
         uac = self.uac(work, rate, calls, call_ms, max(1000, int(rate * 64)), seconds + UAC_GRACE)
         try:
             uac.wait(seconds + UAC_GRACE + 10)
+        except subprocess.TimeoutExpired:
+            # SIPp past its own -timeout (a B2BUA far past saturation): what it counted so far.
+            pass
         finally:
             stop(uac)
         res.wall = time.monotonic() - t0
@@ -281,20 +295,20 @@ def fmt(value: Optional[float], spec: str = ".0f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def step_row(label: str, r: StepResult) -> str:
+def step_row(label: str, width: int, r: StepResult) -> str:
     return (
-        f"{r.rate:6g}  {label:<14} {r.attempted:7d} {r.completed:7d} {r.failed:5d}"
+        f"{r.rate:6g}  {label:<{width}} {r.attempted:7d} {r.completed:7d} {r.failed:5d}"
         f" {r.rtx_uac:7d} {r.rtx_uas:7d} {r.late:5d}"
         f" {fmt(r.p50):>5} {fmt(r.p99):>5} {r.cpu / r.wall * 100 if r.wall else 0:6.1f}"
         f" {fmt(r.cpu_ms_per_call, '.2f'):>7} {r.rss_kib / 1024:7.1f}  {'yes' if r.clean else 'NO'}"
     )
 
 
-HEADER = (
-    f"{'rate':>6}  {'B2BUA':<14} {'calls':>7} {'ok':>7} {'fail':>5} {'rtx uac':>7} {'rtx uas':>7}"
-    f" {'late':>5}"
-    f" {'p50':>5} {'p99':>5} {'CPU%':>6} {'ms/call':>7} {'RSS':>7}  clean"
-)
+def header(width: int) -> str:
+    return (
+        f"{'rate':>6}  {'B2BUA':<{width}} {'calls':>7} {'ok':>7} {'fail':>5} {'rtx uac':>7} {'rtx uas':>7}"
+        f" {'late':>5} {'p50':>5} {'p99':>5} {'CPU%':>6} {'ms/call':>7} {'RSS':>7}  clean"
+    )
 
 
 def ratio(a: Optional[float], b: Optional[float]) -> str:
@@ -306,7 +320,7 @@ def highest_clean(side: Side) -> Optional[StepResult]:
     return max(clean, key=lambda r: r.rate) if clean else None
 
 
-def summary(sides: list[Side]) -> None:
+def summary(sides: list[Side], baseline: Side) -> None:
     print()
     best: dict[str, Optional[StepResult]] = {}
     for side in sides:
@@ -325,15 +339,17 @@ def summary(sides: list[Side]) -> None:
         print(
             f"  p99 setup latency at the step nearest half of it ({half.rate:g} calls/s): {fmt(half.p99)} ms"
         )
-    if len(sides) == 2:
-        ours, ref = (best[s.label] for s in sides)
-        print(
-            f"ratio of the highest clean rates, {sides[0].label} / {sides[1].label}: "
-            f"{ratio(ours.rate if ours else None, ref.rate if ref else None)}"
-        )
+    ref = best[baseline.label]
+    for side in sides:
+        if side is not baseline:
+            top = best[side.label]
+            print(
+                f"highest clean rate, {side.label} / {baseline.label}: "
+                f"{ratio(top.rate if top else None, ref.rate if ref else None)}"
+            )
 
 
-def run_steps(opts: argparse.Namespace, sides: list[Side]) -> None:
+def run_steps(opts: argparse.Namespace, sides: list[Side], baseline: Side) -> None:
     rates = [float(x) for x in opts.steps.split(",") if x.strip()]
     if opts.warmup > 0:
         for side in sides:
@@ -344,7 +360,8 @@ def run_steps(opts: argparse.Namespace, sides: list[Side]) -> None:
             )
     print(COLUMNS)
     print()
-    print(HEADER, flush=True)
+    width = max(len(side.label) for side in sides)
+    print(header(width), flush=True)
     for i, rate in enumerate(rates):
         for side in sides:
             if side.given_up or not side.alive():
@@ -353,26 +370,37 @@ def run_steps(opts: argparse.Namespace, sides: list[Side]) -> None:
                 time.sleep(opts.pause)
             r = side.run_calls(f"step-{i}-{rate:g}", rate, opts.step_time, opts.call_length)
             side.steps.append(r)
-            print(step_row(side.label, r), flush=True)
+            print(step_row(side.label, width, r), flush=True)
             if r.reasons:
-                print(f"{'':6}  {'':<14} failed calls, as SIPp's caller counted them: {r.reasons}")
+                print(f"{'':8}{side.label}: failed calls, as SIPp's caller counted them: {r.reasons}")
             if r.overloaded and not opts.all_steps:
                 side.given_up = True
                 print(f"        {side.label}: most calls failed, no higher steps for it", flush=True)
             if not side.alive():
                 print(f"        {side.label}: the B2BUA EXITED (log: {side.logpath})", flush=True)
-        if len(sides) == 2 and all(len(s.steps) == i + 1 for s in sides):
-            ours, ref = sides[0].steps[i], sides[1].steps[i]
-            print(
-                f"{'':6}  {'ratio':<14} CPU per call {sides[1].label} / {sides[0].label}: "
-                f"{ratio(ref.cpu_ms_per_call, ours.cpu_ms_per_call)};"
-                f" p99 {ratio(ref.p99, ours.p99)}",
-                flush=True,
-            )
-    summary(sides)
+        if len(baseline.steps) == i + 1:
+            ref = baseline.steps[i]
+            for side in sides:
+                if side is not baseline and len(side.steps) == i + 1:
+                    r = side.steps[i]
+                    print(
+                        f"{'':8}ratio {side.label} / {baseline.label}: CPU per call"
+                        f" {ratio(r.cpu_ms_per_call, ref.cpu_ms_per_call)}, p99 {ratio(r.p99, ref.p99)}",
+                        flush=True,
+                    )
+    summary(sides, baseline)
 
 
-def run_hold(opts: argparse.Namespace, sides: list[Side]) -> None:
+@dataclasses.dataclass
+class HoldResult:
+    label: str
+    up: int
+    base_kib: int
+    after_kib: int
+    per_call_kib: Optional[float]
+
+
+def run_hold(opts: argparse.Namespace, sides: list[Side], baseline: Side) -> None:
     """N calls up at once: RSS per call, then RSS --after seconds after they ended."""
     n = opts.hold
     ramp = n / opts.hold_rate
@@ -383,7 +411,7 @@ def run_hold(opts: argparse.Namespace, sides: list[Side]) -> None:
         f"{opts.warmup:g} s at {opts.hold_rate:g}/s and the end of its calls), with all up, and "
         f"{opts.after:g} s after the last call ended."
     )
-    rows = []
+    rows: dict[str, HoldResult] = {}
     for side in sides:
         assert side.proc is not None
         if opts.warmup > 0:
@@ -404,6 +432,8 @@ def run_hold(opts: argparse.Namespace, sides: list[Side]) -> None:
             held = group_rss_kib(side.proc.pid)
             up = int(read_stats(stats_path).get("CurrentCall", 0) or 0)
             uac.wait(ramp + opts.settle + UAC_GRACE + 40)
+        except subprocess.TimeoutExpired:
+            pass
         finally:
             stop(uac)
         stats = read_stats(stats_path)
@@ -412,7 +442,7 @@ def run_hold(opts: argparse.Namespace, sides: list[Side]) -> None:
         time.sleep(opts.after)
         after = group_rss_kib(side.proc.pid)
         per_call = (held - base) / up if up else None
-        rows.append((side.label, base, held, up, per_call, ended, after, completed))
+        rows[side.label] = HoldResult(side.label, up, base, after, per_call)
         print(
             f"{side.label}: {up} calls up, {completed} of {n} completed; RSS before {base / 1024:.1f} MiB, "
             f"with the calls up {held / 1024:.1f} MiB, when they ended {ended / 1024:.1f} MiB, "
@@ -420,18 +450,23 @@ def run_hold(opts: argparse.Namespace, sides: list[Side]) -> None:
             flush=True,
         )
     print()
-    print(f"{'B2BUA':<14} {'held':>6} {'KiB/call':>9} {'RSS before':>11} {'after':>9} {'after-before':>13}")
-    for label, base, _held, up, per_call, _ended, after, _done in rows:
+    width = max(len(side.label) for side in sides)
+    print(
+        f"{'B2BUA':<{width}} {'held':>6} {'KiB/call':>9} {'RSS before':>11} {'after':>9} {'after-before':>13}"
+    )
+    for h in rows.values():
         print(
-            f"{label:<14} {up:6d} {fmt(per_call, '.1f'):>9} {base / 1024:9.1f} M {after / 1024:7.1f} M"
-            f" {(after - base) / 1024:+11.1f} M"
+            f"{h.label:<{width}} {h.up:6d} {fmt(h.per_call_kib, '.1f'):>9} {h.base_kib / 1024:9.1f} M"
+            f" {h.after_kib / 1024:7.1f} M {(h.after_kib - h.base_kib) / 1024:+11.1f} M"
         )
     print(
         "KiB/call = (RSS with the calls up - RSS before) / calls up; after = RSS "
         f"{opts.after:g} s after the calls ended (calls linger 32 s to absorb retransmissions)"
     )
-    if len(rows) == 2 and rows[0][4] and rows[1][4]:
-        print(f"memory per call, {rows[0][0]} / {rows[1][0]}: {rows[0][4] / rows[1][4]:.2f}x")
+    ref = rows[baseline.label].per_call_kib
+    for h in rows.values():
+        if h.label != baseline.label:
+            print(f"memory per call, {h.label} / {baseline.label}: {ratio(h.per_call_kib, ref)}")
 
 
 def main() -> int:
@@ -458,7 +493,10 @@ def main() -> int:
     ap.add_argument("--after", type=float, default=60.0, help="with --hold: RSS this many s after (60)")
     ap.add_argument("--workers", type=int, metavar="N", help="b2bua_radius --workers N (this project only)")
     ap.add_argument(
-        "--python", default=sys.executable, help="interpreter for this project's B2BUA, e.g. pypy3"
+        "--python",
+        action="append",
+        metavar="PY",
+        help="interpreter for this project's B2BUA, e.g. pypy3; given twice or more, one B2BUA each",
     )
     ap.add_argument(
         "--log-info",
@@ -479,15 +517,21 @@ def main() -> int:
             env.update(SIPLOG_LVL="INFO", SIPLOG_BEND="logfile", SIPLOG_LOGFILE_FILE=os.path.abspath(logfile))
         return env
 
-    ours_cmd = [opts.python, os.path.join(ROOT, "scripts", "b2bua_radius.py")]
-    if opts.workers:
-        ours_cmd += ["--workers", str(opts.workers)]
-    sides = [Side("this project", ours_cmd, env_for(opts.log_info), os.path.join(work, "this"))]
+    pythons = opts.python or [sys.executable]
+    sides = []
+    for i, py in enumerate(pythons):
+        cmd = [py, os.path.join(ROOT, "scripts", "b2bua_radius.py")]
+        if opts.workers:
+            cmd += ["--workers", str(opts.workers)]
+        label = "this project" if len(pythons) == 1 else f"this, {implementation(py)}"
+        sides.append(Side(label, cmd, env_for(opts.log_info), os.path.join(work, f"this-{i}")))
     if opts.reference:
         ref_log = opts.log_info + ".ref" if opts.log_info else None
         sides.append(
             Side(reference.LABEL, reference.b2bua_radius(), env_for(ref_log), os.path.join(work, "ref"))
         )
+    # Ratios are to the reference, else to the first interpreter.
+    baseline = sides[-1] if opts.reference else sides[0]
     load = os.getloadavg()
     print(
         f"cps.py: SIPp uac -> B2BUA -> SIPp uas on 127.0.0.1; {os.cpu_count()} CPUs,"
@@ -505,9 +549,9 @@ def main() -> int:
                 f"  {side.label}: pid {side.proc.pid} (e.g. for py-spy top --pid {side.proc.pid})", flush=True
             )
         if opts.hold is not None:
-            run_hold(opts, sides)
+            run_hold(opts, sides, baseline)
         else:
-            run_steps(opts, sides)
+            run_steps(opts, sides, baseline)
     finally:
         for side in sides:
             side.stop()
