@@ -46,6 +46,8 @@ __all__ = (
 
 SHORT_OPTIONS = "fDl:p:d:P:L:s:a:t:T:k:m:A:ur:F:R:h:c:M:HC:W:x:"
 KEEPALIVE_PERIOD = 32
+# --workers: more processes than this would only compete for the same cores.
+MAX_WORKERS = 64
 
 
 class ConfigError(ValueError):
@@ -205,6 +207,13 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
         f"close a TCP/TLS connection silent this long (default {IDLE_TIMEOUT:.0f})",
     ),
     Option("pre_auth_proc", "S", "x", "PROCSPEC", "routine run before authorisation, e.g. HDR2Xattrs[X-Foo]"),
+    Option(
+        "workers",
+        "I",
+        None,
+        "n",
+        'processes that carry calls, sharing the SIP port (default 1; README "Every core")',
+    ),
     Option("config", "S", "C", "file", "read options from an INI file ([general], keys as long options)"),
 )
 _BY_KEY = {o.key: o for o in SUPPORTED_OPTIONS}
@@ -296,6 +305,8 @@ class B2BConfig(dict):
             if not 0 < value < 65536:
                 raise ValueError(f"sip_port should be in the range 1-65535: {value}")
             self["_sip_port"] = value
+        elif key == "workers" and not 0 < value <= MAX_WORKERS:
+            raise ValueError(f"workers should be in the range 1-{MAX_WORKERS}: {value}")
         elif (
             key in ("max_credit_time", "max_radiusclients", "max_calls", "acct_spool_max")
             or key in ("rtpp_hrtb_ival", "rtpp_hrtb_retr_ival")

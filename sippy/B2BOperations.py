@@ -29,6 +29,7 @@ from sippy.CallMap import CallMap
 from sippy.CLIManager import CLIConnectionManager, CLIManager, CLISocketInUse, UnknownCommand
 from sippy.Daemon import reopen as reopen_stdio
 from sippy.misc import sip_hostport
+from sippy.RadiusAcctSpool import spool_status
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_ERR, SIPLOG_INFO, SipLogger
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import Timeout
@@ -69,6 +70,37 @@ def _counts(items: Any) -> str:
     """`kind N, kind N` for the non-zero counts, sorted by kind; `none` when there are none."""
     text = ", ".join(f"{kind} {n}" for kind, n in sorted(items) if n)
     return text or "none"
+
+
+def add_counts(into: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
+    """Add counts (numbers, nested by name) into `into`, key by key; returns `into`."""
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            add_counts(into.setdefault(key, {}), value)
+        else:
+            into[key] = into.get(key, 0) + value
+    return into
+
+
+def _connections(name: str, c: dict[str, Any]) -> str:
+    closed = _counts(c["closed"].items())
+    return f"; {name} connections: {c['open']} open, {c['total']} since start, closed: {closed}"
+
+
+def _format_stream(by_transport: dict[str, dict[str, Any]]) -> str:
+    return "".join(_connections(transport.upper(), c) for transport, c in by_transport.items())
+
+
+def format_status(c: dict[str, Any]) -> str:
+    """The status line from `B2BOperations.statusCounts()` (or a group's sum of them)."""
+    return (
+        f"status: {c['active']} active calls, {c['total']} calls since start, {c['failed']} failed, "
+        f"{c['client']} client / {c['server']} server transactions; bad messages: "
+        f"{_counts(c['bad'].items())}; refused at a bound: {_counts(c['refused'].items())}"
+        + (f"; {spool_status(c['spool'])}" if "spool" in c else "")
+        + (_connections("WebSocket", c["wss"]) if "wss" in c else "")
+        + _format_stream(c.get("stream", {}))
+    )
 
 
 class B2BOperations:
@@ -229,52 +261,61 @@ class B2BOperations:
     def statusLine(self) -> str:
         """Calls, transactions, then since start: bad messages by kind, what a bound refused and
         (with accounting) the spool."""
+        return format_status(self.statusCounts())
+
+    def statusCounts(self) -> dict[str, Any]:
+        """The numbers of the status line (JSON-able; a --workers group adds its workers' up,
+        see ``add_counts``)."""
         tm = self.global_config.get("_sip_tm")
         refused = getattr(tm, "refused", {})
+        counts: dict[str, Any] = {
+            "active": self.callmap.ncalls_active,
+            "total": self.callmap.ncalls_total,
+            "failed": self.callmap.ncalls_failed,
+            "client": len(getattr(tm, "tclient", ())),
+            "server": len(getattr(tm, "tserver", ())),
+            "bad": dict(getattr(tm, "bad_counts", {})),
+            "refused": {
+                "calls": self.callmap.ncalls_refused,
+                "server transactions": refused.get("server", 0),
+                "client transactions": refused.get("client", 0),
+            },
+        }
         spool = self.global_config.get("_acct_spool")
-        return (
-            f"status: {self.callmap.ncalls_active} active calls, {self.callmap.ncalls_total} calls since "
-            f"start, {self.callmap.ncalls_failed} failed, {len(getattr(tm, 'tclient', ()))} client / "
-            f"{len(getattr(tm, 'tserver', ()))} server transactions; bad messages: "
-            f"{_counts(getattr(tm, 'bad_counts', {}).items())}; refused at a bound: "
-            + _counts(
-                (
-                    ("calls", self.callmap.ncalls_refused),
-                    ("server transactions", refused.get("server", 0)),
-                    ("client transactions", refused.get("client", 0)),
-                )
+        if spool is not None:
+            counts["spool"] = spool.counts()
+        wss = self._wssCounts()
+        if wss is not None:
+            counts["wss"] = wss
+        counts["stream"] = self._streamCounts()
+        return counts
+
+    def _streamCounts(self) -> dict[str, dict[str, Any]]:
+        """Connections of --tcp_socket / --tls_socket listeners by transport (closes we made:
+        idle, framing)."""
+        by_transport: dict[str, dict[str, Any]] = {}
+        for server in self.global_config.get("_stream_servers", ()):
+            st = server.conn_stats
+            add_counts(
+                by_transport.setdefault(server.transport, {}),
+                {"open": st.open, "total": st.total, "closed": dict(st.closed)},
             )
-            + (f"; {spool.status()}" if spool is not None else "")
-            + self._wssStatus()
-            + self._streamStatus()
-        )
+        return by_transport
 
     def _streamStatus(self) -> str:
-        """`; TCP connections: N open, N since start, closed: <reason N, ...>` per transport of
-        --tcp_socket / --tls_socket (closes we made: idle, framing)."""
-        by_transport: dict[str, list[Any]] = {}
-        for server in self.global_config.get("_stream_servers", ()):
-            by_transport.setdefault(server.transport, []).append(server.conn_stats)
-        parts = []
-        for transport, stats in by_transport.items():
-            closed: Counter = sum((st.closed for st in stats), Counter())
-            parts.append(
-                f"; {transport.upper()} connections: {sum(st.open for st in stats)} open, "
-                f"{sum(st.total for st in stats)} since start, closed: {_counts(closed.items())}"
-            )
-        return "".join(parts)
+        """`; TCP connections: N open, N since start, closed: <reason N, ...>` per transport."""
+        return _format_stream(self._streamCounts())
 
-    def _wssStatus(self) -> str:
-        """`; WebSocket connections: N open, N since start, closed: <reason N, ...>` with --wss_socket."""
+    def _wssCounts(self) -> Optional[dict[str, Any]]:
         servers = self.global_config.get("_wss_servers")
         if not servers:
-            return ""
-        opened = sum(s.wss_stats.open for s in servers)
-        total = sum(s.wss_stats.total for s in servers)
+            return None
         closed: Counter = sum((s.wss_stats.closed for s in servers), Counter())
-        return (
-            f"; WebSocket connections: {opened} open, {total} since start, closed: {_counts(closed.items())}"
-        )
+        return {
+            "open": sum(s.wss_stats.open for s in servers),
+            "total": sum(s.wss_stats.total for s in servers),
+            "closed": dict(closed),
+        }
 
     def logStatus(self) -> None:
         self.log(self.statusLine())
@@ -414,12 +455,18 @@ def start_operations(
     callmap: CallMap,
     *,
     reactor: Any = None,
-    status_interval: float = STATUS_INTERVAL,
+    status_interval: Optional[float] = STATUS_INTERVAL,
     stop_timeout: float = STOP_TIMEOUT,
+    control: bool = True,
 ) -> B2BOperations:
-    """For main(), before the reactor runs: control socket, status line, signal handlers."""
+    """For main(), before the reactor runs: control socket, status line, signal handlers.
+
+    A --workers worker has neither control socket nor status line of its own (``control=False``,
+    ``status_interval=None``): its parent serves the group's (sippy.WorkerControl)."""
     ops = B2BOperations(global_config, callmap, reactor=reactor, stop_timeout=stop_timeout)
-    ops.startCLI()
-    ops.startStatus(status_interval)
+    if control:
+        ops.startCLI()
+    if status_interval is not None:
+        ops.startStatus(status_interval)
     ops.installSignals()
     return ops

@@ -3,7 +3,8 @@
 ``CLIConnectionManager(command_cb, address)`` listens on a unix socket path (default
 ``/var/run/b2bua.sock``), ``udp:[host:]port`` or ``tcp:[host:]port`` and calls
 ``command_cb(clim, cmd_line)`` for each non-empty line, on the reactor. The callback answers with
-``clim.send(text)`` and may ``clim.close()``. The manager itself handles ``q`` (close) and turns an
+``clim.send(text)`` and may ``clim.close()``; one that answers later returns a Deferred (the
+client's next lines wait for it). The manager itself handles ``q`` (close) and turns an
 ``UnknownCommand`` raised by the callback into ``ERROR: unknown command``.
 
 Whoever reaches the socket can list and hang up every call, so it is locked down by default: the
@@ -25,6 +26,7 @@ import traceback
 from typing import Any, Callable, Optional, Union
 
 from twisted.internet import protocol, tcp, unix
+from twisted.internet.defer import Deferred
 
 from sippy.Security.AddressList import AddressList
 
@@ -120,6 +122,8 @@ class CLIManager:
         self._writer = writer
         self.closed = False
         self._close_cb: Optional[Callable[[], None]] = None
+        # Lines waiting for the answer a callback gives later (see handle_cmd); None: none pending.
+        self._pending: Optional[list[str]] = None
 
     def send(self, data: Union[str, bytes]) -> None:
         """Queue an answer; it is written out by the reactor, never blocking the caller."""
@@ -138,18 +142,39 @@ class CLIManager:
             self._close_cb()
 
     def handle_cmd(self, cmd: str) -> None:
+        """Run one command line. A callback that answers later returns a Deferred: the lines
+        after it (`q` too) wait until it fires, so that answers keep the order of the commands."""
+        if self._pending is not None:
+            self._pending.append(cmd)
+            return
         if cmd.split(None, 1)[0].lower() == "q":
             self.close()
             return
         try:
-            self.command_cb(self, cmd)
+            answer = self.command_cb(self, cmd)
         except UnknownCommand:
             self.send("ERROR: unknown command\n")
         except Exception:
-            # the daemon's stderr is its log file
-            print(f"CLIManager: unhandled exception processing {cmd!r}", file=sys.stderr)
-            traceback.print_exc(file=sys.stderr)
-            self.close()
+            self._unhandled(cmd, traceback.format_exc())
+        else:
+            if isinstance(answer, Deferred):
+                self._pending = []
+                answer.addErrback(lambda failure: self._unhandled(cmd, failure.getTraceback()))
+                answer.addBoth(self._resume)
+
+    def _unhandled(self, cmd: str, trace: str) -> None:
+        # the daemon's stderr is its log file
+        print(f"CLIManager: unhandled exception processing {cmd!r}\n{trace}", end="", file=sys.stderr)
+        self.close()
+
+    def _resume(self, _result: Any) -> None:
+        """The answer that held the queue is out: run the lines that came meanwhile."""
+        waiting, self._pending = self._pending or [], None
+        while waiting and not self.closed:
+            self.handle_cmd(waiting.pop(0))
+            if self._pending is not None:
+                self._pending.extend(waiting)
+                return
 
 
 def _split_lines(buf: bytes) -> tuple[list[str], bytes]:

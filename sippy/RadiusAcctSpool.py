@@ -49,6 +49,11 @@ def default_spool_dir(pidfile: str) -> str:
     return (base if ext == ".pid" else pidfile) + ".acct-spool"
 
 
+def spool_status(c: dict[str, int]) -> str:
+    """The status line's part for the spool, from ``AcctSpool.counts()`` (or a sum of them)."""
+    return f"accounting spool {c['waiting']} waiting, {c['delivered']} delivered, {c['lost']} lost"
+
+
 class AcctRecord:
     """One accounting record: its fixed attributes and the time of the event it reports."""
 
@@ -194,9 +199,12 @@ class AcctSpool:
         """Unacknowledged records with no spool file (a safe stop waits a little for these)."""
         return sum(1 for q in self._sessions.values() for r in q if not r.saved)
 
+    def counts(self) -> dict[str, int]:
+        """For the status line: records on disk waiting, delivered and lost since start."""
+        return {"waiting": len(self._spooled), "delivered": self.delivered, "lost": self.lost}
+
     def status(self) -> str:
-        """For the status line."""
-        return f"accounting spool {len(self._spooled)} waiting, {self.delivered} delivered, {self.lost} lost"
+        return spool_status(self.counts())
 
     def shutdown(self) -> None:
         """Spool every unacknowledged record not on disk yet, then forget them all."""

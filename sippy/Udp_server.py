@@ -92,7 +92,10 @@ class Udp_server_opts(Network_server_opts):
 
     `family` is inferred from the host when not given. `flags` is kept for Sippy compatibility
     (socket options are left at Twisted's defaults). The impairment knobs (Sippy's) act on each
-    datagram.
+    datagram. `fileno`: a socket already bound to laddress (by the --workers parent, see
+    sippy.WorkerGroup) is adopted instead of binding one; the descriptor stays the caller's.
+    `sip_port`: the port Via/Contact name when it is not the bound one (a worker answers on the
+    shared port but names its own, so that the dialog comes back to it).
     """
 
     def __init__(
@@ -109,6 +112,8 @@ class Udp_server_opts(Network_server_opts):
         pdelay_in_max: float = 0.0,
         impair_seed: Optional[int] = None,
         error_callback: Optional[ErrorCallback] = None,
+        fileno: Optional[int] = None,
+        sip_port: Optional[int] = None,
     ) -> None:
         host = bare_host(laddress[0] or "0.0.0.0")
         super().__init__(
@@ -127,6 +132,8 @@ class Udp_server_opts(Network_server_opts):
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.family = family
         self.flags = flags
+        self.fileno = fileno
+        self.sip_port = sip_port
 
     def getCopy(self) -> Udp_server_opts:
         return copy.copy(self)
@@ -166,12 +173,18 @@ class Udp_server(Network_server):
         host, port = self.uopts.laddress
         # Whole datagrams (Twisted would cut them at 8 KB): an oversized request gets its 413. Read
         # into one kept buffer (sippy.DatagramPort), not a 64 KiB allocation per datagram.
-        if self.uopts.family == socket.AF_INET6:
-            self._port: Any = self._listen6(host, port)
+        if self.uopts.fileno is not None:
+            self._port: Any = adopt_udp(
+                self.reactor, self.uopts.fileno, self.uopts.family, self.protocol, MAX_DATAGRAM
+            )
+        elif self.uopts.family == socket.AF_INET6:
+            self._port = self._listen6(host, port)
         else:
             self._port = listen_udp(self.reactor, port, self.protocol, host, MAX_DATAGRAM)
         self.uopts.laddress = (host, self._port.getHost().port)
         self._wildcard = self.uopts.isWildCard()
+        # What Via/Contact name (getSIPaddr).
+        self._sip_addr = (host, self.uopts.sip_port or self.uopts.laddress[1])
         self._grow_buffers()
 
     def _listen6(self, host: str, port: int) -> Any:
@@ -217,8 +230,8 @@ class Udp_server(Network_server):
         bound to every address answers with the local address that faces raddress (the kernel's
         choice of source address, `local4remote`), or SipConf.my_address without a usable peer."""
         if not self._wildcard:
-            return self.uopts.laddress
-        port = self.uopts.laddress[1]
+            return self._sip_addr
+        port = self._sip_addr[1]
         if raddress is not None:
             try:
                 return (local4remote(raddress[0], self.uopts.family), port)

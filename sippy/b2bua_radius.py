@@ -25,13 +25,13 @@ from functools import partial
 from typing import Any, Optional, Sequence
 
 from sippy.B2BConfig import B2BConfig, load_config
-from sippy.B2BOperations import start_operations
+from sippy.B2BOperations import STATUS_INTERVAL, start_operations
 from sippy.B2BRoute import B2BRoute
-from sippy.CallController import UA_NAME, cc_factory
+from sippy.CallController import UA_NAME, CallController, cc_factory
 from sippy.CallMap import CallMap, max_calls_from, tune_gc
 from sippy.CLIManager import CLISocketInUse, parse_cli_address, unix_socket_in_use
 from sippy.Core.EventDispatcher import ED2
-from sippy.misc import listen_address, sip_hostport
+from sippy.misc import address_family, listen_address, sip_hostport
 from sippy.Radius_client import Radius_client
 from sippy.RadiusAcctSpool import SPOOL_MAX, AcctSpool, default_spool_dir
 from sippy.RadiusAuthorisation import RadiusAuthorisation
@@ -45,9 +45,19 @@ from sippy.SipTransactionManager import SipTransactionManager
 from sippy.SipVia import SipVia
 from sippy.Tcp_server import Tcp_server, Tcp_server_opts
 from sippy.Tls_server import Tls_server, Tls_server_opts, trust_root
+from sippy.Transactions.transports import sip_listen_hosts
+from sippy.Udp_server import Udp_server, Udp_server_opts
+from sippy.WorkerChannel import serve_parent
+from sippy.WorkerControl import WorkerControl, start_group_operations
+from sippy.WorkerGroup import WorkerGroup, WorkerSetup, bind_worker_sockets, worker_setup
 from sippy.Wss_server import Wss_server, Wss_server_opts, WssConfigError, tls_options
 
 PROG = "b2bua_radius"
+# The `python -c` program of a --workers worker: this main() with the parent's arguments.
+WORKER_BOOT = "import sys\nfrom sippy.b2bua_radius import main\nsys.exit(main())\n"
+# A worker's call numbers (the `r` notify tags RTPproxy sends back) start at index * this + 1,
+# so that they are unique in the group.
+CALL_NUMBERS_PER_WORKER = 1_000_000_000
 
 __all__ = (
     "main",
@@ -349,6 +359,79 @@ def _daemonize(cfg: B2BConfig) -> None:
         raise StartupError(str(exc)) from None
 
 
+def become_worker(cfg: B2BConfig, setup: WorkerSetup) -> None:
+    """A --workers worker (sippy.WorkerGroup): SIP on the sockets its parent bound, requests from
+    its own port; stream and WebSocket listeners in worker 0 only; an accounting spool of its own
+    (`worker<index>` under the group's), which its successor sends on if it dies; call numbers of
+    its own. It leaves the terminal's process group: signals come from its parent only."""
+    cfg["_sip_fds"] = setup.own
+    cfg["_sip_port"] = setup.own_port
+    if setup.index > 0:
+        for key in ("_tcp_sockets", "_tls_sockets", "_wss_sockets", "_wss_socket"):
+            cfg.pop(key, None)
+    base = cfg.get("acct_spool_dir") or default_spool_dir(cfg["pidfile"])
+    cfg["acct_spool_dir"] = os.path.join(base, f"worker{setup.index}")
+    CallController._next_id = setup.index * CALL_NUMBERS_PER_WORKER + 1
+    os.setpgid(0, 0)
+
+
+def start_shared_port(cfg: B2BConfig, setup: WorkerSetup, reactor: Any = None) -> list[Udp_server]:
+    """A worker's sockets on the shared SIP port: requests on them reach the transaction manager,
+    the answers leave by them and their Contact names the worker's own port."""
+    tm = cfg["_sip_tm"]
+    hosts = {address_family(host): host for host in sip_listen_hosts(cfg)}
+    servers = []
+    for family, fd in setup.shared.items():
+        opts = Udp_server_opts(
+            (hosts[family], 0), tm.handleIncoming, family=family, fileno=fd, sip_port=setup.own_port
+        )
+        servers.append(Udp_server(cfg, opts, reactor=reactor))
+    # The reactor's ports hold their own copies of the descriptors.
+    for fd in (*setup.shared.values(), *setup.own.values()):
+        os.close(fd)
+    return servers
+
+
+def start_group(cfg: B2BConfig, routes: Optional[Sequence[B2BRoute]]) -> tuple[WorkerGroup, WorkerControl]:
+    """The --workers parent: bind every worker's sockets, then control socket, status line and
+    signals for the group; the workers start once the reactor runs."""
+    if routes is not None:
+        raise StartupError("--workers: routes given to main() cannot reach the workers")
+    try:
+        sockets = bind_worker_sockets(sip_listen_hosts(cfg), cfg["_sip_port"], cfg["workers"])
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {listen_address(cfg)}: {exc}") from None
+    group = WorkerGroup(sockets, cfg["_orig_argv"][1:], boot=WORKER_BOOT, cwd=cfg["_orig_cwd"])
+    ctl = start_group_operations(cfg, group)
+    group.log = ctl.log
+    return group, ctl
+
+
+def run_group(cfg: B2BConfig, group: WorkerGroup, logger: SipLogger) -> int:
+    """Run the parent's reactor until the group has stopped; 1 when it could not start."""
+    from twisted.internet import reactor
+
+    status = [0]
+
+    def started(_group: WorkerGroup) -> None:
+        pids = ", ".join(str(pid) for pid in group.pids)
+        print(
+            f"{PROG} started, pid {os.getpid()}, listening on {listen_address(cfg)}, "
+            f"{len(group.workers)} workers (pids {pids})",
+            flush=True,
+        )
+
+    def failed(failure: Any) -> None:
+        status[0] = 1
+        sys.stderr.write(f"{PROG}: {failure.getErrorMessage()}\n")
+
+    reactor.callWhenRunning(lambda: group.start().addCallbacks(started, failed))
+    ED2.loop()
+    group.close()
+    logger.shutdown()
+    return status[0]
+
+
 def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BRoute]] = None) -> int:
     """Run the B2BUA until SIGTERM; bad flags exit 2 (one line), start-up failures exit 1."""
     cfg = load_config(None if argv is None else list(argv), prog=PROG)
@@ -367,19 +450,31 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     except WssConfigError as exc:
         sys.stderr.write(f"{PROG}: --tls_socket: {exc}\n")
         return 2
+    # A --workers worker (started by its parent, sippy.WorkerGroup), or None.
+    setup = worker_setup()
+    group: Optional[WorkerGroup] = None
+    shared: list[Udp_server] = []
     try:
         radius_conf = read_radius_conf(cfg)
-        if not cfg["foreground"]:
-            _check_pidfile(cfg)
-        check_control_socket(cfg)
-        if not cfg["foreground"]:
-            _daemonize(cfg)
+        if setup is not None:
+            become_worker(cfg, setup)
+        else:
+            if not cfg["foreground"]:
+                _check_pidfile(cfg)
+            check_control_socket(cfg)
+            if not cfg["foreground"]:
+                _daemonize(cfg)
         logger = start_logger(cfg)
-        start_radius(cfg, radius_conf)
-        rtp_proxies = start_rtp_proxies(cfg)
-        callmap = build_call_machinery(cfg, routes)
-        wss_servers = start_wss(cfg, callmap)
-        stream_servers = start_tcp(cfg)
+        if setup is None and cfg.get("workers", 1) > 1:
+            group, _ctl = start_group(cfg, routes)
+        else:
+            start_radius(cfg, radius_conf)
+            rtp_proxies = start_rtp_proxies(cfg)
+            callmap = build_call_machinery(cfg, routes)
+            if setup is not None:
+                shared = start_shared_port(cfg, setup)
+            wss_servers = start_wss(cfg, callmap)
+            stream_servers = start_tcp(cfg)
     except WssConfigError as exc:
         sys.stderr.write(f"{PROG}: --wss_socket: {exc}\n")
         return 2
@@ -389,19 +484,28 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     except CLISocketInUse as exc:
         sys.stderr.write(f"{PROG}: {exc}, not starting\n")
         return 2
+    if group is not None:
+        return run_group(cfg, group, logger)
     # Operations (sippy.B2BOperations): control socket, status line, signals (safe stop on SIGTERM).
+    # A worker's control socket and status line are its parent's (sippy.WorkerControl).
     try:
-        ops = start_operations(cfg, callmap)
+        ops = start_operations(
+            cfg, callmap, control=setup is None, status_interval=None if setup else STATUS_INTERVAL
+        )
     except CLISocketInUse as exc:  # taken since check_control_socket()
         sys.stderr.write(f"{PROG}: {exc}, not starting\n")
         return 2
-    print(
-        f"{PROG} started, pid {os.getpid()}, listening on {listen_address(cfg)}",
-        flush=True,
-    )
+    if setup is None:
+        print(
+            f"{PROG} started, pid {os.getpid()}, listening on {listen_address(cfg)}",
+            flush=True,
+        )
+    else:
+        # The parent gone (even killed): stop as on SIGTERM.
+        serve_parent(ops, f"ready {os.getpid()}", parent_gone=ops.safeStop)
     tune_gc()
     ED2.loop()
-    for server in (*wss_servers, *stream_servers):
+    for server in (*shared, *wss_servers, *stream_servers):
         server.shutdown()
     cfg["_sip_tm"].shutdown()
     if "_acct_spool" in cfg:

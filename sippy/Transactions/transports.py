@@ -30,6 +30,16 @@ def peer_host(address: Any) -> Any:
     return address.received if address.__class__ is Remote_address else address[0]
 
 
+def sip_listen_hosts(global_config: dict[str, Any]) -> tuple[str, ...]:
+    """Where the SIP UDP sockets listen: `_sip_address`, or with `_sip_wildcard` (-l '*') 0.0.0.0
+    and :: on the same port (IPv4 alone on a host without IPv6)."""
+    if not global_config.get("_sip_wildcard"):
+        return (global_config["_sip_address"],)
+    if ipv6_available():
+        return ("0.0.0.0", "::")
+    return ("0.0.0.0",)
+
+
 class TransportChoice:
     """SipTransactionManager's part that holds the transports and picks one per message. It uses
     the manager's handleIncoming (as data_callback), log_limiter, _sendFailed and _removeServer."""
@@ -70,26 +80,22 @@ class TransportChoice:
         self.listeners[server.transport] = server
 
     def _listen(self, global_config: dict[str, Any], reactor: Any) -> dict[int, Any]:
-        """UDP sockets on `_sip_address`, or with `_sip_wildcard` (-l '*') on 0.0.0.0 and :: on
-        the same port (IPv4 alone on a host without IPv6)."""
+        """UDP sockets on `sip_listen_hosts`; a --workers worker adopts the ones its parent
+        bound for it (`_sip_fds`: descriptor by address family, see sippy.WorkerGroup)."""
         from sippy.Udp_server import Udp_server, Udp_server_opts
 
         port = global_config["_sip_port"]
-        if not global_config.get("_sip_wildcard"):
-            hosts: tuple[str, ...] = (global_config["_sip_address"],)
-        elif ipv6_available():
-            hosts = ("0.0.0.0", "::")
-        else:
-            hosts = ("0.0.0.0",)
+        fds = global_config.get("_sip_fds", {})
         servers: dict[int, Any] = {}
         try:
-            for host in hosts:
+            for host in sip_listen_hosts(global_config):
                 uopts = Udp_server_opts(
                     (host, port),
                     self.handleIncoming,
                     ploss_out_rate=self.ploss_out_rate,
                     pdelay_out_max=self.pdelay_out_max,
                     impair_seed=self.impair_seed,
+                    fileno=fds.get(address_family(host)),
                 )
                 server = Udp_server(global_config, uopts, reactor=reactor)
                 servers[server.uopts.family] = server

@@ -1,0 +1,327 @@
+"""``b2bua_radius --workers N``: a process group sharing the SIP port (sippy.WorkerGroup).
+
+SIPp callers run with ``-t un`` (a socket per call), so that the shared port's hash spreads the
+calls over the workers; every in-dialog request goes where the B2BUA's Contact says (SIPp
+``setdest``). A request that reached a worker without the dialog would get 481 and fail the
+scenario. Pure parts (merging answers, the socket set, the control socket's ordering) are tested
+beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, TypeVar
+
+import pytest
+from twisted.internet.defer import Deferred
+
+from sippy.B2BOperations import add_counts, format_status
+from sippy.CLIManager import CLIManager
+from sippy.WorkerControl import merge_answers, merge_listing
+from sippy.WorkerGroup import bind_worker_sockets, close_sockets, worker_environment, worker_setup
+from tests.conftest import free_udp_port
+from tests.sipp_util import Sipp
+from tests.test_b2bua_radius_calls import B2B, ROOT, SCRIPT, pytestmark  # noqa: F401
+from tests.test_b2bua_radius_ops import cli_command
+
+# A socket per call (SIPp needs its limit under the open-files one).
+MULTI_SOCKET = ("-t", "un", "-max_socket", "200")
+CALLS = 12
+T = TypeVar("T")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(get: Callable[[], T], ok: Callable[[T], object] = bool, timeout: float = 15.0) -> T:
+    """get() until ok(value) or timeout; the last value."""
+    deadline = time.monotonic() + timeout
+    value = get()
+    while not ok(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = get()
+    return value
+
+
+def contact_ports(messages: list[str]) -> set[int]:
+    """Ports of the B2BUA's Contact in the given messages."""
+    ports = set()
+    for msg in messages:
+        m = re.search(r"^Contact:.*?:(\d+)[;>]", msg, re.M | re.I)
+        if m:
+            ports.add(int(m[1]))
+    return ports
+
+
+def via_ports(messages: list[str]) -> set[int]:
+    return {
+        int(m[1]) for msg in messages for m in [re.search(r"^Via: SIP/2.0/UDP [^:]+:(\d+)", msg, re.M)] if m
+    }
+
+
+def group(*args: str, workers: int = 2) -> B2B:
+    return B2B(("-u", "-A", "0", "--workers", str(workers), *args))
+
+
+def test_in_dialog_requests_from_the_caller_reach_the_owning_worker() -> None:
+    uas_port = free_udp_port()
+    with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
+        with group("-s", f"127.0.0.1:{uas_port}") as b2b:
+            with Sipp(
+                "workers_uac_bye.xml",
+                b2b.address,
+                calls=CALLS,
+                rate=20,
+                duration=200,
+                extra=MULTI_SOCKET,
+                timeout=20,
+            ) as uac:
+                pass
+            err = b2b.stderr()
+            assert b2b.stop() == 0, err
+    assert uac.result.returncode == 0, uac.result.describe() + err
+    assert uas.result.returncode == 0, uas.result.describe() + err
+    # Answering leg: each 200's Contact names the worker's own port, never the shared one; the
+    # calls went to both workers.
+    answered = contact_ports(uac.result.received("SIP/2.0 200"))
+    assert len(answered) == 2 and b2b.port not in answered, answered
+    # Originating leg: each worker's INVITE names the same own port in Via and Contact.
+    invites = uas.result.received("INVITE ")
+    assert via_ports(invites) == contact_ports(invites) == answered
+
+
+def test_in_dialog_requests_from_the_callee_reach_the_owning_worker() -> None:
+    uas_port = free_udp_port()
+    with Sipp("workers_uas_bye.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
+        with group("-s", f"127.0.0.1:{uas_port}") as b2b:
+            with Sipp(
+                "workers_uac_wait.xml", b2b.address, calls=CALLS, rate=20, extra=MULTI_SOCKET, timeout=20
+            ) as uac:
+                pass
+            err = b2b.stderr()
+    assert uas.result.returncode == 0, uas.result.describe() + err
+    assert uac.result.returncode == 0, uac.result.describe() + err
+    own = contact_ports(uas.result.received("INVITE "))
+    assert len(own) == 2 and b2b.port not in own, own
+    # The callee's re-INVITE and BYE, passed on to the caller by the worker that owns the call.
+    assert contact_ports(uac.result.received("INVITE ")) == own
+    assert len(uac.result.received("BYE ")) == CALLS
+
+
+def test_control_socket_lists_the_calls_of_every_worker() -> None:
+    uas_port = free_udp_port()
+    with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=30) as uas:
+        with group("-s", f"127.0.0.1:{uas_port}") as b2b:
+            ctl = os.path.join(b2b.tmpdir, "ctl.sock")
+            # The calls are held 4 s before their BYE.
+            with Sipp(
+                "workers_uac_bye.xml",
+                b2b.address,
+                calls=CALLS,
+                rate=20,
+                duration=4000,
+                extra=MULTI_SOCKET,
+                timeout=30,
+            ) as uac:
+                listing = wait_for(
+                    lambda: cli_command(ctl, "l\n"), lambda text: f"Total: {CALLS}\n" in text, 10
+                )
+                transactions = cli_command(ctl, "lt\n")
+            err = b2b.stderr()
+    assert uac.result.returncode == 0, uac.result.describe() + err
+    assert uas.result.returncode == 0, uas.result.describe() + err
+    lines = listing.splitlines()
+    assert lines[0] == "In-memory calls:" and lines[-1] == f"Total: {CALLS}"
+    call_ids = {line.split(":", 1)[0] for line in lines[1:-1]}
+    sent = {re.search(r"^Call-ID: *(\S+)", m, re.M)[1] for m in uac.result.sent("INVITE ")}
+    assert sent <= call_ids and len(lines) - 2 == CALLS, listing
+    assert len(contact_ports(uac.result.received("SIP/2.0 200"))) == 2  # both workers held some
+    assert transactions.count("In-memory server transactions:") == 1, transactions
+    assert transactions.count("In-memory client transactions:") == 1, transactions
+
+
+def test_a_killed_worker_is_restarted_and_carries_calls() -> None:
+    uas_port = free_udp_port()
+    with group("-s", f"127.0.0.1:{uas_port}") as b2b:
+        assert b2b.proc is not None
+        parent = b2b.proc.pid
+        workers = wait_for(lambda: children(parent), lambda w: len(w) == 2)
+        assert workers, children(parent)
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        replaced = wait_for(lambda: children(parent), lambda w: len(w) == 2 and victim not in w)
+        assert replaced, children(parent)
+        (new,) = set(replaced) - set(workers)
+        assert wait_for(lambda: re.search(rf"worker \d started, pid {new}", b2b.stderr())), b2b.stderr()
+        err = b2b.stderr()
+        assert re.search(rf"worker \d \(pid {victim}\) killed by SIGKILL: restarting it", err), err
+        # Calls on both workers again (the new one adopted the dead one's sockets).
+        with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
+            with Sipp(
+                "workers_uac_bye.xml",
+                b2b.address,
+                calls=CALLS,
+                rate=20,
+                duration=200,
+                extra=MULTI_SOCKET,
+                timeout=20,
+            ) as uac:
+                pass
+        err = b2b.stderr()
+    assert uac.result.returncode == 0, uac.result.describe() + err
+    assert uas.result.returncode == 0, uas.result.describe() + err
+    assert len(contact_ports(uac.result.received("SIP/2.0 200"))) == 2
+
+
+def test_signals_reach_every_worker() -> None:
+    with group("-s", f"127.0.0.1:{free_udp_port()}", workers=3) as b2b:
+        assert b2b.proc is not None
+        os.kill(b2b.proc.pid, signal.SIGHUP)
+        assert wait_for(b2b.stderr, lambda e: e.count("Signal 1 received, disconnecting") == 3), b2b.stderr()
+        os.kill(b2b.proc.pid, signal.SIGUSR2)
+        # The parent and the three workers each turn debug logging on.
+        assert wait_for(b2b.stderr, lambda e: e.count("debug logging on") == 4), b2b.stderr()
+
+
+def test_sigterm_stops_the_daemon_group_and_removes_its_pidfile() -> None:
+    tmp = tempfile.mkdtemp(prefix="b2bua-workers-")
+    pidfile, logfile, ctl = (os.path.join(tmp, n) for n in ("b2bua.pid", "b2bua.log", "ctl.sock"))
+    port = free_udp_port()
+    args = ["-u", "-A", "0", "-s", f"127.0.0.1:{free_udp_port()}", "-l", "127.0.0.1", "-p", str(port)]
+    args += [
+        "-P",
+        pidfile,
+        "-L",
+        logfile,
+        "-c",
+        ctl,
+        "--workers",
+        "2",
+        "--acct_spool_dir",
+        os.path.join(tmp, "s"),
+    ]
+    # Returns once the daemon wrote its pidfile.
+    subprocess.run(
+        [sys.executable, SCRIPT, *args], cwd=ROOT, check=True, timeout=30, stdin=subprocess.DEVNULL
+    )
+    with open(pidfile) as f:
+        parent = int(f.read())
+    workers: list[int] = []
+    try:
+        assert wait_for(lambda: "2 workers (pids" in open(logfile).read()), open(logfile).read()
+        workers = children(parent)
+        assert len(workers) == 2
+        assert "Total: 0" in cli_command(ctl, "l\n")
+        os.kill(parent, signal.SIGTERM)
+        assert wait_for(lambda: not any(alive(p) for p in (parent, *workers))), open(logfile).read()
+        assert not os.path.exists(pidfile) and not os.path.exists(ctl)
+    finally:
+        for pid in (parent, *workers):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_bad_workers_value_is_one_line_and_exit_2() -> None:
+    for value in ("0", "x", "65"):
+        res = subprocess.run(
+            [sys.executable, SCRIPT, "-f", "-u", "-s", "127.0.0.1:5060", "--workers", value],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and "workers" in res.stderr, res.stderr
+
+
+def test_a_port_held_without_reuseport_stops_the_group_from_starting() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        with pytest.raises(OSError):
+            bind_worker_sockets(("127.0.0.1",), port, 2)
+
+
+# ----- pure parts ------------------------------------------------------------------------------
+
+
+def test_worker_sockets_share_the_port_and_each_has_its_own() -> None:
+    bound = bind_worker_sockets(("127.0.0.1",), 0, 3)
+    try:
+        shared = {ws.shared[socket.AF_INET].getsockname()[1] for ws in bound}
+        own = {ws.own_port for ws in bound}
+        assert len(shared) == 1 and len(own) == 3 and not shared & own
+        value, fds = worker_environment(1, bound[1], 4)
+        setup = worker_setup({"SIPPY_WORKER": value})
+        assert setup is not None and setup.index == 1 and setup.own_port == bound[1].own_port
+        assert fds == {4: bound[1].shared[socket.AF_INET].fileno(), 5: bound[1].own[socket.AF_INET].fileno()}
+        assert setup.shared == {socket.AF_INET: 4} and setup.own == {socket.AF_INET: 5}
+    finally:
+        close_sockets(bound)
+    assert worker_setup({}) is None
+
+
+def test_listings_merge_under_one_heading_with_one_total() -> None:
+    a = "In-memory calls:\nc1: Connected (...)\nTotal: 1\n"
+    b = "In-memory calls:\nc2: Connected (...)\nc3: Connected (...)\nTotal: 2\n"
+    assert (
+        merge_listing([a, b])
+        == "In-memory calls:\nc1: Connected (...)\nc2: Connected (...)\nc3: Connected (...)\nTotal: 3\n"
+    )
+    lt = "In-memory server transactions:\ns{0}\nIn-memory client transactions:\nc{0}\n"
+    assert merge_answers("lt", [lt.format(1), lt.format(2), ""]) == (
+        "In-memory server transactions:\ns1\ns2\nIn-memory client transactions:\nc1\nc2\n"
+    )
+    missing = "ERROR: no call with id of x has been found\n"
+    assert merge_answers("d", [missing, "OK\n"]) == "OK\n"
+    assert merge_answers("d", [missing, missing]) == missing
+    assert merge_answers("l", []).startswith("ERROR")
+
+
+def test_status_numbers_add_up_to_the_group_line() -> None:
+    one = {"active": 2, "total": 5, "failed": 1, "client": 3, "server": 4, "bad": {"no_via": 1}}
+    one["refused"] = {"calls": 0, "server transactions": 0, "client transactions": 0}
+    two = {**one, "bad": {"unparsable": 2}, "spool": {"waiting": 1, "delivered": 2, "lost": 0}}
+    line = format_status(add_counts(add_counts({}, one), two))
+    assert line.startswith("status: 4 active calls, 10 calls since start, 2 failed, 6 client / 8 server")
+    assert (
+        "bad messages: no_via 1, unparsable 2" in line and "accounting spool 1 waiting, 2 delivered" in line
+    )
+
+
+def test_control_socket_answers_in_order_when_an_answer_comes_later() -> None:
+    out: list[bytes] = []
+    later: Deferred = Deferred()
+
+    def command(clim: CLIManager, line: str) -> object:
+        if line == "slow":
+            return later.addCallback(lambda _: clim.send("slow done\n"))
+        clim.send(f"{line} done\n")
+        return None
+
+    clim = CLIManager(command, None, out.append)
+    closed: list[bool] = []
+    clim._close_cb = lambda: closed.append(True)
+    for line in ("slow", "fast", "q"):
+        clim.handle_cmd(line)
+    assert out == [] and not closed  # `fast` and `q` wait for `slow`
+    later.callback(None)
+    assert out == [b"slow done\n", b"fast done\n"] and closed == [True]
