@@ -203,6 +203,20 @@ def test_signals_reach_every_worker() -> None:
         assert wait_for(b2b.stderr, lambda e: e.count("debug logging on") == 4), b2b.stderr()
 
 
+def test_workers_stop_when_their_parent_is_killed() -> None:
+    with group("-s", f"127.0.0.1:{free_udp_port()}") as b2b:
+        assert b2b.proc is not None
+        workers = wait_for(lambda: children(b2b.proc.pid), lambda w: len(w) == 2)
+        assert len(workers) == 2
+        b2b.proc.kill()
+        try:
+            assert wait_for(lambda: [p for p in workers if alive(p)], lambda left: not left, 10) == []
+        finally:
+            for pid in workers:
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_the_daemon_group_and_removes_its_pidfile() -> None:
     tmp = tempfile.mkdtemp(prefix="b2bua-workers-")
     pidfile, logfile, ctl = (os.path.join(tmp, n) for n in ("b2bua.pid", "b2bua.log", "ctl.sock"))
