@@ -197,6 +197,8 @@ class Side:
         self.uas_stats = os.path.join(work, "uas.csv")
         self.steps: list[StepResult] = []
         self.given_up = False
+        # Extra arguments of the SIPp caller (e.g. a socket per call, see --workers).
+        self.uac_args: list[str] = []
 
     def start(self) -> None:
         with open(self.logpath, "wb") as log:
@@ -238,7 +240,7 @@ class Side:
         os.makedirs(work, exist_ok=True)
         cmd = ["sipp", "-sn", "uac", f"127.0.0.1:{self.port}", "-i", "127.0.0.1", "-nostdin"]
         cmd += ["-p", str(free_udp_port()), "-mp", str(free_udp_port()), "-r", f"{rate:g}", "-m", str(calls)]
-        cmd += ["-d", str(call_ms), "-l", str(limit), "-timeout", f"{int(timeout)}s"]
+        cmd += ["-d", str(call_ms), "-l", str(limit), "-timeout", f"{int(timeout)}s", *self.uac_args]
         cmd += [
             "-trace_stat",
             "-stf",
@@ -491,7 +493,15 @@ def main() -> int:
     ap.add_argument("--hold-rate", type=float, default=100.0, help="with --hold: calls/s to set them up")
     ap.add_argument("--settle", type=float, default=10.0, help="with --hold: seconds all N stay up")
     ap.add_argument("--after", type=float, default=60.0, help="with --hold: RSS this many s after (60)")
-    ap.add_argument("--workers", type=int, metavar="N", help="b2bua_radius --workers N (this project only)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        metavar="N",
+        help="b2bua_radius --workers N (this project only); given twice or more, one B2BUA each."
+        " The caller then uses a socket per call (SIPp -t un) on every side, so that the shared"
+        " port's hash spreads the calls",
+    )
     ap.add_argument(
         "--python",
         action="append",
@@ -518,18 +528,24 @@ def main() -> int:
         return env
 
     pythons = opts.python or [sys.executable]
+    workers = opts.workers or [None]
     sides = []
-    for i, py in enumerate(pythons):
+    for i, (py, n) in enumerate((py, n) for py in pythons for n in workers):
         cmd = [py, os.path.join(ROOT, "scripts", "b2bua_radius.py")]
-        if opts.workers:
-            cmd += ["--workers", str(opts.workers)]
         label = "this project" if len(pythons) == 1 else f"this, {implementation(py)}"
+        if n is not None:
+            cmd += ["--workers", str(n)]
+            if len(workers) > 1:
+                label += f", {n} worker{'s' if n > 1 else ''}"
         sides.append(Side(label, cmd, env_for(opts.log_info), os.path.join(work, f"this-{i}")))
     if opts.reference:
         ref_log = opts.log_info + ".ref" if opts.log_info else None
         sides.append(
             Side(reference.LABEL, reference.b2bua_radius(), env_for(ref_log), os.path.join(work, "ref"))
         )
+    if opts.workers:
+        for side in sides:
+            side.uac_args = ["-t", "un", "-max_socket", "10000"]
     # Ratios are to the reference, else to the first interpreter.
     baseline = sides[-1] if opts.reference else sides[0]
     load = os.getloadavg()
