@@ -75,6 +75,7 @@ def test_a_proxy_without_the_modules_refuses_webrtc_calls_with_488(tmp_path: Pat
     assert status == "SIP/2.0 488 Not Acceptable Here", log
     assert f"udp:127.0.0.1:{port} lacks dtls_gw, ice_lite" in log and "--dso" in log, log
     assert "call refused" in log
+    assert f"RTPproxy udp:127.0.0.1:{port} is online, without dtls_gw/ice_lite: WebRTC calls get 488" in log
     with pytest.raises(AssertionError):
         callee.expect("INVITE", timeout=0.5)
     callee.close()
@@ -100,6 +101,7 @@ def test_an_offer_the_modules_cannot_take_is_refused_with_488(
     status, log, callee = refused(tmp_path, proxy.contact, broken)
     assert status == "SIP/2.0 488 Not Acceptable Here", log
     assert "refused the media" in log, log
+    assert f"RTPproxy {proxy.contact} is online, modules: dtls_gw ice_lite" in log
     with pytest.raises(AssertionError):
         callee.expect("INVITE", timeout=0.5)
     callee.close()

@@ -302,6 +302,75 @@ def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) 
     return out
 
 
+class Gateway:
+    """What a browser call goes through, started in order and stopped in reverse: the RTPproxy
+    (rtp.io), b2bua_radius with a WSS listener, ``-r`` and a static route to ``callee_port``, a web
+    server for ``site`` and Chromium with the page open (``page``). ``rtp_span=0``: the proxy's
+    own port range (a benchmark's many calls)."""
+
+    def __init__(
+        self, tmp: Path, site: str, callee_port: int, *, allow_loopback: bool = False, rtp_span: int = 200
+    ):
+        self.tmp = tmp
+        self.site = site
+        self.callee_port = callee_port
+        self.allow_loopback = allow_loopback
+        self.proxy = RtpProxy("udp", rtp_span=rtp_span)
+        self.b2b: Optional[B2bua] = None
+        self.page: Optional[Page] = None
+        self.chromium: Optional[subprocess.Popen] = None
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> Gateway:
+        self.proxy.start()
+        certfile, keyfile = make_cert(self.tmp)
+        wss_port = free_tcp_port()
+        wss = f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}"
+        self.b2b = b2b = B2bua(self.tmp, self.callee_port, extra=(wss, "-r", self.proxy.contact)).start()
+        if not wait_for(lambda: f"RTPproxy {self.proxy.contact} is online" in read_text(b2b.log), 10):
+            raise RuntimeError("the B2BUA never saw its RTPproxy online")
+        http_port, devtools_port = free_tcp_port(), free_tcp_port()
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "http.server", str(http_port), "--bind", "127.0.0.1"],
+                cwd=self.site,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        flags = [
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={self.tmp / 'profile'}",
+            f"--remote-debugging-port={devtools_port}",
+        ]
+        if self.allow_loopback:
+            flags.append("--allow-loopback-in-peer-connection")
+        assert CHROMIUM is not None
+        self.chromium = subprocess.Popen(
+            [CHROMIUM, *flags, "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes too are stopped at the end
+        )
+        self.procs.append(self.chromium)
+        url = f"http://127.0.0.1:{http_port}/webrtc.html?wss={wss_port}&sip={b2b.port}"
+        self.page = open_page(devtools_port, url, time.monotonic() + 30)
+        return self
+
+    def stop(self) -> str:
+        """Stop everything; the tail of the B2BUA's log."""
+        if self.page is not None:
+            self.page.close()
+        for p in self.procs:
+            stop_group(p)
+        log = ""
+        if self.b2b is not None:
+            self.b2b.kill()
+            log = read_text(self.b2b.log)[-6000:]
+        self.proxy.stop()
+        return log
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--site", required=True)
@@ -314,65 +383,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         loopback_up()
     tmp = Path(tempfile.mkdtemp(prefix="webrtc-e2e-"))
     result: dict[str, Any] = {"calls": []}
-    procs: list[subprocess.Popen] = []
-    proxy = RtpProxy("udp")
     callee = Callee()
-    b2b: Optional[B2bua] = None
-    page: Optional[Page] = None
+    gw = Gateway(tmp, args.site, callee.party.port, allow_loopback=args.allow_loopback)
     try:
-        proxy.start()
-        certfile, keyfile = make_cert(tmp)
-        wss_port = free_tcp_port()
-        b2b = B2bua(
-            tmp,
-            callee.party.port,
-            extra=(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}", "-r", proxy.contact),
-        )
-        b2b.start()
-        assert wait_for(lambda: f"RTPproxy {proxy.contact} is online" in read_text(b2b.log), 10)
-        http_port, devtools_port = free_tcp_port(), free_tcp_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "http.server", str(http_port), "--bind", "127.0.0.1"],
-                cwd=args.site,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        flags = [
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp / 'profile'}",
-            f"--remote-debugging-port={devtools_port}",
-        ]
-        if args.allow_loopback:
-            flags.append("--allow-loopback-in-peer-connection")
-        assert CHROMIUM is not None
-        procs.append(
-            subprocess.Popen(
-                [CHROMIUM, *flags, "about:blank"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # its helper processes too are stopped at the end
-            )
-        )
-        url = f"http://127.0.0.1:{http_port}/webrtc.html?wss={wss_port}&sip={b2b.port}"
-        page = open_page(devtools_port, url, time.monotonic() + 30)
+        gw.start()
+        assert gw.page is not None and gw.b2b is not None
         for spec in args.calls.split(","):
-            result["calls"].append(run_call(page, callee, b2b, spec, args.timeout))
-        wait_for(lambda: proxy.active_sessions() == 0, 5)
-        result["proxy_sessions_after"] = proxy.active_sessions()
-        result["calls_after"] = b2b.calls()
+            result["calls"].append(run_call(gw.page, callee, gw.b2b, spec, args.timeout))
+        wait_for(lambda: gw.proxy.active_sessions() == 0, 5)
+        result["proxy_sessions_after"] = gw.proxy.active_sessions()
+        result["calls_after"] = gw.b2b.calls()
     except Exception as exc:  # the report says what went wrong; the test fails on it
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        if page is not None:
-            page.close()
-        for p in procs:
-            stop_group(p)
-        if b2b is not None:
-            b2b.kill()
-            result["b2bua_log"] = read_text(b2b.log)[-6000:]
-        proxy.stop()
+        result["b2bua_log"] = gw.stop()
         callee.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result))

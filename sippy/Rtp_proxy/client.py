@@ -244,7 +244,11 @@ class Rtp_proxy_client:
             return
         self.online = True
         self._silence_logged = False
-        self._log(f"RTPproxy {self.spath} is online", SIPLOG_INFO)
+        if self.modules:
+            mods = f"modules: {' '.join(sorted(self.modules))}"
+        else:
+            mods = "without dtls_gw/ice_lite: WebRTC calls get 488"
+        self._log(f"RTPproxy {self.spath} is online, {mods}", SIPLOG_INFO)
         if self.on_state_change is not None:
             self.on_state_change(self)
         self.heartbeat()
