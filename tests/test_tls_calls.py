@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
 from sippy.Tcp_server import StreamFramer
 from tests.conftest import free_port
 from tests.sipp_util import Sipp
@@ -220,3 +222,59 @@ def test_bad_certificate_file_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and str(bad) in res.stderr and "--tls_socket" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("target", ["contact_tcp", "contact_sips", "record_route_tls"])
+def test_callee_contact_or_record_route_chooses_in_dialog_transport(tmp_path: Path, target: str) -> None:
+    """A UDP callee (played here) answers the INVITE with a Contact `;transport=tcp`, a `sips:`
+    Contact, or a Record-Route `;transport=tls;lr`: the ACK and the caller's BYE then go to that
+    address over TCP or TLS (the callee's UDP socket sees neither); the BYE's answer on that
+    connection completes the call."""
+    b2b_cert, callee_cert = make_cert(tmp_path, "b2bua"), make_cert(tmp_path, "callee")
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(10)
+    callee_port = udp.getsockname()[1]
+    lsock, ctx, port = _tls_listener(callee_cert)
+    extra = ("--tls_ca", callee_cert[0], "--tcp_socket", f"127.0.0.1:{free_port()}")
+    b2b = _b2bua(tmp_path, callee_port, free_port(), b2b_cert, extra)
+    b2b.start()
+    caller = Sipp(
+        "simple_uac.xml", remote=b2b.address, calls=1, timeout=20, extra=("-key", "cli", "a", "-d", "500")
+    )
+    try:
+        caller.start()
+        data, src = udp.recvfrom(65536)
+        invite = data.decode()
+        assert invite.startswith("INVITE "), invite
+        contact, rr = f"<sip:bob@127.0.0.1:{callee_port}>", ""
+        if target == "contact_tcp":
+            contact = f"<sip:bob@127.0.0.1:{port};transport=tcp>"
+        elif target == "contact_sips":
+            contact = f"<sips:bob@127.0.0.1:{port}>"
+        else:
+            rr = f"Record-Route: <sip:127.0.0.1:{port};transport=tls;lr>\r\n"
+        ok = _answer(invite, "200 OK", "callee1", SDP, contact).replace("Contact:", rr + "Contact:", 1)
+        udp.sendto(ok.encode(), src)
+        conn, _ = lsock.accept()
+        ua = TlsUA(conn if target == "contact_tcp" else ctx.wrap_socket(conn, server_side=True))
+        ack, bye = ua.recv(), ua.recv()
+        transport = "TCP" if target == "contact_tcp" else "TLS"
+        for req, method in ((ack, "ACK"), (bye, "BYE")):
+            assert req.startswith(f"{method} "), req
+            assert re.search(rf"^Via: SIP/2.0/{transport} ", req, re.M), req
+        if target == "record_route_tls":
+            assert re.search(rf"^Route: <sip:127.0.0.1:{port};transport=tls;lr>", bye, re.M), bye
+        ua.send(_answer(bye, "200 OK"))
+        res = caller.wait()
+        assert res.returncode == 0 and res.stat("SuccessfulCall") == 1, res.describe() + b2b.log.read_text()
+        udp.settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            while True:  # retransmissions of our INVITE's 200 aside, nothing more over UDP
+                assert not udp.recv(65536).startswith((b"ACK", b"BYE"))
+        conn.close()
+    finally:
+        caller.cleanup()
+        lsock.close()
+        udp.close()
+        b2b.kill()

@@ -245,18 +245,30 @@ class ClientTransactions:
         if ack is None:
             # Ours: made once from the INVITE and the 2xx, then its bytes are resent.
             if t.ack_data is not None:
-                self._send(t.userv, t.ack_data, t.ack_address)
+                self._send(t.ack_userv or t.userv, t.ack_data, t.ack_address)
                 return
             ack = self._autoAck(t)
             if t.resp2xx is not None:
                 self._prepare2xxAck(ack, t.resp2xx)
         t.ack_address = ack.getTarget() or t.address
-        if t.userv.transport != "udp":
-            self._markTransport(ack, t.userv)
-        t.ack_data = self._encode(ack, t.userv, t.ack_address, t.compact)
+        # The ACK of a 2xx goes where the dialog says (RFC 3261 13.2.2.4): a Contact or
+        # Record-Route that asks for another transport (`transport=tcp`, `sips:`) gets it; else
+        # the INVITE's.
+        userv = t.userv
+        name = self._targetTransport(ack, t.ack_address)
+        if name != "udp" and name != userv.transport:
+            userv = t.ack_userv = self.listeners.get(name)
+            if userv is None:
+                self.log_limiter.write(
+                    "no_transport", SIPLOG_WARN, "ACK to a ", name, " target: no such transport"
+                )
+                return
+        if userv.transport != "udp":
+            self._markTransport(ack, userv)
+        t.ack_data = self._encode(ack, userv, t.ack_address, t.compact)
         # Only the bytes are needed to ACK a retransmitted 2xx again (for the rest of timer M).
         t.ack = t.ack_auto = t.req = t.resp2xx = None
-        self._send(t.userv, t.ack_data, t.ack_address)
+        self._send(userv, t.ack_data, t.ack_address)
 
     def _autoAck(self, t: SipTransaction) -> Any:
         """The ACK made from the INVITE itself (RFC 3261 17.1.1.3), made once, when first needed."""

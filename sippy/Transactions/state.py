@@ -76,6 +76,8 @@ class SipTransaction:
     ack_auto: Any = None
     ack_data: Optional[bytes] = None
     ack_address: Optional[tuple[str, int]] = None
+    # The transport of a 2xx's ACK when the dialog asks for another than the INVITE's.
+    ack_userv: Any = None
     resp2xx: Any = None
     # The CANCEL sent for this INVITE (made only when one is sent).
     cancel: Any = None
