@@ -108,7 +108,8 @@ def _tcp_caller_call(tmp: Path, close_after_ack: bool, contact_listener: bool = 
     connection: the BYE toward the caller comes on it (the Contact's port gets no connection).
     Closed after the ACK: the B2BUA keeps serving and the BYE goes to the Contact: refused at once
     (its own port: nothing listens there any more), or on a new connection to the listener.
-    Either way nothing is left waiting."""
+    Either way nothing is left waiting; after the drop (own port) new connections are served and
+    once the timers ran out (64*T1) no call or transaction is left."""
     callee_port, tport = free_port(), free_port()
     contact = socket.socket()
     contact.bind(("127.0.0.1", 0))
@@ -154,6 +155,21 @@ def _tcp_caller_call(tmp: Path, close_after_ack: bool, contact_listener: bool = 
 
         assert wait_for(lambda: "BYE" not in client_transactions()), client_transactions()
         ua.sock.close()
+        if close_after_ack and not contact_listener:
+            # A new connection is served as ever; once the timers ran out (the call lingers
+            # godead_timeout, 32 s; the callee's INVITE transaction Timer M, 64*T1) nothing is
+            # left: no call, no transaction.
+            with socket.create_connection(("127.0.0.1", tport), timeout=10) as ping:
+                ping.sendall(b"\r\n\r\n")
+                assert ping.recv(10) == b"\r\n"
+
+            def nothing_left() -> bool:
+                listing = cli_command(b2b.sock, "lt\n")
+                return "Total: 0\n" in b2b.calls() and not any(
+                    x for x in listing.splitlines() if not x.startswith("In-memory")
+                )
+
+            assert wait_for(nothing_left, 64 * 0.5 + 10), b2b.calls() + cli_command(b2b.sock, "lt\n")
     finally:
         contact.close()
         callee.cleanup()
