@@ -6,7 +6,7 @@ Each call asserts: confirmed; >= 100 RTP packets from the browser at the callee,
 160-byte payloads, no SRTP tag); >= 100 inbound RTP packets in the browser's getStats(); BYE from
 the browser reaches the callee, BYE from the callee ends the call in the page; `l` shows a WebRTC
 caller; no session left on the proxy. With re-INVITEs: hold and resume from the browser, then from
-the callee, media both ways again after each. PCMU and Opus, each hang-up direction; once in the host's
+the callee, media both ways again after each. PCMU, Opus and PCMA, each hang-up direction; once in the host's
 network namespace, once in a fresh one with only loopback (``unshare -n``, root), where every
 browser candidate is a loopback one.
 """
@@ -56,9 +56,10 @@ def check_call(call: dict, log: str) -> None:
     assert call["inbound"] >= PACKETS, why
     from_browser = sum(call["callee_rtp"].values())
     assert from_browser >= PACKETS, why
-    if call["codec"] == "pcmu":
-        # Plain RTP: payload type 0 with exactly 160 bytes (20 ms of G.711), no 10-byte SRTP tag.
-        assert call["callee_rtp"].get("0", 0) == from_browser and call["pcmu_160"] == from_browser, why
+    if call["codec"] in ("pcmu", "pcma"):
+        # Plain RTP: payload type 0 or 8 with exactly 160 bytes (20 ms of G.711), no 10-byte SRTP tag.
+        pt = "0" if call["codec"] == "pcmu" else "8"
+        assert call["callee_rtp"].get(pt, 0) == from_browser and call["g711_160"] == from_browser, why
         assert " RTP/AVP " in call["offer"] and "a=fingerprint" not in call["offer"], why
     else:
         (opus_pt,) = [
@@ -79,12 +80,15 @@ def check_call(call: dict, log: str) -> None:
 
 
 def test_browser_calls_a_sip_phone_with_two_way_audio(site: Path) -> None:
-    out = run(site, "pcmu:browser:reinvite,pcmu:callee,opus:browser,opus:callee:reinvite", netns=False)
+    out = run(
+        site, "pcmu:browser:reinvite,pcmu:callee,opus:browser,opus:callee:reinvite,pcma:browser", netns=False
+    )
     assert [(c["codec"], c["hangup"], c["reinvite"]) for c in out["calls"]] == [
         ("pcmu", "browser", True),
         ("pcmu", "callee", False),
         ("opus", "browser", False),
         ("opus", "callee", True),
+        ("pcma", "browser", False),
     ]
     for call in out["calls"]:
         check_call(call, out["b2bua_log"])

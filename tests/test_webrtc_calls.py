@@ -29,16 +29,13 @@ def proxy() -> Iterator[RtpProxy]:
         yield p
 
 
-def gateway(tmp_path: Path, callee: Party, contact: str) -> tuple[B2bua, int]:
-    """b2bua_radius with a WSS listener, -r ``contact`` and a static route to the callee, once the
-    proxy is online: (the B2BUA, the WSS port)."""
+def gateway(tmp_path: Path, callee: Party, contact: str, *extra: str) -> tuple[B2bua, int]:
+    """b2bua_radius with a WSS listener, -r ``contact`` (and ``extra`` flags) and a static route to
+    the callee, once the proxy is online: (the B2BUA, the WSS port)."""
     certfile, keyfile = make_cert(tmp_path)
     wss_port = free_tcp_port()
-    b2b = B2bua(
-        tmp_path,
-        callee.port,
-        extra=(f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}", "-r", contact),
-    ).start()
+    wss = f"--wss_socket=127.0.0.1:{wss_port}:{certfile}:{keyfile}"
+    b2b = B2bua(tmp_path, callee.port, extra=(wss, "-r", contact, *extra)).start()
     if not wait_for(lambda: f"RTPproxy {contact} is online" in read_text(b2b.log), 10):
         b2b.kill()
         raise AssertionError(read_text(b2b.log))
@@ -158,6 +155,25 @@ def test_every_ending_deletes_the_proxy_session(tmp_path: Path, proxy: RtpProxy,
                     assert "OK" in cli_command(b2b.sock, f"d {phone.call_id}\n")
                     callee.expect("BYE")
         assert wait_for(lambda: proxy.active_sessions() == 0, 5), ending
+    finally:
+        b2b.kill()
+        callee.close()
+
+
+def test_allowed_pts_apply_to_the_sip_side(tmp_path: Path, proxy: RtpProxy) -> None:
+    # -F 8,0: the browser offers Opus first; the SIP side is offered PCMA and PCMU only.
+    callee = Party(name="callee")
+    b2b, wss_port = gateway(tmp_path, callee, proxy.contact, "-F", "8,0")
+    try:
+        with ws_connect(wss_port) as ws:
+            phone = WsPhone(ws, b2b.port)
+            ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, CHROME_OFFER))
+            inv = callee.expect("INVITE")
+            assert "m=audio" in inv.body and " RTP/AVP 0 8\r\n" in inv.body, inv.body
+            assert "opus" not in inv.body and "a=fingerprint" not in inv.body
+            callee.answered(inv, 486)
+            phone.wait("SIP/2.0 486")
+        assert wait_for(lambda: proxy.active_sessions() == 0, 5)
     finally:
         b2b.kill()
         callee.close()

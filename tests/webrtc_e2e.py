@@ -90,14 +90,14 @@ class Callee:
         self.invites = 0
         self.offers: list[str] = []
         self.rtp: dict[int, int] = {}  # payload type -> packets
-        self.pcmu_160 = 0  # PCMU packets with exactly 160 bytes of payload (decrypted, no tag)
+        self.g711_160 = 0  # PCMU/PCMA packets with exactly 160 bytes of payload (decrypted, no tag)
         self.echoed = 0
         self.got_bye = False
         self.bye_answered = False
         self.reinvites_answered = 0  # 200s to our own re-INVITEs
 
     def answer_sdp(self, offer: str, version: int = 0) -> str:
-        pt, rtpmap, fmtp = 0, "PCMU/8000", ""
+        pt, rtpmap, fmtp = (8, "PCMA/8000", "") if self.codec == "pcma" else (0, "PCMU/8000", "")
         if self.codec == "opus":
             for line in offer.splitlines():
                 if line.lower().startswith("a=rtpmap:") and "opus/48000" in line.lower():
@@ -122,8 +122,8 @@ class Callee:
                 continue
             pt, size = info
             self.rtp[pt] = self.rtp.get(pt, 0) + 1
-            if pt == 0 and size == 160:
-                self.pcmu_160 += 1
+            if pt in (0, 8) and size == 160:
+                self.g711_160 += 1
             # Echo it with our own SSRC (a browser may drop its own SSRC coming back).
             self.party.rtp.sendto(data[:8] + bytes(b ^ 0x5A for b in data[8:12]) + data[12:], src)
             self.echoed += 1
@@ -291,7 +291,7 @@ def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) 
         events=page.eval("window.events")[start:],
         inbound=inbound,
         callee_rtp=callee.rtp,
-        pcmu_160=callee.pcmu_160,
+        g711_160=callee.g711_160,
         echoed=callee.echoed,
         offer=callee.offers[0] if callee.offers else None,
         offers=callee.offers,
