@@ -129,6 +129,44 @@ class CallController:
     failover). ``reactor`` drives every timer of the call (a ``Clock`` in tests).
     """
 
+    # One per call, held for the whole call: the fields in slots (see UA.__slots__); `__dict__`
+    # stays for what Sippy programs and subclasses set of their own.
+    __slots__ = (
+        "acctA",
+        "acctO",
+        "allowed_pts",
+        "auth_proc",
+        "cId",
+        "caller_name",
+        "callmap",
+        "challenge",
+        "cld",
+        "cli",
+        "eTry",
+        "extra_attributes",
+        "fixed_routes",
+        "from_browser",
+        "global_config",
+        "group_timer",
+        "huntstop_scodes",
+        "id",
+        "no_reply_timer",
+        "pass_headers",
+        "reactor",
+        "remote_ip",
+        "req_source",
+        "req_target",
+        "routes",
+        "rtp_proxy_session",
+        "source",
+        "state",
+        "uaA",
+        "uaO",
+        "username",
+        "__dict__",
+        "__weakref__",
+    )
+
     # Calls are numbered from 1 for the control socket and logs.
     _next_id = 1
 
