@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Optional, Union
 
 from sippy.Exceptions.SipParseError import SipParseError
@@ -130,8 +131,16 @@ def _is_tokens(name: str) -> bool:
     return all(t and _TOKEN_CHARS.issuperset(t) for t in name.split(" "))
 
 
+# What a parsed address without raw parameter texts shares (never changed in place).
+_NO_RAW: Mapping[str, tuple[Optional[str], str]] = MappingProxyType({})
+
+
 class SipAddress:
     """Display name, URL and parameters of an address header value."""
+
+    # A call keeps several (its From, To and Contact on each leg): slots, no per-instance dict
+    # (`__dict__` is there for what a program sets of its own, made only when it does).
+    __slots__ = ("name", "url", "params", "hadbrace", "_name_raw", "_praw", "_plead", "_bare_url", "__dict__")
 
     def __init__(
         self,
@@ -143,7 +152,7 @@ class SipAddress:
         relaxedparser: bool = False,
     ) -> None:
         self._name_raw: Optional[tuple[str, Optional[str]]] = None
-        self._praw: dict[str, tuple[Optional[str], str]] = {}
+        self._praw: Mapping[str, tuple[Optional[str], str]] = _NO_RAW
         self._plead = ""
         self._bare_url: Optional[str] = None
         if address is not None:
@@ -228,7 +237,7 @@ class SipAddress:
             self._parse_params(s[m.end(3) + 1 :], address)
         elif tag is not None:
             self.params["tag"] = tag
-            self._praw["tag"] = (tag, "tag=" + tag)
+            self._praw = {"tag": (tag, "tag=" + tag)}
 
     def _parse_params(self, rest: str, address: str) -> None:
         body = rest.lstrip()
@@ -236,7 +245,8 @@ class SipAddress:
             raise SipParseError(f"junk after URI in address: {address!r}")
         self._plead = rest[: len(rest) - len(body)]
         params = self.params
-        praw = self._praw
+        praw: dict[str, tuple[Optional[str], str]] = {}
+        self._praw = praw
         for raw in split_unquoted(body[1:], ";"):
             k, eq, v = raw.partition("=")
             k = k.strip().lower()
@@ -284,9 +294,17 @@ class SipAddress:
 
     def getCopy(self) -> SipAddress:
         new = SipAddress.__new__(SipAddress)
-        new.__dict__.update(self.__dict__)
+        new.name = self.name
         new.url = self.url.getCopy()
         new.params = dict(self.params)
+        new.hadbrace = self.hadbrace
+        # The raw texts are never changed in place: shared.
+        new._name_raw = self._name_raw
+        new._praw = self._praw
+        new._plead = self._plead
+        new._bare_url = self._bare_url
+        if self.__dict__:
+            new.__dict__.update(self.__dict__)
         return new
 
     def getParam(self, name: str) -> Optional[str]:

@@ -147,7 +147,8 @@ def test_unknown_attribute_of_plain_url_raises_attribute_error() -> None:
 
 
 def address_state(addr: SipAddress) -> tuple[Any, ...]:
-    fields = {k: v for k, v in addr.__dict__.items() if k != "url"}
+    fields = {k: getattr(addr, k) for k in SipAddress.__slots__ if k not in ("url", "__dict__")}
+    fields["_praw"] = dict(fields["_praw"])
     return (fields, url_fields(addr.url), str(addr))
 
 

@@ -290,3 +290,15 @@ def test_unknown_uri_scheme_kept_as_text() -> None:
         a = SipAddress(text)
         assert str(a) == text
         assert a.getCopy().url.scheme == text.lstrip("<").partition(":")[0]
+
+
+def test_copy_is_independent_and_keeps_what_a_program_set() -> None:
+    addr = SipAddress('"Alice" <sip:alice@192.0.2.1>;tag=t1;x=1')
+    addr.note = "mine"  # a Sippy program's own attribute
+    copy = addr.getCopy()
+    copy.setParam("tag", "t2")
+    copy.url.host = "192.0.2.2"
+    copy.name = "Bob"
+    assert str(addr) == '"Alice" <sip:alice@192.0.2.1>;tag=t1;x=1'
+    assert str(copy) == "Bob <sip:alice@192.0.2.2>;tag=t2;x=1"
+    assert copy.note == "mine"
