@@ -2,7 +2,8 @@
 and framing over Twisted's TLS. The listener's certificate and key come from PEM files, checked at
 start-up (`sippy.Wss_server.tls_options`: one line naming a bad file). Connections we open verify
 the peer's certificate against `ca_file` (None: the system's trust store) and its name or IP
-address, unless `verify` is off.
+address, unless `verify` is off; to a peer that asks for ours (mutual TLS) they show the
+listener's certificate.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class Tls_server(Tcp_server):
             raise WssConfigError("Tls_server needs certfile and keyfile")
         self._server_tls = tls_options(uopts.certfile, uopts.keyfile)
         self._trust = trust_root(uopts.ca_file) if uopts.verify else None
+        # What we show a peer that asks who we are (mutual TLS): the listener's certificate.
+        self._client_cert = ssl.PrivateCertificate.loadPEM(
+            _read(uopts.certfile, "certificate") + b"\n" + _read(uopts.keyfile, "key")
+        )
         super().__init__(global_config, uopts, reactor)
 
     def _listen(self, port: int, factory: Any, host: str) -> Any:
@@ -70,7 +75,13 @@ class Tls_server(Tcp_server):
 
     def _connect(self, host: str, port: int, factory: Any) -> Any:
         if self._trust is None:
-            client_tls: Any = ssl.CertificateOptions(verify=False)
+            client_tls: Any = ssl.CertificateOptions(
+                verify=False,
+                privateKey=self._client_cert.privateKey.original,
+                certificate=self._client_cert.original,
+            )
         else:
-            client_tls = ssl.optionsForClientTLS(host, trustRoot=self._trust)
+            client_tls = ssl.optionsForClientTLS(
+                host, trustRoot=self._trust, clientCertificate=self._client_cert
+            )
         return self.reactor.connectSSL(host, port, factory, client_tls, timeout=self.uopts.connect_timeout)

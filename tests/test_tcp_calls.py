@@ -112,7 +112,7 @@ def _tcp_caller_call(tmp: Path, close_after_ack: bool, contact_listener: bool = 
     once the timers ran out (64*T1) no call or transaction is left."""
     callee_port, tport = free_port(), free_port()
     contact = socket.socket()
-    contact.bind(("127.0.0.1", 0))
+    contact.bind(("127.0.0.1", free_port()))
     contact.listen(4)
     contact.settimeout(10)
     b2b = B2bua(tmp, callee_port, extra=("--tcp_socket", f"127.0.0.1:{tport}"))
@@ -235,7 +235,7 @@ def test_lt_names_each_transactions_call_id_and_peer(tmp_path: Path, transport: 
     the caller's INVITE (server side) with its Call-ID and the connection or address it came from,
     ours to the callee (client side) likewise, whatever the caller's transport."""
     callee = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    callee.bind(("127.0.0.1", 0))
+    callee.bind(("127.0.0.1", free_port()))
     callee_port = callee.getsockname()[1]
     lport = free_port()
     extra: tuple = ()

@@ -153,7 +153,7 @@ class TlsCallee:
     --tls_ca is the callee's certificate, else only the B2BUA's own (the callee does not verify)."""
 
     def __init__(self, tmp: Path, scenario: str, trusted: bool) -> None:
-        b2b_cert = make_cert(tmp, "b2bua")
+        b2b_cert = self.b2b_cert = make_cert(tmp, "b2bua")
         callee_cert = make_cert(tmp, "callee")
         self.lsock, self.ctx, self.port = _tls_listener(callee_cert)
         self.tls_port = free_port()
@@ -198,7 +198,9 @@ def test_udp_caller_tls_callee_verified_call_and_callee_bye(tmp_path: Path) -> N
 
 
 def test_callee_certificate_not_verified_is_refused_with_503(tmp_path: Path) -> None:
-    with TlsCallee(tmp_path, "simple_uac_fail.xml", trusted=False) as c:
+    callee = TlsCallee(tmp_path, "simple_uac_fail.xml", trusted=False)
+    callee.b2b.args.append("--tls_verify=on")
+    with callee as c:
         conn, _ = c.lsock.accept()
         try:
             c.ctx.wrap_socket(conn, server_side=True)
@@ -207,6 +209,62 @@ def test_callee_certificate_not_verified_is_refused_with_503(tmp_path: Path) -> 
         res = c.caller.wait()
         assert res.returncode == 0, res.describe() + c.b2b.log.read_text()
         assert res.received("SIP/2.0 503")
+
+
+def test_tls_verify_off_takes_an_untrusted_callee(tmp_path: Path) -> None:
+    """--tls_verify=off: the callee whose certificate does not verify gets the call."""
+    callee = TlsCallee(tmp_path, "simple_uac.xml", trusted=False)
+    callee.b2b.args.append("--tls_verify=off")
+    with callee as c:
+        conn, _ = c.lsock.accept()
+        ua = TlsUA(c.ctx.wrap_socket(conn, server_side=True))
+        invite = ua.recv()
+        ua.send(_answer(invite, "200 OK", "callee1", SDP, f"<sip:bob@127.0.0.1:{c.port};transport=tls>"))
+        assert ua.recv().startswith("ACK ")
+        bye = ua.recv()
+        assert bye.startswith("BYE "), bye
+        ua.send(_answer(bye, "200 OK"))
+        res = c.caller.wait()
+        assert res.returncode == 0 and res.stat("SuccessfulCall") == 1, res.describe() + c.b2b.log.read_text()
+
+
+def test_tls_callee_by_name_gets_it_as_sni_and_is_verified_by_it(tmp_path: Path) -> None:
+    """A route to `localhost;transport=tls`: the B2BUA names the callee in its ClientHello (SNI)
+    and checks the certificate against that name."""
+    callee = TlsCallee(tmp_path, "simple_uac_fail.xml", trusted=True)
+    i = callee.b2b.args.index("-s") + 1
+    callee.b2b.args[i] = callee.b2b.args[i].replace("127.0.0.1", "localhost")
+    names: list = []
+    callee.ctx.sni_callback = lambda sock, name, ctx: names.append(name)
+    with callee as c:
+        conn, _ = c.lsock.accept()
+        ua = TlsUA(c.ctx.wrap_socket(conn, server_side=True))
+        invite = ua.recv()
+        assert invite.startswith("INVITE sip:service@localhost:"), invite
+        ua.send(_answer(invite, "486 Busy Here", "callee1"))
+        assert ua.recv().startswith("ACK ")
+        res = c.caller.wait()
+        assert res.returncode == 0, res.describe() + c.b2b.log.read_text()
+    assert names == ["localhost"]
+
+
+@pytest.mark.parametrize("verify", ["on", "off"])
+def test_mutual_tls_callee_asks_for_and_verifies_our_certificate(tmp_path: Path, verify: str) -> None:
+    """A callee that requires a client certificate (signed by the B2BUA's, which it trusts) gets
+    the listener's one, with --tls_verify on or off."""
+    callee = TlsCallee(tmp_path, "simple_uac_fail.xml", trusted=True)
+    callee.b2b.args.append(f"--tls_verify={verify}")
+    callee.ctx.verify_mode = ssl.CERT_REQUIRED
+    callee.ctx.load_verify_locations(callee.b2b_cert[0])
+    with callee as c:
+        conn, _ = c.lsock.accept()
+        tls = c.ctx.wrap_socket(conn, server_side=True)
+        assert tls.getpeercert()["subject"] == ((("commonName", "localhost"),),)
+        ua = TlsUA(tls)
+        ua.send(_answer(ua.recv(), "486 Busy Here", "callee1"))
+        assert ua.recv().startswith("ACK ")
+        res = c.caller.wait()
+        assert res.returncode == 0 and res.received("SIP/2.0 486"), res.describe() + c.b2b.log.read_text()
 
 
 def test_bad_certificate_file_one_line_exit_2(tmp_path: Path) -> None:
@@ -232,9 +290,9 @@ def test_callee_contact_or_record_route_chooses_in_dialog_transport(tmp_path: Pa
     connection completes the call."""
     b2b_cert, callee_cert = make_cert(tmp_path, "b2bua"), make_cert(tmp_path, "callee")
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
+    callee_port = free_port()
+    udp.bind(("127.0.0.1", callee_port))
     udp.settimeout(10)
-    callee_port = udp.getsockname()[1]
     lsock, ctx, port = _tls_listener(callee_cert)
     extra = ("--tls_ca", callee_cert[0], "--tcp_socket", f"127.0.0.1:{free_port()}")
     b2b = _b2bua(tmp_path, callee_port, free_port(), b2b_cert, extra)
@@ -245,8 +303,9 @@ def test_callee_contact_or_record_route_chooses_in_dialog_transport(tmp_path: Pa
     try:
         caller.start()
         data, src = udp.recvfrom(65536)
+        while not data.startswith(b"INVITE "):
+            data, src = udp.recvfrom(65536)  # a stray datagram (another B2BUA's) on this port
         invite = data.decode()
-        assert invite.startswith("INVITE "), invite
         contact, rr = f"<sip:bob@127.0.0.1:{callee_port}>", ""
         if target == "contact_tcp":
             contact = f"<sip:bob@127.0.0.1:{port};transport=tcp>"
