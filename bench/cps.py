@@ -45,10 +45,10 @@ columns:
   calls     calls the caller attempted; ok: completed (BYE answered); fail: failed or never finished
   rtx uac   messages the caller retransmitted (INVITE/BYE not answered within 500 ms)
   rtx uas   messages the callee retransmitted (its 200 not ACKed in time)
-  late      responses the caller got out of order (a 100 or 180 after the 200): tolerated
   p50, p99  setup latency, INVITE sent to 200 received at the caller, in ms (SIPp: 1 ms resolution)
-  CPU%      B2BUA CPU time over the step's wall time, 100 = one core (all its processes)
-  ms/call   B2BUA CPU time per completed call
+  CPU%      B2BUA CPU time over the --step-time seconds of offered load, 100 = one core (all its
+            processes)
+  ms/call   B2BUA CPU time per completed call (to the end of the step's last call)
   RSS       B2BUA resident memory at the end of the step, MiB (summed over its processes)
   clean     every call completed and nothing retransmitted"""
 
@@ -57,10 +57,20 @@ GIVE_UP_SHARE = 0.1
 # The callee: SIPp's built-in uas without `;transport=UDP` in its Contact, which Sippy 2.5.0 cannot
 # send to (RuntimeError "unsupported transport: UDP" on the BYE to the callee: it checks lower case).
 UAS_CONTACT_TRANSPORT = ";transport=[transport]"
-# The caller goes on past a response out of order (SIPp -default_behaviors all,-abortunexp): Sippy
-# 2.5.0 sends from a pool of threads and at times delivers the 100 or 180 after the 200. Counted in
-# the "late" column from SIPp's error log, not as failures.
-LATE = "Continuing call on unexpected message"
+# The caller: SIPp's built-in uac with its messages in SIPp transactions (start_txn/response_txn),
+# so that a 100 or 180 arriving after the 200 is ignored rather than failing the call: Sippy 2.5.0
+# sends from a pool of threads and at times delivers them in that order. Anything else unexpected
+# (a late final response) still fails the call. (attribute added, in the order they occur)
+UAC_TXNS = (
+    ('<send retrans="500">', 'start_txn="invite"'),
+    ('<recv response="100"', 'response_txn="invite"'),
+    ('<recv response="180"', 'response_txn="invite"'),
+    ('<recv response="183"', 'response_txn="invite"'),
+    ('<recv response="200" rtd="true"', 'response_txn="invite"'),
+    ("<send>", 'ack_txn="invite"'),
+    ('<send retrans="500">', 'start_txn="bye"'),
+    ('<recv response="200" crlf="true"', 'response_txn="bye"'),
+)
 # SIPp's INVITE gives up after 64*T1 (32 s): long enough for the calls of an overloaded step to end.
 UAC_GRACE = 40.0
 
@@ -74,11 +84,12 @@ class StepResult:
     failed: int = 0
     rtx_uac: int = 0
     rtx_uas: int = 0
-    late: int = 0
     p50: Optional[float] = None
     p99: Optional[float] = None
     cpu: float = 0.0
     wall: float = 0.0
+    load_cpu: float = 0.0
+    load_wall: float = 0.0
     rss_kib: int = 0
     reasons: str = ""
 
@@ -163,13 +174,16 @@ def uas_scenario() -> str:
     return xml.replace(UAS_CONTACT_TRANSPORT, "")
 
 
-def late_responses(work: str) -> int:
-    """Responses the caller took out of order, from SIPp's -trace_err file(s) in work."""
-    n = 0
-    for path in glob.glob(os.path.join(work, "uac_*_errors.log")):
-        with open(path, errors="replace") as f:
-            n += sum(line.count(LATE) for line in f)
-    return n
+def uac_scenario() -> str:
+    """SIPp's built-in uac scenario with its INVITE and BYE transactions named (UAC_TXNS)."""
+    xml = subprocess.run(["sipp", "-sd", "uac"], capture_output=True, text=True, timeout=10).stdout
+    pos = 0
+    for tag, attr in UAC_TXNS:
+        at = xml.index(tag, pos)
+        end = at + len(tag) - (1 if tag.endswith(">") else 0)
+        xml = xml[:end] + " " + attr + xml[end:]
+        pos = end
+    return xml
 
 
 def implementation(python: str) -> str:
@@ -195,6 +209,7 @@ class Side:
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.uas: Optional[subprocess.Popen[bytes]] = None
         self.uas_stats = os.path.join(work, "uas.csv")
+        self.uac_scenario = os.path.join(work, "uac.xml")
         self.steps: list[StepResult] = []
         self.given_up = False
         # Extra arguments of the SIPp caller (e.g. a socket per call, see --workers).
@@ -209,6 +224,8 @@ class Side:
         scenario = os.path.join(self.work, "uas.xml")
         with open(scenario, "w") as f:
             f.write(uas_scenario())
+        with open(self.uac_scenario, "w") as f:
+            f.write(uac_scenario())
         self.uas = subprocess.Popen(
             [
                 "sipp",
@@ -238,7 +255,7 @@ class Side:
         self, work: str, rate: float, calls: int, call_ms: int, limit: int, timeout: float
     ) -> subprocess.Popen:
         os.makedirs(work, exist_ok=True)
-        cmd = ["sipp", "-sn", "uac", f"127.0.0.1:{self.port}", "-i", "127.0.0.1", "-nostdin"]
+        cmd = ["sipp", "-sf", self.uac_scenario, f"127.0.0.1:{self.port}", "-i", "127.0.0.1", "-nostdin"]
         cmd += ["-p", str(free_udp_port()), "-mp", str(free_udp_port()), "-r", f"{rate:g}", "-m", str(calls)]
         cmd += ["-d", str(call_ms), "-l", str(limit), "-timeout", f"{int(timeout)}s", *self.uac_args]
         cmd += [
@@ -251,8 +268,6 @@ class Side:
             "-rtt_freq",
             "1",
             "-trace_err",
-            "-default_behaviors",
-            "all,-abortunexp",
         ]
         return subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -265,6 +280,12 @@ class Side:
         rtx0, cpu0, t0 = self.uas_retransmissions(), group_cpu(self.proc.pid), time.monotonic()
         uac = self.uac(work, rate, calls, call_ms, max(1000, int(rate * 64)), seconds + UAC_GRACE)
         try:
+            try:
+                uac.wait(seconds)
+            except subprocess.TimeoutExpired:
+                pass
+            # The load's own share of a core, before the tail of slow calls dilutes it.
+            res.load_cpu, res.load_wall = group_cpu(self.proc.pid) - cpu0, time.monotonic() - t0
             uac.wait(seconds + UAC_GRACE + 10)
         except subprocess.TimeoutExpired:
             # SIPp past its own -timeout (a B2BUA far past saturation): what it counted so far.
@@ -280,7 +301,6 @@ class Side:
         res.failed = calls - res.completed
         res.rtx_uac = int(stats.get("Retransmissions(C)", 0) or 0)
         res.reasons = failure_reasons(stats)
-        res.late = late_responses(work)
         times = setup_times(work)
         res.p50, res.p99 = percentile(times, 0.5), percentile(times, 0.99)
         # The callee's statistics are written every second: wait for the row after the step.
@@ -300,8 +320,8 @@ def fmt(value: Optional[float], spec: str = ".0f") -> str:
 def step_row(label: str, width: int, r: StepResult) -> str:
     return (
         f"{r.rate:6g}  {label:<{width}} {r.attempted:7d} {r.completed:7d} {r.failed:5d}"
-        f" {r.rtx_uac:7d} {r.rtx_uas:7d} {r.late:5d}"
-        f" {fmt(r.p50):>5} {fmt(r.p99):>5} {r.cpu / r.wall * 100 if r.wall else 0:6.1f}"
+        f" {r.rtx_uac:7d} {r.rtx_uas:7d}"
+        f" {fmt(r.p50):>5} {fmt(r.p99):>5} {r.load_cpu / r.load_wall * 100 if r.load_wall else 0:6.1f}"
         f" {fmt(r.cpu_ms_per_call, '.2f'):>7} {r.rss_kib / 1024:7.1f}  {'yes' if r.clean else 'NO'}"
     )
 
@@ -309,7 +329,7 @@ def step_row(label: str, width: int, r: StepResult) -> str:
 def header(width: int) -> str:
     return (
         f"{'rate':>6}  {'B2BUA':<{width}} {'calls':>7} {'ok':>7} {'fail':>5} {'rtx uac':>7} {'rtx uas':>7}"
-        f" {'late':>5} {'p50':>5} {'p99':>5} {'CPU%':>6} {'ms/call':>7} {'RSS':>7}  clean"
+        f" {'p50':>5} {'p99':>5} {'CPU%':>6} {'ms/call':>7} {'RSS':>7}  clean"
     )
 
 

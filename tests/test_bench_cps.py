@@ -31,18 +31,23 @@ def test_clean_means_every_call_and_no_retransmission():
     assert not cps.StepResult(rate=10, calls=100, attempted=100, completed=99).clean
     assert not cps.StepResult(rate=10, calls=100, attempted=100, completed=100, rtx_uac=1).clean
     assert not cps.StepResult(rate=10, calls=100, attempted=100, completed=100, rtx_uas=1).clean
-    # Responses out of order are reported, not held against the step.
-    assert cps.StepResult(rate=10, calls=100, attempted=100, completed=100, late=3).clean
     assert cps.StepResult(rate=10, calls=100, attempted=100, completed=80).overloaded
 
 
-def test_setup_times_and_late_responses_read_sipps_files(tmp_path):
+def test_setup_times_read_sipps_rtt_file(tmp_path):
     (tmp_path / "uac_1_rtt.csv").write_text("Date_ms;response_time_ms;rtd_no\n12.0;3;1\n13.0;0;1\n")
-    (tmp_path / "uac_1_errors.log").write_text(
-        f"x: {cps.LATE} for Call-Id '1': while pausing\nother\nx: {cps.LATE} for Call-Id '2'\n"
-    )
     assert sorted(cps.setup_times(str(tmp_path))) == [0.0, 3.0]
-    assert cps.late_responses(str(tmp_path)) == 2
+
+
+def test_caller_scenario_names_its_transactions():
+    xml = cps.uac_scenario()
+    assert re.search(r'<send retrans="500" start_txn="invite">\s*<!\[CDATA\[\s*INVITE', xml)
+    for code in ("100", "180", "183"):
+        assert re.search(rf'<recv response="{code}" response_txn="invite"', xml), code
+    assert re.search(r'<recv response="200" rtd="true" response_txn="invite"', xml)
+    assert re.search(r'<send ack_txn="invite">\s*<!\[CDATA\[\s*ACK', xml)
+    assert re.search(r'<send retrans="500" start_txn="bye">\s*<!\[CDATA\[\s*BYE', xml)
+    assert re.search(r'<recv response="200" crlf="true" response_txn="bye"', xml)
 
 
 def test_callee_scenario_has_no_transport_in_its_contact():
