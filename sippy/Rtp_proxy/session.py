@@ -17,6 +17,12 @@ Each RTP media line of the call is one proxy session, ``<call_id>-<index>``, wit
 
 With ``notify_tag`` and a client whose ``notify_socket`` is set and that supports notifications,
 each ``U`` asks the proxy to write ``<notify_tag> <index>`` to that socket when media stops.
+
+A kind of session that needs the proxy's modules (``Session/webrtc.py``) overrides
+``can_serve``/``unusable`` (which proxies it may use), ``_section_extras`` (where to send and the
+``&&`` subcommands of each ``U``), ``_subcommands_done`` (their answers; an edit of the section) and
+``_body_done``. A body it cannot take, or one the proxy's modules refuse, fails with ``refusal``
+set (488) instead of 503.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from sippy.Rtp_proxy.Cmd.sequencer import Rtp_proxy_cmd_sequencer
 from sippy.SdpBody import SdpBody
 from sippy.SdpOrigin import SdpOrigin
 
-__all__ = ("Rtp_proxy_session", "AV_TRTYPES", "SUPPORTED_TRTYPES")
+__all__ = ("Rtp_proxy_session", "Side", "SectionExtras", "NOT_ACCEPTABLE", "AV_TRTYPES", "SUPPORTED_TRTYPES")
 
 AV_TRTYPES = ("rtp/avp", "rtp/savp", "rtp/avpf", "rtp/savpf", "udp/tls/rtp/savp", "udp/tls/rtp/savpf")
 # Media the proxy relays (datagrams); anything else (TCP media, ...) passes untouched.
@@ -45,7 +51,7 @@ NOT_ACCEPTABLE = (488, "Not Acceptable Here")
 SdpCallback = Callable[[Any], None]
 
 
-class _Side:
+class Side:
     """One side of the relay: whether the proxy knows it, and the o= line it is shown."""
 
     def __init__(self, name: str) -> None:
@@ -57,7 +63,7 @@ class _Side:
         self.families: dict[int, str] = {}
 
 
-class _Extras(NamedTuple):
+class SectionExtras(NamedTuple):
     """What one media line's ``U`` tells the proxy besides the tags: where to send, and the
     ``&&`` subcommands for the proxy's modules."""
 
@@ -72,7 +78,7 @@ class _Update:
     __slots__ = ("body", "sdp", "sects", "extras", "waiting", "failed", "result_callback")
 
     def __init__(
-        self, body: Any, sdp: SdpBody, sects: list, extras: list[_Extras], result_callback: SdpCallback
+        self, body: Any, sdp: SdpBody, sects: list, extras: list[SectionExtras], result_callback: SdpCallback
     ) -> None:
         self.body = body
         self.sdp = sdp
@@ -130,8 +136,8 @@ class Rtp_proxy_session:
         self.refusal: Optional[tuple[int, str]] = None
         # The tag of the side whose U created the proxy sessions: it alone names them in D.
         self._first_tag: Optional[str] = None
-        self.caller = _Side("caller")
-        self.callee = _Side("callee")
+        self.caller = Side("caller")
+        self.callee = Side("callee")
 
     @classmethod
     def can_serve(cls, client: Any) -> bool:
@@ -151,7 +157,7 @@ class Rtp_proxy_session:
     def on_callee_sdp_change(self, sdp_body: Any, result_callback: SdpCallback) -> None:
         self._on_sdp_change(self.callee, sdp_body, result_callback)
 
-    def _on_sdp_change(self, side: _Side, body: Any, result_callback: SdpCallback) -> None:
+    def _on_sdp_change(self, side: Side, body: Any, result_callback: SdpCallback) -> None:
         if self.rtp_proxy_client is None:
             result_callback(None)
             return
@@ -182,12 +188,12 @@ class Rtp_proxy_session:
                 self._u_command(side, sect, index, extras[index]), self._u_result, side, up, index
             )
 
-    def _section_extras(self, side: _Side, sdp: SdpBody, sect: Any, index: int) -> _Extras:
+    def _section_extras(self, side: Side, sdp: SdpBody, sect: Any, index: int) -> SectionExtras:
         """Where the proxy sends this section's media, and the ``&&`` subcommands its ``U``
         carries (none here; a subclass adds module commands). SdpParseError refuses the body."""
-        return _Extras(sect.c_header.addr, sect.m_header.port, ())
+        return SectionExtras(sect.c_header.addr, sect.m_header.port, ())
 
-    def _u_command(self, side: _Side, sect: Any, index: int, extras: _Extras) -> str:
+    def _u_command(self, side: Side, sect: Any, index: int, extras: SectionExtras) -> str:
         other = self.callee if side is self.caller else self.caller
         mine, theirs = (self.from_tag, self.to_tag) if side is self.caller else (self.to_tag, self.from_tag)
         if self._first_tag is None:
@@ -211,7 +217,7 @@ class Rtp_proxy_session:
         """What the proxy writes to the notify socket when media line ``index`` times out."""
         return f"{self.notify_tag} {index}"
 
-    def _u_result(self, result: Optional[str], side: _Side, up: _Update, index: int) -> None:
+    def _u_result(self, result: Optional[str], side: Side, up: _Update, index: int) -> None:
         if up.failed:
             return
         head, *subresults = result.split("&&") if result is not None else ("",)
@@ -256,7 +262,7 @@ class Rtp_proxy_session:
             up.result_callback(up.body)
 
     def _subcommands_done(
-        self, side: _Side, index: int, extras: _Extras, subresults: list[str]
+        self, side: Side, index: int, extras: SectionExtras, subresults: list[str]
     ) -> Optional[Callable[[SdpBody, Any], None]]:
         """The answers to the subcommands of a ``U`` (RTPproxy leaves out trailing ``0``s); what
         to do to the section once it points at the proxy, or None. RtpProxyError: refused."""
@@ -264,11 +270,11 @@ class Rtp_proxy_session:
             raise RtpProxyError(f"unexpected subcommand answers {subresults!r}")
         return None
 
-    def _body_done(self, side: _Side, sdp: SdpBody) -> None:
+    def _body_done(self, side: Side, sdp: SdpBody) -> None:
         """Every section of the body is done: a subclass's session-level edits."""
 
     @staticmethod
-    def _origin(side: _Side, sdp: SdpBody) -> None:
+    def _origin(side: Side, sdp: SdpBody) -> None:
         """Show the other party our o= line (topology hiding), versioned as the original is."""
         remote = sdp.o_header
         if remote is None:

@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from sippy.Exceptions.RtpProxyError import RtpProxyError
 from sippy.Rtp_proxy.client import MODULE_IDS
-from sippy.Rtp_proxy.session import NOT_ACCEPTABLE, Rtp_proxy_session, _Extras, _Side
+from sippy.Rtp_proxy.session import NOT_ACCEPTABLE, Rtp_proxy_session, SectionExtras, Side
 from sippy.Rtp_proxy.Session.webrtc_sdp import (
     browser_media,
     dtls_result,
@@ -79,7 +79,7 @@ class Rtp_proxy_session_webrtc2sip(Rtp_proxy_session):
             response=NOT_ACCEPTABLE,
         )
 
-    def _section_extras(self, side: _Side, sdp: SdpBody, sect: Any, index: int) -> _Extras:
+    def _section_extras(self, side: Side, sdp: SdpBody, sect: Any, index: int) -> SectionExtras:
         if side is self.caller:
             if not is_webrtc(sect):
                 self.browser_legs.pop(index, None)
@@ -91,13 +91,13 @@ class Rtp_proxy_session_webrtc2sip(Rtp_proxy_session):
                     f"media line {index}: browser candidates not given to the proxy: "
                     + "; ".join(f"{c!r} ({why})" for c, why in media.candidates.dropped)
                 )
-            return _Extras(media.address, media.port, media.commands(DTLS, ICE))
+            return SectionExtras(media.address, media.port, media.commands(DTLS, ICE))
         if index not in self.browser_legs:
             return super()._section_extras(side, sdp, sect, index)
-        return _Extras(sect.c_header.addr, sect.m_header.port, (f"{DTLS} S", f"{ICE} S"))
+        return SectionExtras(sect.c_header.addr, sect.m_header.port, (f"{DTLS} S", f"{ICE} S"))
 
     def _subcommands_done(
-        self, side: _Side, index: int, extras: _Extras, subresults: list[str]
+        self, side: Side, index: int, extras: SectionExtras, subresults: list[str]
     ) -> SectionFinish:
         if index not in self.browser_legs:
             return super()._subcommands_done(side, index, extras, subresults)
@@ -118,7 +118,7 @@ class Rtp_proxy_session_webrtc2sip(Rtp_proxy_session):
         leg = self.browser_legs[index]
         return lambda sdp, sect: to_webrtc(sdp, sect, leg.transport, leg.mid, dtls, ice)
 
-    def _body_done(self, side: _Side, sdp: SdpBody) -> None:
+    def _body_done(self, side: Side, sdp: SdpBody) -> None:
         if side is self.caller or not self.browser_legs:
             return
         # One media line: BUNDLE it as offered. With several, each has its own proxy port, so
