@@ -57,8 +57,6 @@ class _BrowserLeg(NamedTuple):
 class Rtp_proxy_session_webrtc2sip(Rtp_proxy_session):
     """Sippy's ``Rtp_proxy_session_webrtc2sip``: the caller is a WebRTC browser."""
 
-    insert_nortpp = False
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Media line index -> the browser's leg, for the lines the browser offered as WebRTC.
