@@ -1,7 +1,8 @@
 """RFC 3261 section 17 transaction layer: client and server, INVITE and non-INVITE.
 
-The protocol logic lives in plain methods that take `rtime`; timers are `callLater`s on
-`self.reactor`, so tests drive every timer with `twisted.internet.task.Clock`. Transports are
+The protocol logic lives in plain methods that take `rtime`; timers are lane timers on
+`self.reactor` (sippy.Transactions.timers), so tests drive every timer with
+`twisted.internet.task.Clock`. Transports are
 `sippy.Network_server` objects: UDP (one per address family with `-l '*'`) and the registered
 others (WSS); a request leaves by the one its target asks for, an answer by the one its request
 came on (docs/internals.md).
@@ -44,6 +45,7 @@ from sippy.Transactions.state import (
     SipTransactionState,
 )
 from sippy.Transactions.stateless import RETRY_AFTER, StatelessAnswers, unavailable
+from sippy.Transactions.timers import TimerLanes
 from sippy.Transactions.transports import TransportChoice, is_reliable
 
 # Sippy's names, importable from here whichever module is their home.
@@ -159,6 +161,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
         # Lines a peer can provoke (bad requests, full tables) go through it: a flood writes a
         # few lines and a summary per minute, not a line per datagram.
         self.log_limiter = LogLimiter(self._log, reactor)
+        self._timers = TimerLanes(reactor, self._fire)
         self._initTransports(global_config, reactor, transport, servers)
 
     # -- logging --------------------------------------------------------------------------------
@@ -192,10 +195,10 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
     # -- timers and callbacks ---------------------------------------------------------------------
 
     def _timer(self, fn: Callable[..., None], ival: float, t: SipTransaction) -> Any:
-        """Call fn(t, rtime) in ival seconds. One reactor.callLater and nothing more: every
-        transaction arms a timer or two and most are cancelled, so a Timeout object per timer
-        would be pure overhead; `_fire` does what Timeout would (rtime, exceptions)."""
-        return self.reactor.callLater(ival, self._fire, fn, t)
+        """Call fn(t, rtime) in ival seconds. Every transaction arms two to four timers and most
+        are cancelled: a lane timer each (sippy.Transactions.timers), not a reactor call; `_fire`
+        does what Timeout would (rtime, exceptions)."""
+        return self._timers.callLater(ival, fn, t)
 
     def _fire(self, fn: Callable[..., None], t: SipTransaction) -> None:
         """Timer trampoline: supplies rtime and keeps exceptions away from the reactor."""
