@@ -128,6 +128,32 @@ def test_in_dialog_requests_from_the_callee_reach_the_owning_worker() -> None:
     assert len(uac.result.received("BYE ")) == CALLS
 
 
+def test_wildcard_listener_gives_each_worker_one_own_port_for_both_families() -> None:
+    """-l '*': every worker has an IPv4 and an IPv6 socket on the shared port and on its own port
+    (the same number): a caller on IPv4, a callee on IPv6, in-dialog requests both ways."""
+    uas = Sipp("workers_uas_bye.xml", local_ip="::1", calls=CALLS, timeout=20)
+    try:
+        uas.start()
+        with group("-l", "*", "-s", f"[::1]:{uas.local_port}") as b2b:
+            with Sipp(
+                "workers_uac_wait.xml", b2b.address, calls=CALLS, rate=20, extra=MULTI_SOCKET, timeout=20
+            ) as uac:
+                pass
+            err = b2b.stderr()
+        callee = uas.wait()
+    finally:
+        uas.cleanup()
+    assert callee.returncode == 0, callee.describe() + err
+    assert uac.result.returncode == 0, uac.result.describe() + err
+    invites = callee.received("INVITE ")
+    own = contact_ports(invites)
+    assert len(own) == 2 and b2b.port not in own, own
+    assert all(re.search(r"^Via: SIP/2.0/UDP \[::1\]:", m, re.M) for m in invites)
+    # The caller (IPv4) was answered, re-INVITEd and hung up on from the same port numbers.
+    assert contact_ports(uac.result.received("SIP/2.0 200")) == own
+    assert contact_ports(uac.result.received("INVITE ")) == own == via_ports(uac.result.received("BYE "))
+
+
 def test_control_socket_lists_the_calls_of_every_worker() -> None:
     uas_port = free_udp_port()
     with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=30) as uas:
