@@ -201,3 +201,17 @@ def test_module_answers() -> None:
     for bad in ("", "ouZo pwd", "ouZo pwd x:y"):
         with pytest.raises(ValueError):
             ice_result(bad)
+
+
+def test_no_usable_candidate_is_refused_unless_the_stream_is_rejected() -> None:
+    # Only names and TCP: the proxy could pair with none of them, the call would carry no audio.
+    lines = [
+        x
+        for x in CHROME_OFFER.split("\r\n")
+        if not x.startswith("a=candidate:") or " tcp " in x or ".local" in x
+    ]
+    sdp = SdpBody("\r\n".join(lines))
+    with pytest.raises(SdpParseError, match=r"without an ICE candidate the proxy can use: .*mDNS name"):
+        browser_media(sdp, sdp.sections[0])
+    sdp.sections[0].m_header.port = 0  # a stream the browser takes away needs none
+    assert browser_media(sdp, sdp.sections[0]).candidates.kept == []

@@ -165,6 +165,11 @@ def browser_media(sdp: Any, sect: Any) -> BrowserMedia:
     if ssrc is not None and not ssrc.isdigit():
         ssrc = None
     candidates = filter_candidates([a.value or "" for a in sect.a_headers if a.name == "candidate"])
+    if not candidates.kept and sect.m_header.port != 0:
+        # The ICE-lite proxy pairs only with candidates it was given: without one the call would
+        # connect and carry no audio.
+        why = "; ".join(f"{c!r} ({w})" for c, w in candidates.dropped) or "none offered"
+        raise SdpParseError(f"WebRTC media section without an ICE candidate the proxy can use: {why}")
     address, port = sect.c_header.addr, sect.m_header.port
     if address in ("0.0.0.0", "::") and candidates.kept:
         parts = candidates.kept[0].split()
