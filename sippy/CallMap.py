@@ -259,8 +259,7 @@ class CallMap:
                 "cli": ua.getCLD() if key == "a" else ua.getCLI(),
                 "cld": ua.getCLI() if key == "a" else ua.getCLD(),
                 "duration": (MonoTime() - ua.connect_ts) if connected else 0.0,
-                # The `transport=` of the leg's remote target (a TCP/TLS peer's Contact says it).
-                "transport": (ua.rTarget.transport or "").lower() if ua.rTarget is not None else "",
+                "transport": ua.getTransport(),
             }
         return info
 

@@ -632,6 +632,19 @@ class UA:
     def getCallingName(self) -> Optional[str]:
         return self.lUri.address.name if self.lUri is not None else None
 
+    def getTransport(self) -> str:
+        """How the peer is reached, for `l`: its connection's transport (see noteConnection),
+        else what the remote target asks for (`sips:`: tls, else its `transport=`); '' when it
+        asks for nothing (UDP)."""
+        if self.rConnection is not None:
+            return self.rConnection.server.transport
+        target = self.rTarget
+        if target is None:
+            return ""
+        if target.scheme == "sips":
+            return "tls"
+        return (target.transport or "").lower()
+
     def getRAddr0(self) -> Optional[tuple[str, int]]:
         return self.rAddr0
 

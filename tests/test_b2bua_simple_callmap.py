@@ -30,7 +30,6 @@ class FakeUA:
         self.state = "Trying(UAS)"
         self.connect_ts = None
         self.disconnect_ts = None
-        self.rTarget = None
 
     def recvRequest(self, req: Any, sip_t: Any) -> tuple:
         self.requests.append(req)
@@ -44,6 +43,9 @@ class FakeUA:
 
     def getCLI(self) -> str:
         return "5551234"
+
+    def getTransport(self) -> str:
+        return ""
 
 
 class FakeCC:

@@ -28,9 +28,16 @@ def _tcp_scenario(tmp: Path, name: str) -> str:
     return str(path)
 
 
-def _run(tmp: Path, caller_tcp: bool, callee_bye: bool, reinvite: Optional[str] = None) -> None:
+def _run(
+    tmp: Path,
+    caller_tcp: bool,
+    callee_bye: bool,
+    reinvite: Optional[str] = None,
+    contact_transport: bool = True,
+) -> None:
     """One call, TCP on the caller's or the callee's side; `reinvite`: 'caller' or 'callee' sends
-    a hold and a resume re-INVITE (the caller hangs up)."""
+    a hold and a resume re-INVITE (the caller hangs up); `contact_transport`: the TCP side's Contact
+    says ;transport=tcp (else SIPp's own Contact, without it)."""
     callee_port = free_port()
     tport = free_port()
     b2b = B2bua(tmp, callee_port, extra=("--tcp_socket", f"127.0.0.1:{tport}"))
@@ -46,7 +53,7 @@ def _run(tmp: Path, caller_tcp: bool, callee_bye: bool, reinvite: Optional[str] 
     elif reinvite == "callee":
         uac_name, uas_name = "simple_uac_answer_reinvite.xml", "simple_uas_reinvite.xml"
     uas = _tcp_scenario(tmp, uas_name) if not caller_tcp else uas_name
-    uac = _tcp_scenario(tmp, uac_name) if caller_tcp else uac_name
+    uac = _tcp_scenario(tmp, uac_name) if caller_tcp and contact_transport else uac_name
     # The callee that hangs up first holds the call 1.5 s: long enough to look at `l`.
     hold = ("-d", "1500") if callee_bye else ()
     callee = Sipp(uas, local_port=callee_port, calls=1, timeout=15, extra=(*t_callee, *hold))
@@ -92,6 +99,12 @@ def test_tcp_caller_udp_callee_caller_hangs_up(tmp_path: Path) -> None:
 
 def test_tcp_caller_udp_callee_callee_hangs_up(tmp_path: Path) -> None:
     _run(tmp_path, caller_tcp=True, callee_bye=True)
+
+
+def test_tcp_caller_contact_without_transport_gets_bye_on_its_connection(tmp_path: Path) -> None:
+    """SIPp over TCP with a Contact that does not say TCP: `l` shows the leg as TCP and the
+    callee's BYE reaches the caller on its connection (by the Contact alone it would go by UDP)."""
+    _run(tmp_path, caller_tcp=True, callee_bye=True, contact_transport=False)
 
 
 def test_udp_caller_tcp_callee_caller_hangs_up(tmp_path: Path) -> None:
