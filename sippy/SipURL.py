@@ -21,6 +21,8 @@ from sippy.misc import bare_host, is_ip, sip_host
 # RFC 3261 user-unreserved and mark characters: legal unescaped in the user part.
 USERNAME_SAFE = "&=+$,;?/#" + "-_.!~*'()"
 _HVALUE_SAFE = "[]/?:+$" + "-_.!~*'()"
+# A user part made only of these is written as it is (what quote() would give it, quicker).
+_USER_AS_IS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-~" + USERNAME_SAFE)
 _KNOWN_PARAMS = ("user", "transport", "ttl", "maddr", "method", "tag", "lr")
 _DEFAULT_PORTS = {"sip": 5060, "sips": 5061, "tel": 5060}
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
@@ -334,6 +336,8 @@ class SipURL:
         if self.username is not None:
             if self._user_raw is not None and self._user_raw[1] == self.username:
                 w(self._user_raw[0])
+            elif _USER_AS_IS.issuperset(self.username):
+                w(self.username)
             else:
                 w(quote(self.username, USERNAME_SAFE))
             for up in self.userparams:
@@ -362,6 +366,17 @@ class SipURL:
         return "".join(parts)
 
     def _write_params(self, w: Any) -> None:
+        if (
+            not (self._porder or self.other or self.lr)
+            and self.usertype is None
+            and self.transport is None
+            and self.ttl is None
+            and self.maddr is None
+            and self.method is None
+            and self.tag is None
+        ):
+            # No parameters (the usual Contact, From, To, Request-URI).
+            return
         known = {
             "user": self.usertype,
             "transport": self.transport,

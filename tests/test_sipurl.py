@@ -208,3 +208,12 @@ def test_mutated_urls_raise_only_sip_parse_error(text: str) -> None:
     else:
         u.port = 1
         assert SipURL(str(u)).port == 1
+
+
+def test_built_url_user_escaped_only_where_needed_and_params_written() -> None:
+    assert str(SipURL(username="alice.b-1_~+$,;?/&=!*'()", host="h")) == "sip:alice.b-1_~+$,;?/&=!*'()@h"
+    assert str(SipURL(username="al ice@x%", host="h")) == "sip:al%20ice%40x%25@h"
+    assert str(SipURL(username="ünï", host="h", port=5070)) == "sip:%C3%BCn%C3%AF@h:5070"
+    assert str(SipURL(username="a", host="h")) == "sip:a@h"
+    assert str(SipURL(username="a", host="h", lr=True)) == "sip:a@h;lr"
+    assert str(SipURL(host="h", transport="tcp", other=["x=1"])) == "sip:h;transport=tcp;x=1"
