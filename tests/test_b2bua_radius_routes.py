@@ -35,15 +35,22 @@ def failover_call(
     return hunt(routes, sipps, uac, timeout)
 
 
-def hunt(routes: Sequence[str], callees: Sequence[Sipp], uac: str = "radius_uac.xml", timeout: float = 8.0):
-    """One call over these routes (tried in order) to these already built SIPp callees.
+def hunt(
+    routes: Sequence[str],
+    callees: Sequence[Sipp],
+    uac: str = "radius_uac.xml",
+    timeout: float = 8.0,
+    args: Sequence[str] = (),
+):
+    """One call over these routes (tried in order) to these already built SIPp callees; `args`
+    given to the B2BUA too.
 
     Returns (caller result, callee results, b2b stderr, seconds the caller took).
     """
     try:
         for s in callees:
             s.start()
-        with B2B(ARGS, routes=routes) as b2b:
+        with B2B((*ARGS, *args), routes=routes) as b2b:
             t0 = time.monotonic()
             with Sipp(uac, remote=b2b.address, timeout=timeout, duration=300) as caller:
                 pass

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import free_port, has_ipv6
 from tests.sipp_util import SCENARIO_DIR, Sipp
 from tests.test_b2bua_radius_ops import B2bua, cli_command, wait_for
+from tests.test_b2bua_radius_routes import first_line, hunt
 from tests.test_tls_calls import SDP, TlsUA, _answer, _hdr, _request
 from tests.wss_util import make_cert
 
@@ -377,3 +378,20 @@ def test_tcp_sockets_from_config_file_one_ipv6_call_over_it(tmp_path: Path) -> N
     finally:
         callee.cleanup()
         b2b.kill()
+
+
+def test_tcp_route_connect_refused_next_route_at_once() -> None:
+    """Two routes, the first `;transport=tcp` to a port where nothing listens: the refused connect
+    ends that attempt at once (503, not a timer) and the second route (UDP) takes the call."""
+    dead, callee_port = free_port(), free_port()
+    callee = Sipp("uas", local_port=callee_port, timeout=15)
+    routes = [f"127.0.0.1:{dead};transport=tcp", f"127.0.0.1:{callee_port}"]
+    args = ("--tcp_socket", f"127.0.0.1:{free_port()}")
+    uac, (uas,), err, took = hunt(routes, [callee], uac="radius_uac.xml", timeout=15, args=args)
+    assert uac.returncode == 0, uac.describe() + err
+    assert uas.returncode == 0 and uas.received("INVITE"), uas.describe() + err
+    assert [first_line(m) for m in uac.received("SIP/2.0") if not m.startswith("SIP/2.0 1")] == [
+        "SIP/2.0 200 OK",
+        "SIP/2.0 200 OK",  # the BYE's
+    ]
+    assert took < 5, took
