@@ -105,6 +105,14 @@ def test_address_from_a_candidate_when_c_says_no_address_yet() -> None:
     sdp = SdpBody(offer)
     media = browser_media(sdp, sdp.sections[0])
     assert (media.address, media.port) == ("192.0.2.2", 49730)
+    # The IPv6 candidate first: still the first one of c='s family.
+    v4 = "a=candidate:2545838154 1 udp 2122194687 192.0.2.2 49730 typ host generation 0 network-id 1\r\n"
+    v6_first = offer.replace(v4, "").replace("a=candidate:3916532434", v4 + "a=candidate:3916532434")
+    assert v6_first.index("fd00::2") < v6_first.index("192.0.2.2 49730")
+    sdp = SdpBody(v6_first)
+    assert browser_media(sdp, sdp.sections[0])[-2:] == ("192.0.2.2", 49730)
+    sdp = SdpBody(v6_first.replace("c=IN IP4 0.0.0.0", "c=IN IP6 ::"))
+    assert browser_media(sdp, sdp.sections[0])[-2:] == ("fd00::2", 44016)
 
 
 @pytest.mark.parametrize(

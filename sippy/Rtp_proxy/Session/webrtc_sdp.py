@@ -171,9 +171,14 @@ def browser_media(sdp: Any, sect: Any) -> BrowserMedia:
         why = "; ".join(f"{c!r} ({w})" for c, w in candidates.dropped) or "none offered"
         raise SdpParseError(f"WebRTC media section without an ICE candidate the proxy can use: {why}")
     address, port = sect.c_header.addr, sect.m_header.port
-    if address in ("0.0.0.0", "::") and candidates.kept:
-        parts = candidates.kept[0].split()
-        address, port = parts[4], int(parts[5])
+    if address in ("0.0.0.0", "::"):
+        # The first candidate of c='s family (the U command says the family as the c= line does).
+        v6 = sect.c_header.atype == "IP6"
+        for cand in candidates.kept:
+            parts = cand.split()
+            if (":" in parts[4]) == v6:
+                address, port = parts[4], int(parts[5])
+                break
     return BrowserMedia(
         ufrag.strip(),
         pwd.strip(),
