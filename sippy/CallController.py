@@ -34,6 +34,8 @@ from sippy.RadiusAccounting import RadiusAccounting
 from sippy.RadiusAuthorisation import AuthResult, RadiusAuthorisation
 from sippy.Rtp_proxy.session import Rtp_proxy_session
 from sippy.Rtp_proxy.Session.webrtc import Rtp_proxy_session_webrtc2sip
+from sippy.Rtp_proxy.Session.webrtc_sdp import is_webrtc
+from sippy.SdpBody import SdpBody
 from sippy.Security.AddressList import AddressList
 from sippy.Security.DigestGuard import DigestGuard
 from sippy.Security.SipNonce import NONCE_OK, NONCE_STALE, HashOracle, default_oracle
@@ -588,8 +590,10 @@ class CallController:
             # Failover: the abandoned callee gets nothing more; the next answer sets the new one.
             self.rtp_proxy_session.callee_reset()
             return True
-        # A browser's call (it came over WSS): its side of the proxy speaks ICE + DTLS-SRTP.
-        session_class = Rtp_proxy_session_webrtc2sip if self.from_browser else Rtp_proxy_session
+        # A browser's call (over WSS, offering DTLS-SRTP): its side of the proxy speaks ICE +
+        # DTLS-SRTP. A WebSocket softphone offering plain RTP gets a plain session.
+        webrtc = self.from_browser and self.eTry is not None and _offers_webrtc(self.eTry.getData()[3])
+        session_class = Rtp_proxy_session_webrtc2sip if webrtc else Rtp_proxy_session
         try:
             self.rtp_proxy_session = session_class(
                 self.global_config, call_id=str(self.cId), notify_tag=f"r {self.id}"
@@ -750,6 +754,17 @@ def caller_address(req: Any, trusted_proxies: Optional[AddressList]) -> str:
             break
         address = host
     return address
+
+
+def _offers_webrtc(body: Any) -> bool:
+    """Whether an INVITE's body offers a DTLS-SRTP media section (what browsers offer)."""
+    if body is None:
+        return False
+    try:
+        sdp = body.getContent()
+    except SdpParseError:
+        return False
+    return isinstance(sdp, SdpBody) and any(is_webrtc(s) for s in sdp.sections)
 
 
 def _over_websocket(global_config: dict, req: Any) -> bool:

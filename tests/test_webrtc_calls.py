@@ -57,7 +57,9 @@ def refused(tmp_path: Path, contact: str, offer: str) -> tuple[str, str, Party]:
         b2b.kill()
 
 
-def test_a_proxy_without_the_modules_refuses_webrtc_calls_with_488(tmp_path: Path, proxy: RtpProxy) -> None:
+@pytest.fixture
+def bare_proxy(proxy: RtpProxy) -> Iterator[str]:
+    """The -r contact of the real proxy seen through tests.rtpp_no_modules: one without modules."""
     port = free_port()
     bare = subprocess.Popen(
         [sys.executable, "-m", "tests.rtpp_no_modules", str(port), f"127.0.0.1:{proxy.port}"],
@@ -66,9 +68,16 @@ def test_a_proxy_without_the_modules_refuses_webrtc_calls_with_488(tmp_path: Pat
     )
     try:
         assert bare.stdout is not None and bare.stdout.readline().strip() == "ready"
-        status, log, callee = refused(tmp_path, f"udp:127.0.0.1:{port}", CHROME_OFFER)
+        yield f"udp:127.0.0.1:{port}"
     finally:
         stop_process(bare)
+
+
+def test_a_proxy_without_the_modules_refuses_webrtc_calls_with_488(
+    tmp_path: Path, proxy: RtpProxy, bare_proxy: str
+) -> None:
+    status, log, callee = refused(tmp_path, bare_proxy, CHROME_OFFER)
+    port = int(bare_proxy.rsplit(":", 1)[1])
     assert status == "SIP/2.0 488 Not Acceptable Here", log
     assert f"udp:127.0.0.1:{port} lacks dtls_gw, ice_lite" in log and "--dso" in log, log
     assert "call refused" in log
@@ -176,6 +185,27 @@ def test_allowed_pts_apply_to_the_sip_side(tmp_path: Path, proxy: RtpProxy) -> N
             inv = callee.expect("INVITE")
             assert "m=audio" in inv.body and " RTP/AVP 0 8\r\n" in inv.body, inv.body
             assert "opus" not in inv.body and "a=fingerprint" not in inv.body
+            callee.answered(inv, 486)
+            phone.wait("SIP/2.0 486")
+        assert wait_for(lambda: proxy.active_sessions() == 0, 5)
+    finally:
+        b2b.kill()
+        callee.close()
+
+
+def test_a_websocket_softphone_with_plain_rtp_needs_no_modules(
+    tmp_path: Path, proxy: RtpProxy, bare_proxy: str
+) -> None:
+    # Not every WSS caller is a browser: plain RTP/AVP over WSS is relayed as any call.
+    callee = Party(name="callee")
+    b2b, wss_port = gateway(tmp_path, callee, bare_proxy)
+    try:
+        with ws_connect(wss_port) as ws:
+            phone = WsPhone(ws, b2b.port)
+            ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, SIP_ANSWER))
+            inv = callee.expect("INVITE")
+            (addr, port) = inv.media()[0]
+            assert addr == "127.0.0.1" and proxy.rtp_low <= port < proxy.rtp_low + 200, inv.body
             callee.answered(inv, 486)
             phone.wait("SIP/2.0 486")
         assert wait_for(lambda: proxy.active_sessions() == 0, 5)
