@@ -137,9 +137,10 @@ def read_radius_conf(cfg: B2BConfig) -> Optional[RadiusConf]:
         raise StartupError(str(exc)) from None
 
 
-def start_logger(cfg: B2BConfig) -> SipLogger:
-    """The SIP logger (SIPLOG_* environment) every layer writes to."""
-    logger = SipLogger("b2bua")
+def start_logger(cfg: B2BConfig, app: str = "b2bua") -> SipLogger:
+    """The SIP logger (SIPLOG_* environment) every layer writes to; a --workers worker's lines
+    say which one it is (``b2bua.w1``)."""
+    logger = SipLogger(app)
     cfg["_sip_logger"] = logger
     return logger
 
@@ -464,7 +465,7 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
             check_control_socket(cfg)
             if not cfg["foreground"]:
                 _daemonize(cfg)
-        logger = start_logger(cfg)
+        logger = start_logger(cfg, "b2bua" if setup is None else f"b2bua.w{setup.index}")
         if setup is None and cfg.get("workers", 1) > 1:
             group, _ctl = start_group(cfg, routes)
         else:

@@ -223,7 +223,9 @@ def test_signals_reach_every_worker() -> None:
     with group("-s", f"127.0.0.1:{free_udp_port()}", workers=3) as b2b:
         assert b2b.proc is not None
         os.kill(b2b.proc.pid, signal.SIGHUP)
-        assert wait_for(b2b.stderr, lambda e: e.count("Signal 1 received, disconnecting") == 3), b2b.stderr()
+        err = wait_for(b2b.stderr, lambda e: e.count("Signal 1 received, disconnecting") == 3)
+        # Each worker's lines say which it is.
+        assert all(f"/b2bua.w{i}: Signal 1 received, disconnecting" in err for i in range(3)), err
         os.kill(b2b.proc.pid, signal.SIGUSR2)
         # The parent and the three workers each turn debug logging on.
         assert wait_for(b2b.stderr, lambda e: e.count("debug logging on") == 4), b2b.stderr()
