@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import free_port, free_tcp_port, stop_process
 from tests.rtpproxy_util import RtpProxy
-from tests.sip_party import Party
+from tests.sip_party import Msg, Party
 from tests.test_b2bua_radius_ops import B2bua, cli_command, read_text, wait_for
 from tests.test_webrtc_sdp import CHROME_OFFER, SIP_ANSWER
 from tests.test_wss_calls import WsPhone, _drop, _header
@@ -174,41 +174,36 @@ def test_every_ending_deletes_the_proxy_session(tmp_path: Path, proxy: RtpProxy,
         callee.close()
 
 
-def test_allowed_pts_apply_to_the_sip_side(tmp_path: Path, proxy: RtpProxy) -> None:
-    # -F 8,0: the browser offers Opus first; the SIP side is offered PCMA and PCMU only.
+def offered(tmp_path: Path, proxy: RtpProxy, contact: str, offer: str, *flags: str) -> Msg:
+    """The INVITE the callee gets for a WSS caller's ``offer`` (then refused with 486, after which
+    the proxy has no session left)."""
     callee = Party(name="callee")
-    b2b, wss_port = gateway(tmp_path, callee, proxy.contact, "-F", "8,0")
+    b2b, wss_port = gateway(tmp_path, callee, contact, *flags)
     try:
         with ws_connect(wss_port) as ws:
             phone = WsPhone(ws, b2b.port)
-            ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, CHROME_OFFER))
+            ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, offer))
             inv = callee.expect("INVITE")
-            assert "m=audio" in inv.body and " RTP/AVP 0 8\r\n" in inv.body, inv.body
-            assert "opus" not in inv.body and "a=fingerprint" not in inv.body
             callee.answered(inv, 486)
             phone.wait("SIP/2.0 486")
         assert wait_for(lambda: proxy.active_sessions() == 0, 5)
+        return inv
     finally:
         b2b.kill()
         callee.close()
+
+
+def test_allowed_pts_apply_to_the_sip_side(tmp_path: Path, proxy: RtpProxy) -> None:
+    # -F 8,0: the browser offers Opus first; the SIP side is offered PCMA and PCMU only.
+    inv = offered(tmp_path, proxy, proxy.contact, CHROME_OFFER, "-F", "8,0")
+    assert "m=audio" in inv.body and " RTP/AVP 0 8\r\n" in inv.body, inv.body
+    assert "opus" not in inv.body and "a=fingerprint" not in inv.body
 
 
 def test_a_websocket_softphone_with_plain_rtp_needs_no_modules(
     tmp_path: Path, proxy: RtpProxy, bare_proxy: str
 ) -> None:
     # Not every WSS caller is a browser: plain RTP/AVP over WSS is relayed as any call.
-    callee = Party(name="callee")
-    b2b, wss_port = gateway(tmp_path, callee, bare_proxy)
-    try:
-        with ws_connect(wss_port) as ws:
-            phone = WsPhone(ws, b2b.port)
-            ws.send(phone._request("INVITE", f"sip:1234@127.0.0.1:{b2b.port}", 1, SIP_ANSWER))
-            inv = callee.expect("INVITE")
-            (addr, port) = inv.media()[0]
-            assert addr == "127.0.0.1" and proxy.rtp_low <= port < proxy.rtp_low + 200, inv.body
-            callee.answered(inv, 486)
-            phone.wait("SIP/2.0 486")
-        assert wait_for(lambda: proxy.active_sessions() == 0, 5)
-    finally:
-        b2b.kill()
-        callee.close()
+    inv = offered(tmp_path, proxy, bare_proxy, SIP_ANSWER)
+    (addr, port) = inv.media()[0]
+    assert addr == "127.0.0.1" and proxy.rtp_low <= port < proxy.rtp_low + 200, inv.body
