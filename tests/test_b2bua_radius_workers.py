@@ -9,6 +9,7 @@ beside them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -20,13 +21,16 @@ import time
 from typing import Callable, TypeVar
 
 import pytest
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
 
 from sippy.B2BOperations import add_counts, format_status
 from sippy.CLIManager import CLIManager
-from sippy.WorkerControl import merge_answers, merge_listing
+from sippy.WorkerChannel import COUNTS
+from sippy.WorkerControl import WorkerControl, merge_answers, merge_listing
 from sippy.WorkerGroup import bind_worker_sockets, close_sockets, worker_environment, worker_setup
 from tests.conftest import free_udp_port
+from tests.radius_util import running_freeradius
 from tests.sipp_util import Sipp
 from tests.test_b2bua_radius_calls import B2B, ROOT, SCRIPT, pytestmark  # noqa: F401
 from tests.test_b2bua_radius_ops import cli_command
@@ -184,6 +188,39 @@ def test_control_socket_lists_the_calls_of_every_worker() -> None:
     assert len(contact_ports(uac.result.received("SIP/2.0 200"))) == 2  # both workers held some
     assert transactions.count("In-memory server transactions:") == 1, transactions
     assert transactions.count("In-memory client transactions:") == 1, transactions
+
+
+def test_every_worker_sends_its_calls_accounting(tmp_path) -> None:
+    """-A 1 against a real FreeRADIUS: a Stop record for both legs of every call, whichever worker
+    carried it."""
+    uas_port = free_udp_port()
+    with running_freeradius() as srv:
+        conf = srv.write_radconf(
+            str(tmp_path), [f"127.0.0.1:{srv.auth_port}"], [f"127.0.0.1:{srv.acct_port}"]
+        )
+        with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
+            with group("-A", "1", "-R", conf, "-s", f"127.0.0.1:{uas_port}") as b2b:
+                with Sipp(
+                    "workers_uac_bye.xml",
+                    b2b.address,
+                    calls=CALLS,
+                    rate=20,
+                    duration=200,
+                    extra=MULTI_SOCKET,
+                    timeout=20,
+                ) as uac:
+                    pass
+                stops = wait_for(
+                    lambda: [r for r in srv.detail_records() if r.get("Acct-Status-Type") == ["Stop"]],
+                    lambda found: len(found) >= 2 * CALLS,
+                )
+                err = b2b.stderr()
+    assert uac.result.returncode == 0, uac.result.describe() + err
+    assert uas.result.returncode == 0, uas.result.describe() + err
+    assert len(contact_ports(uac.result.received("SIP/2.0 200"))) == 2  # both workers carried calls
+    sent = {re.search(r"^Call-ID: *(\S+)", m, re.M)[1] for m in uac.result.sent("INVITE ")}
+    answering = [r for r in stops if r.get("h323-call-origin") == ["h323-call-origin=answer"]]
+    assert len(stops) == 2 * CALLS and {r["Acct-Session-Id"][0] for r in answering} == sent, stops
 
 
 def test_a_killed_worker_is_restarted_and_carries_calls() -> None:
@@ -367,3 +404,49 @@ def test_control_socket_answers_in_order_when_an_answer_comes_later() -> None:
     assert out == [] and not closed  # `fast` and `q` wait for `slow`
     later.callback(None)
     assert out == [b"slow done\n", b"fast done\n"] and closed == [True]
+
+
+class _FakeGroup:
+    """What WorkerControl asks of a WorkerGroup: two workers whose answers are given."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.workers = [object(), object()]
+        self.running = 2
+        self.restarts = 1
+        self.stopped: Deferred = Deferred()
+        self.asked: list[str] = []
+
+    def ask(self, cmd: str) -> Deferred:
+        self.asked.append(cmd)
+        return succeed(self.answers[cmd])
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def isEnabledFor(self, level: int) -> bool:
+        return True
+
+    def write(self, text: str, level: int = 0) -> None:
+        self.lines.append(text)
+
+
+def test_group_status_line_and_control_answers_come_from_every_worker() -> None:
+    one = {"active": 1, "total": 3, "failed": 0, "client": 2, "server": 1, "bad": {}, "stream": {}}
+    one["refused"] = {"calls": 0, "server transactions": 0, "client transactions": 0}
+    answers = {
+        COUNTS: [json.dumps(one), json.dumps({**one, "active": 2}), ""],
+        "l": ["In-memory calls:\na: x\nTotal: 1\n", "In-memory calls:\nb: y\nTotal: 1\n"],
+    }
+    log = _Log()
+    ctl = WorkerControl({"_sip_logger": log}, _FakeGroup(answers), reactor=Clock())  # type: ignore[arg-type]
+    ctl.logStatus()
+    assert log.lines == [
+        "status: 3 active calls, 6 calls since start, 0 failed, 4 client / 2 server transactions;"
+        " bad messages: none; refused at a bound: none; workers: 2 of 2 running, 1 restarted"
+    ]
+    out: list[bytes] = []
+    CLIManager(ctl.recvCommand, None, out.append).handle_cmd("l")
+    assert out == [b"In-memory calls:\na: x\nb: y\nTotal: 2\n"]
