@@ -38,6 +38,7 @@ from twisted.internet.defer import Deferred, DeferredList
 
 from sippy.misc import address_family
 from sippy.SipLogger import SIPLOG_INFO, SIPLOG_WARN
+from sippy.Time.Timeout import Timeout
 from sippy.WorkerChannel import ANSWER_FD, ChannelClient
 
 __all__ = (
@@ -203,7 +204,7 @@ class _Worker:
         self.ready = False
         self.started_at = 0.0
         self.delay = RESTART_DELAY
-        self.restart_call: Any = None
+        self.restart_call: Optional[Timeout] = None
 
     def spawn(self) -> _WorkerProcess:
         g = self.group
@@ -254,7 +255,7 @@ class _Worker:
             self.delay = RESTART_DELAY
         delay = self.delay
         self.delay = min(delay * 2, RESTART_DELAY_MAX)
-        self.restart_call = g.reactor.callLater(delay, self.spawn)
+        self.restart_call = Timeout(self.spawn, delay, reactor=g.reactor)
         return delay
 
 
@@ -298,7 +299,7 @@ class WorkerGroup:
         self.stopping = False
         self.started: Deferred = Deferred()
         self.stopped: Deferred = Deferred()
-        self._kill_call: Any = None
+        self._kill_call: Optional[Timeout] = None
 
     def start(self) -> Deferred:
         """Spawn every worker; ``started`` fires once all are ready, or fails with the first
@@ -347,19 +348,19 @@ class WorkerGroup:
         again (a second SIGTERM), it passes the signal on again."""
         self.stopping = True
         for worker in self.workers:
-            if worker.restart_call is not None and worker.restart_call.active():
+            if worker.restart_call is not None:
                 worker.restart_call.cancel()
             worker.restart_call = None
         self.kill(signum)
         if self._kill_call is None:
-            self._kill_call = self.reactor.callLater(self.kill_timeout, self.kill, signal.SIGKILL)
+            self._kill_call = Timeout(self.kill, self.kill_timeout, 1, signal.SIGKILL, reactor=self.reactor)
         self._checkStopped()
         return self.stopped
 
     def _checkStopped(self) -> None:
         if self.stopped.called or any(w.process is not None for w in self.workers):
             return
-        if self._kill_call is not None and self._kill_call.active():
+        if self._kill_call is not None:
             self._kill_call.cancel()
         self.stopped.callback(self)
 

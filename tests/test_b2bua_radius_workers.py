@@ -18,17 +18,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 import pytest
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 
 from sippy.B2BOperations import add_counts, format_status
 from sippy.CLIManager import CLIManager
 from sippy.WorkerChannel import COUNTS
 from sippy.WorkerControl import WorkerControl, merge_answers, merge_listing
-from sippy.WorkerGroup import bind_worker_sockets, close_sockets, worker_environment, worker_setup
+from sippy.WorkerGroup import (
+    WorkerGroup,
+    bind_worker_sockets,
+    close_sockets,
+    worker_environment,
+    worker_setup,
+)
 from tests.conftest import free_udp_port
 from tests.radius_util import running_freeradius
 from tests.sipp_util import Sipp
@@ -450,3 +458,78 @@ def test_group_status_line_and_control_answers_come_from_every_worker() -> None:
     out: list[bytes] = []
     CLIManager(ctl.recvCommand, None, out.append).handle_cmd("l")
     assert out == [b"In-memory calls:\na: x\nb: y\nTotal: 2\n"]
+
+
+class _SpawnClock(Clock):
+    """A Clock that records spawnProcess calls (the group's only other use of its reactor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[tuple[Any, dict[int, Any]]] = []
+        self.next_pid = 1000
+
+    def spawnProcess(self, proto: Any, executable: str, args: Any, env: Any, path: Any, childFDs: Any) -> Any:
+        self.next_pid += 1
+        transport = type("T", (), {"pid": self.next_pid, "writeToChild": lambda self, fd, data: None})()
+        proto.transport = transport
+        self.spawned.append((proto, childFDs))
+        return transport
+
+
+def _end(proto: Any, signum: Optional[int] = None) -> None:
+    proto.processEnded(Failure(ProcessTerminated(signal=signum) if signum else ProcessDone(0)))
+
+
+def test_group_restarts_a_dead_worker_later_each_time_it_dies_young_and_stops_all() -> None:
+    reactor = _SpawnClock()
+    bound = bind_worker_sockets(("127.0.0.1",), 0, 2)
+    logged: list[str] = []
+    try:
+        group = WorkerGroup(
+            bound, ["-f"], boot="pass", reactor=reactor, log=lambda text, level: logged.append(text)
+        )
+        started: list[Any] = []
+        group.start().addCallback(started.append)
+        for proto, fds in reactor.spawned:
+            assert fds[0] == "w" and fds[3] == "r" and set(fds) == {0, 1, 2, 3, 4, 5}
+            proto.childDataReceived(3, b"ready\0")
+        assert started == [group] and group.running == 2
+        delays = []
+        for _ in range(3):  # worker 0 dies young again and again: 0.5, 1, 2 s
+            proto = reactor.spawned[-2 if len(reactor.spawned) == 2 else -1][0]
+            _end(proto, signal.SIGKILL)
+            delays.append(re.search(r"restarting it in ([0-9.]+) s", logged[-1])[1])
+            before = len(reactor.spawned)
+            reactor.advance(float(delays[-1]))
+            assert len(reactor.spawned) == before + 1
+            reactor.spawned[-1][0].childDataReceived(3, b"ready\0")
+        assert delays == ["0.5", "1", "2"] and group.restarts == 3
+        restarting = [line for line in logged if "restarting" in line]
+        assert all(line.startswith("worker 0 (pid ") and "killed by SIGKILL" in line for line in restarting)
+        # Worker 1 dies, then the group is told to stop before its restart: no restart.
+        _end(reactor.spawned[1][0], signal.SIGSEGV)
+        assert "worker 1 (pid 1002) killed by SIGSEGV: restarting it in 0.5 s" in logged[-1]
+        stopped: list[Any] = []
+        group.stop().addCallback(stopped.append)
+        reactor.advance(60)
+        assert len(reactor.spawned) == 5 and not stopped  # worker 0 has not exited yet
+        _end(reactor.spawned[-1][0])
+        assert stopped == [group]
+    finally:
+        close_sockets(bound)
+
+
+def test_a_worker_that_ends_before_it_is_ready_fails_the_start() -> None:
+    reactor = _SpawnClock()
+    bound = bind_worker_sockets(("127.0.0.1",), 0, 2)
+    try:
+        group = WorkerGroup(bound, [], boot="pass", reactor=reactor, log=lambda text, level: None)
+        failures: list[Any] = []
+        group.start().addErrback(failures.append)
+        reactor.spawned[0][0].childDataReceived(3, b"ready\0")
+        _end(reactor.spawned[1][0])
+        assert "worker 1" in failures[0].getErrorMessage() and group.stopping
+        _end(reactor.spawned[0][0])
+        assert group.stopped.called and len(reactor.spawned) == 2
+    finally:
+        close_sockets(bound)
