@@ -210,6 +210,41 @@ def test_identical_retransmission_gets_the_last_response_without_the_consumer() 
     assert ft.sent[0] == ft.sent[1]
 
 
+def test_bytes_of_an_answered_request_go_and_its_copies_are_still_absorbed() -> None:
+    """The datagram kept to match byte-identical copies goes once the request will not be sent
+    again (its ACK came, or a non-INVITE was answered): a late copy is still answered with the
+    last response through the parsing path, and the consumer never sees it."""
+    cons = Consumer(lambda req, t: req.genResponse(486, "Busy Here"))
+    tm, ft, clock = mk(cons)
+    feed(tm, request())
+    assert len(tm._retrans) == 1
+    tag = ft.msgs("SIP/2.0 486")[0].getHFBody("to").getTag()
+    feed(tm, request("ACK", to_tag=tag, cseq_method="ACK"))
+    assert tm._retrans == {} and len(tm.tserver) == 1
+    feed(tm, request())
+    feed(tm, request("OPTIONS", branch="z9hG4bK-o1"))
+    assert tm._retrans == {}
+    feed(tm, request("OPTIONS", branch="z9hG4bK-o1"))
+    assert cons.methods() == ["INVITE", "OPTIONS"]
+    assert ft.first_lines() == ["SIP/2.0 486 Busy Here"] * 4
+
+
+def test_client_transaction_lets_its_request_bytes_go_when_answered() -> None:
+    tm, ft, clock = mk(Consumer())
+    got: list[Any] = []
+    req = SipRequest(request().decode())
+    t = tm.newTransaction(req, got.append)
+    assert t.data is not None
+    resp = req.genResponse(486, "Busy Here")
+    resp.getHFBody("to").setTag("callee")
+    feed(tm, str(resp).encode(), ("127.0.0.1", 5060))
+    assert t.data is None and ft.first_lines()[-1].startswith("ACK ")
+    # The final response again: the ACK again, nothing else.
+    feed(tm, str(resp).encode(), ("127.0.0.1", 5060))
+    assert [line.split()[0] for line in ft.first_lines()] == ["INVITE", "ACK", "ACK"]
+    assert [r.getSCodeNum() for r in got] == [486]
+
+
 def test_retransmission_with_other_bytes_still_matches() -> None:
     cons = Consumer()
     tm, ft, _ = mk(cons)

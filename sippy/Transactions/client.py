@@ -99,7 +99,7 @@ class ClientTransactions:
         transport.lookup(bare_host(t.address[0]), partial(self._targetResolved, t, families[1:]))
 
     def _targetResolved(self, t: SipTransaction, families: tuple[int, ...], ip: Optional[str]) -> None:
-        if self.tclient.get(t.tid) is not t or t.data is not None:
+        if self.tclient.get(t.tid) is not t or t.data is not None or t.state is not TRYING:
             return  # ended meanwhile (timer B, shutdown)
         if ip is not None:
             t.address = (ip, t.address[1])
@@ -205,6 +205,8 @@ class ClientTransactions:
             return
         t.stopTimers()
         t.cancelPending = False
+        # Final: the request is not retransmitted any more; only an ACK's bytes may be resent.
+        t.data = None
         if t.method != "INVITE":
             t.state = COMPLETED
             t.req = None

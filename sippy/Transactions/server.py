@@ -71,6 +71,9 @@ class ServerTransactions:
         # for the 32 s the transaction still absorbs retransmissions.
         t.req = t.cancel_cb = None
         if t.method != "INVITE":
+            # Its client retransmits only if this answer is lost: such a copy takes the parsing
+            # path (found all the same by its branch), and the request's bytes can go.
+            self._forgetRaw(t)
             t.state = COMPLETED
             if t.reliable:
                 self._removeServer(t)
@@ -124,6 +127,9 @@ class ServerTransactions:
             self.doCancel(t, rtime, None, "Request Expired")
 
     def incomingACK(self, t: SipTransaction, ack: Any, rtime: MonoTime) -> None:
+        # Acknowledged: the INVITE is not retransmitted any more (a late copy takes the parsing
+        # path), so its bytes need not wait for the transaction's end.
+        self._forgetRaw(t)
         if t.state is COMPLETED:
             # ACK of our non-2xx: absorbed here (RFC 3261 17.2.1), timer G stops.
             t.state = CONFIRMED
@@ -196,8 +202,7 @@ class ServerTransactions:
                 self._untrack(t)
         if t.ack_key is not None and self.tserver_ack.get(t.ack_key) is t:
             del self.tserver_ack[t.ack_key]
-        if t.raw_key is not None and self._retrans.get(t.raw_key) is t:
-            del self._retrans[t.raw_key]
+        self._forgetRaw(t)
         t.state = TERMINATED
         t.cancel_cb = t.noack_cb = t.ack_cb = None
         t.req = None
@@ -230,6 +235,14 @@ class ServerTransactions:
         if isinstance(data, bytes):
             t.raw_key = (data, address)
             self._retrans[t.raw_key] = t
+
+    def _forgetRaw(self, t: SipTransaction) -> None:
+        """Stop matching t by the bytes of its request (see _rememberRaw)."""
+        key = t.raw_key
+        if key is not None:
+            if self._retrans.get(key) is t:
+                del self._retrans[key]
+            t.raw_key = None
 
     def _loopsBack(self, t: SipTransaction) -> bool:
         """True when the full path would take a request of t for our own one come back (482)."""
