@@ -45,7 +45,7 @@ from tests.test_b2bua_radius_ops import cli_command
 
 # A socket per call (SIPp needs its limit under the open-files one).
 MULTI_SOCKET = ("-t", "un", "-max_socket", "200")
-CALLS = 12
+CALLS = 16
 T = TypeVar("T")
 
 
