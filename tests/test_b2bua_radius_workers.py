@@ -49,6 +49,14 @@ CALLS = 16
 T = TypeVar("T")
 
 
+def read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -315,12 +323,17 @@ def test_sigterm_stops_the_daemon_group_and_removes_its_pidfile() -> None:
         parent = int(f.read())
     workers: list[int] = []
     try:
-        assert wait_for(lambda: "2 workers (pids" in open(logfile).read()), open(logfile).read()
+        assert "2 workers (pids" in wait_for(lambda: read(logfile), lambda text: "2 workers (pids" in text)
         workers = children(parent)
         assert len(workers) == 2
         assert "Total: 0" in cli_command(ctl, "l\n")
+        # logrotate: the log moved away, SIGUSR1 to the parent; it and both workers start the new one.
+        os.rename(logfile, logfile + ".1")
+        os.kill(parent, signal.SIGUSR1)
+        reopened = wait_for(lambda: read(logfile), lambda text: text.count("reopened logs") == 3)
+        assert reopened.count("Signal 10 received, reopened logs") == 3, reopened
         os.kill(parent, signal.SIGTERM)
-        assert wait_for(lambda: not any(alive(p) for p in (parent, *workers))), open(logfile).read()
+        assert wait_for(lambda: not any(alive(p) for p in (parent, *workers))), read(logfile)
         assert not os.path.exists(pidfile) and not os.path.exists(ctl)
     finally:
         for pid in (parent, *workers):
