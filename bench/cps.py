@@ -13,8 +13,10 @@ Then the highest clean rate: every call completed and no message retransmitted b
 virtualenv of its own, bench/reference.py) and prints the ratios. --hold N measures memory instead:
 N calls held at once, the B2BUA's RSS per call, and its RSS --after seconds after they ended.
 --workers N and --python PY go to this project's B2BUA; --python twice or more (e.g. CPython and
-PyPy) runs one B2BUA per interpreter, side by side. Ratios are to the reference, else to the first
-interpreter. Not part of the test suite.
+PyPy) runs one B2BUA per interpreter, --workers twice or more (e.g. 1 and 2) one per group size,
+side by side; with --workers the caller uses a socket per call (SIPp -t un) on every side, since the
+calls of one socket all reach one worker. Ratios are to the reference, else to the first B2BUA.
+Not part of the test suite.
 """
 
 from __future__ import annotations
