@@ -352,6 +352,22 @@ def test_bad_workers_value_is_one_line_and_exit_2() -> None:
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and "workers" in res.stderr, res.stderr
 
 
+def test_a_worker_that_cannot_start_stops_the_group_with_its_reason() -> None:
+    """Worker 0 cannot listen on its --tcp_socket (taken): the start fails, exit 1, both lines said."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        tcp_port = taken.getsockname()[1]
+        b2b = group("-s", "127.0.0.1:5999", "--tcp_socket", f"127.0.0.1:{tcp_port}")
+        res = subprocess.run(
+            b2b.cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+    assert res.returncode == 1, res.stderr
+    assert f"--tcp_socket: cannot listen on 127.0.0.1:{tcp_port}" in res.stderr
+    assert re.search(r"b2bua_radius: worker 0 \(pid \d+\) exited with status 1 while starting", res.stderr)
+    assert "started," not in res.stdout
+
+
 def test_a_port_held_without_reuseport_stops_the_group_from_starting() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
         holder.bind(("127.0.0.1", 0))
