@@ -245,9 +245,9 @@ class _Worker:
     def ended(self, proc: _WorkerProcess, reason: Any) -> None:
         if proc is not self.process:
             return
-        pid, was_ready = self.pid, self.ready
+        pid = self.pid
         self.process, self.pid, self.ready = None, None, False
-        self.group.workerEnded(self, pid, was_ready, reason)
+        self.group.workerEnded(self, pid, reason)
 
     def scheduleRestart(self) -> float:
         g = self.group
@@ -319,11 +319,11 @@ class WorkerGroup:
     def running(self) -> int:
         return sum(1 for w in self.workers if w.ready)
 
-    def workerEnded(self, worker: _Worker, pid: Optional[int], was_ready: bool, reason: Any) -> None:
-        how = _describe_exit(reason)
+    def workerEnded(self, worker: _Worker, pid: Optional[int], reason: Any) -> None:
         if self.stopping:
             self._checkStopped()
             return
+        how = _describe_exit(reason)
         if not self.started.called:
             # At start-up: the worker's own error is on stderr already; the group does not start.
             self.started.errback(RuntimeError(f"worker {worker.index} (pid {pid}) {how} while starting"))
