@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sippy.Time.Timeout import Timeout
+from sippy.Transactions.timers import shared_lanes
 from sippy.UaStateGeneric import UaStateGeneric
 
 
@@ -23,7 +23,8 @@ class UaStateLingering(UaStateGeneric):
         ua.uasReq = ua.uas_t = ua.tr = ua.last_ack = None
         ua.lSDP = ua.rSDP = None
         ua.reqs.clear()
-        self.te: Any = Timeout(self.goDead, linger, reactor=ua.reactor)
+        # Two per call for its last 32 s: a lane timer, not a Timeout and a reactor call.
+        self.te: Any = shared_lanes(ua.reactor).callLater(linger, type(self).goDead, self)
 
     def goDead(self) -> None:
         self.te = None

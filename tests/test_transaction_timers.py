@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.python import log
 
-from sippy.Transactions.timers import TimerLanes
+from sippy.Transactions.timers import TimerLanes, shared_lanes
 
 
 def lanes() -> tuple[TimerLanes, Clock, list[tuple[float, Any]]]:
@@ -94,3 +95,21 @@ def test_a_failing_timer_does_not_stop_the_lane() -> None:
     tl.callLater(1.0, fired.append, "next")
     clock.advance(1.0)
     assert fired == ["failed", "next"] and clock.getDelayedCalls() == []
+
+
+def test_shared_lanes_belong_to_their_reactor_and_log_a_failing_timer() -> None:
+    clock, other = Clock(), Clock()
+    assert shared_lanes(clock) is shared_lanes(clock)
+    assert shared_lanes(other) is not shared_lanes(clock)
+    fired: list[str] = []
+    errors: list[Any] = []
+    log.addObserver(errors.append)
+    try:
+        shared_lanes(clock).callLater(32.0, lambda arg: 1 / 0, None)
+        shared_lanes(clock).callLater(32.0, fired.append, "after")
+        clock.advance(32.0)
+    finally:
+        log.removeObserver(errors.append)
+    assert fired == ["after"] and clock.getDelayedCalls() == []
+    assert any(e.get("isError") for e in errors)
+    assert other.getDelayedCalls() == []

@@ -14,6 +14,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable, Optional
 
+from twisted.python import log
+
+from sippy.Time.Timeout import default_reactor
+
 # Put in a lane's `call` while it runs its due timers: a timer armed meanwhile does not arm the
 # lane's reactor call, the run does when it ends.
 _RUNNING = object()
@@ -111,3 +115,23 @@ class TimerLanes:
         lane.entries.clear()
         if self._lanes.get(lane.delay) is lane:
             del self._lanes[lane.delay]
+
+
+def _fire_logged(fn: Callable[[Any], Any], arg: Any) -> None:
+    try:
+        fn(arg)
+    except Exception:
+        # As Timeout does: a failing callback must not take the reactor down with it.
+        log.err(None, f"unhandled exception in timer callback {fn!r}")
+
+
+def shared_lanes(reactor: Any = None) -> TimerLanes:
+    """The lanes of a reactor (None: the global one) for the long, fixed timers a call arms
+    outside the transaction manager (a UA's lingering): `fn(arg)`, an exception logged. Kept on
+    the reactor itself, so that they live and go with it (a test's Clock)."""
+    if reactor is None:
+        reactor = default_reactor()
+    lanes = getattr(reactor, "_sippy_lanes", None)
+    if lanes is None:
+        lanes = reactor._sippy_lanes = TimerLanes(reactor, _fire_logged)
+    return lanes
