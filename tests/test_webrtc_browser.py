@@ -5,10 +5,10 @@ real RTPproxy's ice_lite and dtls_gw modules (tests/webrtc_e2e.py runs one brows
 Each call asserts: confirmed; >= 100 RTP packets from the browser at the callee, decrypted (PCMU:
 160-byte payloads, no SRTP tag); >= 100 inbound RTP packets in the browser's getStats(); BYE from
 the browser reaches the callee, BYE from the callee ends the call in the page; `l` shows a WebRTC
-caller; no session left on the proxy. With re-INVITEs: hold and resume from the browser, then from
-the callee, media both ways again after each. PCMU, Opus and PCMA, each hang-up direction; once in the host's
-network namespace, once in a fresh one with only loopback (``unshare -n``, root), where every
-browser candidate is a loopback one.
+caller; no session left on the proxy. With re-INVITEs: hold and resume from the browser, then
+from the callee, then an ICE restart from the browser, media both ways again after each. PCMU,
+Opus and PCMA, each hang-up direction; once in the host's network namespace, once in a fresh one
+with only loopback (``unshare -n``, root), where every browser candidate is a loopback one.
 """
 
 from __future__ import annotations
@@ -26,7 +26,17 @@ from tests.browser_util import MISSING, SKIP_REASON, build_site
 from tests.webrtc_e2e import PACKETS
 
 ROOT = Path(__file__).parent.parent
-REINVITE_STEPS = ["media", "hold", "unhold", "media", "callee-hold", "callee-unhold", "media"]
+REINVITE_STEPS = [
+    "media",
+    "hold",
+    "unhold",
+    "media",
+    "callee-hold",
+    "callee-unhold",
+    "media",
+    "restart",
+    "media",
+]
 
 pytestmark = pytest.mark.skipif(MISSING, reason=SKIP_REASON)
 
@@ -72,6 +82,11 @@ def check_call(call: dict, log: str) -> None:
         assert [m[0] for m in call["marks"]] == REINVITE_STEPS, why
         for state in ("hold:local", "unhold:local", "hold:remote", "unhold:remote"):
             assert state in events, why
+        # The browser's ICE credentials: the same until the restart, new after it.
+        ufrags = [m[-1] for m in call["marks"]]
+        cut = REINVITE_STEPS.index("restart")
+        before, after = set(ufrags[:cut]), set(ufrags[cut:])
+        assert len(before) == 1 and len(after) == 1 and before != after, why
     assert ", WebRTC caller" in call["listing"] and "via RTPproxy" in call["listing"], call["listing"]
     if call["hangup"] == "browser":
         assert call["callee_got_bye"] and events[-1] == "ended:local/Terminated", why

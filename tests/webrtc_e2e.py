@@ -226,7 +226,8 @@ def open_page(devtools_port: int, url: str, deadline: float) -> Page:
 def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) -> dict:
     """One call; ``spec`` is ``codec:who-hangs-up[:reinvite]``. With ``reinvite`` the browser puts
     the call on hold and takes it off (two re-INVITEs from the browser), then the callee does the
-    same; media must flow again (another 100 packets each way) after each."""
+    same, then the browser restarts ICE (new credentials); media must flow again (another 100
+    packets each way) after each."""
     codec, hangup, *extra = spec.split(":")
     callee.reset()
     callee.codec = codec
@@ -235,7 +236,7 @@ def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) 
     out: dict[str, Any] = {"codec": codec, "hangup": hangup, "reinvite": "reinvite" in extra, "marks": []}
     steps = ["media"]
     if "reinvite" in extra:
-        steps += ["hold", "unhold", "media", "callee-hold", "callee-unhold", "media"]
+        steps += ["hold", "unhold", "media", "callee-hold", "callee-unhold", "media", "restart", "media"]
     steps.append("bye")
     deadline = time.monotonic() + timeout
     inbound, listing, step, base, issued = -1, None, None, (0, 0, 0), False
@@ -259,18 +260,21 @@ def run_call(page: Page, callee: Callee, b2b: B2bua, spec: str, timeout: float) 
         if now[1] < base[1]:
             # The browser's inbound-rtp counter starts again after a renegotiation.
             base = (base[0], now[1], base[2])
-        if step in ("hold", "unhold") and not issued:
+        if step in ("hold", "unhold", "restart") and not issued:
             # JsSIP refuses (false) while the previous offer/answer is still going on.
             issued = page.eval(f"window.{step}()")
         done = step is None or (
             (step == "media" and now[0] >= base[0] + PACKETS and now[1] >= base[1] + PACKETS)
             or (step in ("hold", "unhold") and f"{step}:local" in events and now[2] > base[2])
+            or (step == "restart" and issued and now[2] > base[2])
             or (step == "callee-hold" and now[2] > base[2] and "hold:remote" in events)
             or (step == "callee-unhold" and now[2] > base[2] and "unhold:remote" in events)
         )
         if done:
             if step is not None:
-                out["marks"].append([step, *now])
+                local = page.eval("window.localSdp()")
+                ufrag = next((x[12:] for x in local.splitlines() if x.startswith("a=ice-ufrag:")), None)
+                out["marks"].append([step, *now, ufrag])
             step, base, issued = steps.pop(0), now, False
             if step in ("callee-hold", "callee-unhold"):
                 callee.reinvite("sendonly" if step == "callee-hold" else "sendrecv")
