@@ -364,7 +364,7 @@ def become_worker(cfg: B2BConfig, setup: WorkerSetup) -> None:
     """A --workers worker (sippy.WorkerGroup): SIP on the sockets its parent bound, requests from
     its own port; stream and WebSocket listeners in worker 0 only; an accounting spool of its own
     (`worker<index>` under the group's), which its successor sends on if it dies; call numbers of
-    its own. It leaves the terminal's process group: signals come from its parent only."""
+    its own."""
     cfg["_sip_fds"] = setup.own
     cfg["_sip_port"] = setup.own_port
     if setup.index > 0:
@@ -373,7 +373,6 @@ def become_worker(cfg: B2BConfig, setup: WorkerSetup) -> None:
     base = cfg.get("acct_spool_dir") or default_spool_dir(cfg["pidfile"])
     cfg["acct_spool_dir"] = os.path.join(base, f"worker{setup.index}")
     CallController._next_id = setup.index * CALL_NUMBERS_PER_WORKER + 1
-    os.setpgid(0, 0)
 
 
 def start_shared_port(cfg: B2BConfig, setup: WorkerSetup, reactor: Any = None) -> list[Udp_server]:
@@ -459,6 +458,8 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         radius_conf = read_radius_conf(cfg)
         if setup is not None:
             become_worker(cfg, setup)
+            # Out of the terminal's process group: signals come from the parent only (one Ctrl-C).
+            os.setpgid(0, 0)
         else:
             if not cfg["foreground"]:
                 _check_pidfile(cfg)

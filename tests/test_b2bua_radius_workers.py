@@ -562,3 +562,24 @@ def test_a_worker_that_ends_before_it_is_ready_fails_the_start() -> None:
         assert group.stopped.called and len(reactor.spawned) == 2
     finally:
         close_sockets(bound)
+
+
+def test_a_worker_takes_its_own_port_spool_call_numbers_and_no_stream_listener_past_worker_0() -> None:
+    from sippy.B2BConfig import parse_args
+    from sippy.b2bua_radius import CALL_NUMBERS_PER_WORKER, become_worker
+    from sippy.CallController import CallController
+    from sippy.WorkerGroup import WorkerSetup
+
+    saved = CallController._next_id
+    try:
+        for index in (0, 2):
+            cfg = parse_args(
+                ["-u", "-s", "127.0.0.1:5999", "--tcp_socket", "127.0.0.1:5070", "-P", "/x/b.pid"]
+            )
+            become_worker(cfg, WorkerSetup(index, {socket.AF_INET: 4}, {socket.AF_INET: 5}, 40125))
+            assert cfg["_sip_fds"] == {socket.AF_INET: 5} and cfg["_sip_port"] == 40125
+            assert cfg["acct_spool_dir"] == f"/x/b.acct-spool/worker{index}"
+            assert ("_tcp_sockets" in cfg) == (index == 0)
+            assert CallController._next_id == index * CALL_NUMBERS_PER_WORKER + 1
+    finally:
+        CallController._next_id = saved
