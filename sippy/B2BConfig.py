@@ -214,6 +214,13 @@ SUPPORTED_OPTIONS: tuple[Option, ...] = (
         "n",
         'processes that carry calls, sharing the SIP port (default 1; README "Every core")',
     ),
+    Option(
+        "workers_port",
+        "I",
+        None,
+        "port",
+        "with --workers: worker N's own SIP port is this + N (default: ports the kernel picks)",
+    ),
     Option("config", "S", "C", "file", "read options from an INI file ([general], keys as long options)"),
 )
 _BY_KEY = {o.key: o for o in SUPPORTED_OPTIONS}
@@ -305,6 +312,8 @@ class B2BConfig(dict):
             if not 0 < value < 65536:
                 raise ValueError(f"sip_port should be in the range 1-65535: {value}")
             self["_sip_port"] = value
+        elif key == "workers_port" and not 0 < value < 65536:
+            raise ValueError(f"workers_port should be in the range 1-65535: {value}")
         elif key == "workers" and not 0 < value <= MAX_WORKERS:
             raise ValueError(f"workers should be in the range 1-{MAX_WORKERS}: {value}")
         elif (

@@ -89,39 +89,43 @@ def _udp_socket(host: str, port: int, reuseport: bool) -> socket.socket:
     return skt
 
 
-def _own_sockets(hosts: Sequence[str]) -> tuple[dict[int, socket.socket], int]:
-    """A kernel-picked port free on every host (both families with -l '*')."""
-    for _ in range(OWN_PORT_TRIES):
-        first = _udp_socket(hosts[0], 0, False)
-        port = first.getsockname()[1]
+def _own_sockets(hosts: Sequence[str], port: int = 0) -> tuple[dict[int, socket.socket], int]:
+    """Sockets on port on every host (both families with -l '*'); port 0: one the kernel picks
+    that is free on every host."""
+    for _ in range(1 if port else OWN_PORT_TRIES):
+        first = _udp_socket(hosts[0], port, False)
+        own_port = first.getsockname()[1]
         own = {first.family: first}
         try:
             for host in hosts[1:]:
-                skt = _udp_socket(host, port, False)
+                skt = _udp_socket(host, own_port, False)
                 own[skt.family] = skt
         except OSError as exc:
             for skt in own.values():
                 skt.close()
-            if exc.errno != errno.EADDRINUSE:
+            if port or exc.errno != errno.EADDRINUSE:
                 raise
             continue
-        return own, port
+        return own, own_port
     raise OSError(errno.EADDRINUSE, "no port free for every address family")
 
 
-def bind_worker_sockets(hosts: Sequence[str], port: int, count: int) -> list[WorkerSockets]:
+def bind_worker_sockets(
+    hosts: Sequence[str], port: int, count: int, first_own_port: int = 0
+) -> list[WorkerSockets]:
     """Every worker's sockets; OSError (nothing left open) when one cannot be bound, e.g. when
-    a process without SO_REUSEPORT (a B2BUA without --workers) holds the SIP port."""
+    a process without SO_REUSEPORT (a B2BUA without --workers) holds the SIP port.
+    ``first_own_port``: worker N's own port is this + N (--workers_port); 0: kernel-picked."""
     bound: list[WorkerSockets] = []
     try:
-        for _ in range(count):
+        for index in range(count):
             shared: dict[int, socket.socket] = {}
             try:
                 for host in hosts:
                     skt = _udp_socket(host, port, True)
                     shared[skt.family] = skt
                     port = skt.getsockname()[1]  # port 0 (tests): the rest join the first
-                own, own_port = _own_sockets(hosts)
+                own, own_port = _own_sockets(hosts, first_own_port + index if first_own_port else 0)
             except OSError:
                 for skt in shared.values():
                     skt.close()

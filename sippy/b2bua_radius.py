@@ -398,9 +398,12 @@ def start_group(cfg: B2BConfig, routes: Optional[Sequence[B2BRoute]]) -> tuple[W
     if routes is not None:
         raise StartupError("--workers: routes given to main() cannot reach the workers")
     try:
-        sockets = bind_worker_sockets(sip_listen_hosts(cfg), cfg["_sip_port"], cfg["workers"])
+        sockets = bind_worker_sockets(
+            sip_listen_hosts(cfg), cfg["_sip_port"], cfg["workers"], cfg.get("workers_port", 0)
+        )
     except OSError as exc:
-        raise StartupError(f"cannot listen on {listen_address(cfg)}: {exc}") from None
+        own = f" and the workers' own ports from {cfg['workers_port']}" if "workers_port" in cfg else ""
+        raise StartupError(f"cannot listen on {listen_address(cfg)}{own}: {exc}") from None
     group = WorkerGroup(sockets, cfg["_orig_argv"][1:], boot=WORKER_BOOT, cwd=cfg["_orig_cwd"])
     ctl = start_group_operations(cfg, group)
     group.log = ctl.log

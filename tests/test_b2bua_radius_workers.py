@@ -37,7 +37,7 @@ from sippy.WorkerGroup import (
     worker_environment,
     worker_setup,
 )
-from tests.conftest import free_udp_port
+from tests.conftest import free_port, free_udp_port
 from tests.radius_util import running_freeradius
 from tests.sipp_util import Sipp
 from tests.test_b2bua_radius_calls import B2B, ROOT, SCRIPT, pytestmark  # noqa: F401
@@ -104,9 +104,9 @@ def group(*args: str, workers: int = 2) -> B2B:
 
 
 def test_in_dialog_requests_from_the_caller_reach_the_owning_worker() -> None:
-    uas_port = free_udp_port()
+    uas_port, own = free_udp_port(), free_port(span=2)
     with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
-        with group("-s", f"127.0.0.1:{uas_port}") as b2b:
+        with group("-s", f"127.0.0.1:{uas_port}", "--workers_port", str(own)) as b2b:
             with Sipp(
                 "workers_uac_bye.xml",
                 b2b.address,
@@ -124,10 +124,22 @@ def test_in_dialog_requests_from_the_caller_reach_the_owning_worker() -> None:
     # Answering leg: each 200's Contact names the worker's own port, never the shared one; the
     # calls went to both workers.
     answered = contact_ports(uac.result.received("SIP/2.0 200"))
-    assert len(answered) == 2 and b2b.port not in answered, answered
+    assert answered == {own, own + 1}, answered  # --workers_port
     # Originating leg: each worker's INVITE names the same own port in Via and Contact.
     invites = uas.result.received("INVITE ")
     assert via_ports(invites) == contact_ports(invites) == answered
+
+
+def test_a_dispatcher_may_send_calls_to_a_workers_own_port() -> None:
+    uas_port, own = free_udp_port(), free_port(span=2)
+    with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=4, timeout=20) as uas:
+        with group("-s", f"127.0.0.1:{uas_port}", "--workers_port", str(own)) as b2b:
+            with Sipp("workers_uac_bye.xml", ("127.0.0.1", own + 1), calls=4, rate=20, duration=200) as uac:
+                pass
+            err = b2b.stderr()
+    assert uac.result.returncode == 0, uac.result.describe() + err
+    assert uas.result.returncode == 0, uas.result.describe() + err
+    assert contact_ports(uac.result.received("SIP/2.0 200")) == {own + 1}
 
 
 def test_in_dialog_requests_from_the_callee_reach_the_owning_worker() -> None:
@@ -377,6 +389,17 @@ def test_a_port_held_without_reuseport_stops_the_group_from_starting() -> None:
 
 
 # ----- pure parts ------------------------------------------------------------------------------
+
+
+def test_worker_own_ports_from_workers_port() -> None:
+    base = free_port(span=2)
+    bound = bind_worker_sockets(("127.0.0.1",), 0, 2, base)
+    try:
+        assert [ws.own_port for ws in bound] == [base, base + 1]
+        with pytest.raises(OSError):  # taken now: no kernel-picked port instead
+            bind_worker_sockets(("127.0.0.1",), 0, 1, base + 1)
+    finally:
+        close_sockets(bound)
 
 
 def test_worker_sockets_share_the_port_and_each_has_its_own() -> None:
