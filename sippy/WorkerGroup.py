@@ -143,8 +143,11 @@ def close_sockets(bound: Sequence[WorkerSockets]) -> None:
             skt.close()
 
 
-def worker_environment(index: int, sockets: WorkerSockets, first_fd: int) -> tuple[str, dict[int, int]]:
-    """The SIPPY_WORKER value and the descriptor map (child fd -> parent fd) of worker index."""
+def worker_environment(
+    index: int, sockets: WorkerSockets, first_fd: int, generation: int = 0
+) -> tuple[str, dict[int, int]]:
+    """The SIPPY_WORKER value and the descriptor map (child fd -> parent fd) of worker index;
+    generation: how many workers held the slot before (restarts)."""
     fds: dict[int, int] = {}
     described: dict[str, dict[str, int]] = {"shared": {}, "own": {}}
     fd = first_fd
@@ -153,17 +156,19 @@ def worker_environment(index: int, sockets: WorkerSockets, first_fd: int) -> tup
             fds[fd] = skt.fileno()
             described[kind][str(int(family))] = fd
             fd += 1
-    value = {"index": index, "own_port": sockets.own_port, **described}
+    value = {"index": index, "generation": generation, "own_port": sockets.own_port, **described}
     return json.dumps(value, separators=(",", ":")), fds
 
 
 class WorkerSetup(NamedTuple):
-    """What a worker reads from SIPPY_WORKER: its index, its sockets' descriptors by family."""
+    """What a worker reads from SIPPY_WORKER: its index, its sockets' descriptors by family, and
+    how many workers held its slot before it."""
 
     index: int
     shared: dict[int, int]
     own: dict[int, int]
     own_port: int
+    generation: int = 0
 
 
 def worker_setup(environ: Optional[dict[str, str]] = None) -> Optional[WorkerSetup]:
@@ -176,7 +181,13 @@ def worker_setup(environ: Optional[dict[str, str]] = None) -> Optional[WorkerSet
     def families(kind: str) -> dict[int, int]:
         return {int(family): fd for family, fd in data[kind].items()}
 
-    return WorkerSetup(int(data["index"]), families("shared"), families("own"), int(data["own_port"]))
+    return WorkerSetup(
+        int(data["index"]),
+        families("shared"),
+        families("own"),
+        int(data["own_port"]),
+        int(data["generation"]),
+    )
 
 
 class _WorkerProcess(protocol.ProcessProtocol):
@@ -209,11 +220,14 @@ class _Worker:
         self.started_at = 0.0
         self.delay = RESTART_DELAY
         self.restart_call: Optional[Timeout] = None
+        # Processes that held this slot so far.
+        self.generation = 0
 
     def spawn(self) -> _WorkerProcess:
         g = self.group
         self.restart_call = None
-        value, fds = worker_environment(self.index, self.sockets, ANSWER_FD + 1)
+        value, fds = worker_environment(self.index, self.sockets, ANSWER_FD + 1, self.generation)
+        self.generation += 1
         env = dict(os.environ, **{WORKER_ENV: value})
         env["PYTHONPATH"] = os.pathsep.join(p for p in (g.import_path, env.get("PYTHONPATH")) if p)
         child_fds: dict[int, Any] = {0: "w", 1: 1, 2: 2, ANSWER_FD: "r", **fds}

@@ -55,9 +55,11 @@ from sippy.Wss_server import Wss_server, Wss_server_opts, WssConfigError, tls_op
 PROG = "b2bua_radius"
 # The `python -c` program of a --workers worker: this main() with the parent's arguments.
 WORKER_BOOT = "import sys\nfrom sippy.b2bua_radius import main\nsys.exit(main())\n"
-# A worker's call numbers (the `r` notify tags RTPproxy sends back) start at index * this + 1,
-# so that they are unique in the group.
-CALL_NUMBERS_PER_WORKER = 1_000_000_000
+# A worker's call numbers (the `r` notify tags RTPproxy sends back) start at index * the first
+# + generation * the second + 1: unique in the group, and a restarted worker's differ from those of
+# its predecessor, whose media sessions may still time out and notify.
+CALL_NUMBERS_PER_WORKER = 10**12
+CALL_NUMBERS_PER_GENERATION = 10**9
 
 __all__ = (
     "main",
@@ -364,7 +366,7 @@ def become_worker(cfg: B2BConfig, setup: WorkerSetup) -> None:
     """A --workers worker (sippy.WorkerGroup): SIP on the sockets its parent bound, requests from
     its own port; stream and WebSocket listeners in worker 0 only; an accounting spool of its own
     (`worker<index>` under the group's), which its successor sends on if it dies; call numbers of
-    its own."""
+    its own (see CALL_NUMBERS_PER_WORKER)."""
     cfg["_sip_fds"] = setup.own
     cfg["_sip_port"] = setup.own_port
     if setup.index > 0:
@@ -372,7 +374,10 @@ def become_worker(cfg: B2BConfig, setup: WorkerSetup) -> None:
             cfg.pop(key, None)
     base = cfg.get("acct_spool_dir") or default_spool_dir(cfg["pidfile"])
     cfg["acct_spool_dir"] = os.path.join(base, f"worker{setup.index}")
-    CallController._next_id = setup.index * CALL_NUMBERS_PER_WORKER + 1
+    generation = setup.generation % (CALL_NUMBERS_PER_WORKER // CALL_NUMBERS_PER_GENERATION)
+    CallController._next_id = (
+        setup.index * CALL_NUMBERS_PER_WORKER + generation * CALL_NUMBERS_PER_GENERATION + 1
+    )
 
 
 def start_shared_port(cfg: B2BConfig, setup: WorkerSetup, reactor: Any = None) -> list[Udp_server]:

@@ -408,9 +408,10 @@ def test_worker_sockets_share_the_port_and_each_has_its_own() -> None:
         shared = {ws.shared[socket.AF_INET].getsockname()[1] for ws in bound}
         own = {ws.own_port for ws in bound}
         assert len(shared) == 1 and len(own) == 3 and not shared & own
-        value, fds = worker_environment(1, bound[1], 4)
+        value, fds = worker_environment(1, bound[1], 4, 7)
         setup = worker_setup({"SIPPY_WORKER": value})
         assert setup is not None and setup.index == 1 and setup.own_port == bound[1].own_port
+        assert setup.generation == 7
         assert fds == {4: bound[1].shared[socket.AF_INET].fileno(), 5: bound[1].own[socket.AF_INET].fileno()}
         assert setup.shared == {socket.AF_INET: 4} and setup.own == {socket.AF_INET: 5}
     finally:
@@ -589,20 +590,24 @@ def test_a_worker_that_ends_before_it_is_ready_fails_the_start() -> None:
 
 def test_a_worker_takes_its_own_port_spool_call_numbers_and_no_stream_listener_past_worker_0() -> None:
     from sippy.B2BConfig import parse_args
-    from sippy.b2bua_radius import CALL_NUMBERS_PER_WORKER, become_worker
+    from sippy.b2bua_radius import CALL_NUMBERS_PER_GENERATION, CALL_NUMBERS_PER_WORKER, become_worker
     from sippy.CallController import CallController
     from sippy.WorkerGroup import WorkerSetup
 
     saved = CallController._next_id
     try:
-        for index in (0, 2):
+        for index, generation in ((0, 0), (2, 0), (2, 3)):
             cfg = parse_args(
                 ["-u", "-s", "127.0.0.1:5999", "--tcp_socket", "127.0.0.1:5070", "-P", "/x/b.pid"]
             )
-            become_worker(cfg, WorkerSetup(index, {socket.AF_INET: 4}, {socket.AF_INET: 5}, 40125))
+            become_worker(
+                cfg, WorkerSetup(index, {socket.AF_INET: 4}, {socket.AF_INET: 5}, 40125, generation)
+            )
             assert cfg["_sip_fds"] == {socket.AF_INET: 5} and cfg["_sip_port"] == 40125
             assert cfg["acct_spool_dir"] == f"/x/b.acct-spool/worker{index}"
             assert ("_tcp_sockets" in cfg) == (index == 0)
-            assert CallController._next_id == index * CALL_NUMBERS_PER_WORKER + 1
+            # A restarted worker numbers its calls past its predecessors' (their media may notify).
+            first = index * CALL_NUMBERS_PER_WORKER + generation * CALL_NUMBERS_PER_GENERATION + 1
+            assert CallController._next_id == first
     finally:
         CallController._next_id = saved
