@@ -5,10 +5,16 @@ server, `radius_timeout * radius_retries` each) is written to the spool director
 oldest first, once a server answers. The spool is read at start, so a restart (or a crash after the
 write) loses nothing already spooled; a safe stop (SIGTERM) spools what is still unanswered.
 
-On disk: one file per record, `<20-digit sequence>.acct`, holding one JSON object (``session``,
+On disk: the records spooled within SPOOL_FLUSH seconds of each other share a file,
+`<20-digit sequence of its first record>.acct`, one JSON object per line (``seq``, ``session``,
 ``event_time``, ``spooled_at``, ``attributes`` as [name, value] pairs). Names sort in spool order,
-so ``ls`` shows the oldest first. A file is written under a dot-name, fsync'd, renamed into place
-and the directory fsync'd; it is deleted only after a server acknowledged the record.
+so ``ls`` shows the oldest first and ``cat * | wc -l`` counts the records. A file is written under
+a dot-name, fsync'd, renamed into place and the directory fsync'd: two fsyncs for a whole batch
+instead of two per record, which during an outage at 20 calls/s (80 records a second, ~5 ms each)
+stalled the reactor a third of the time. A file is deleted once a server acknowledged every record
+in it; a kill while the spool drains may so send again records already acknowledged (same
+identity, see below). A file holding one indented JSON object (the format before batches) is read
+as one record.
 
 Identity: the attributes of a record are built once, at the event (times, Acct-Session-Id, status
 type), and every copy sent carries the same ones, so the billing side can drop duplicates (a lost
@@ -30,7 +36,16 @@ from sippy.Radius_client import RESULT_ACCEPT, Radius_client
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
 from sippy.Time.Timeout import Timeout, default_reactor
 
-__all__ = ("AcctRecord", "AcctSpool", "default_spool_dir", "SPOOL_MAX", "SPOOL_RETRY", "SPOOL_WINDOW")
+__all__ = (
+    "AcctRecord",
+    "AcctSpool",
+    "SpoolFile",
+    "default_spool_dir",
+    "SPOOL_FLUSH",
+    "SPOOL_MAX",
+    "SPOOL_RETRY",
+    "SPOOL_WINDOW",
+)
 
 # Default bound of the spool, in records (about 1.5 kB each on disk).
 SPOOL_MAX = 100000
@@ -38,6 +53,9 @@ SPOOL_MAX = 100000
 SPOOL_RETRY = 5.0
 # Spooled records in flight at once while a server answers (the drain rate).
 SPOOL_WINDOW = 16
+# Records spooled within this many seconds are written together (one file, one fsync). A record
+# waited radius_timeout * radius_retries seconds in memory before it was spooled already.
+SPOOL_FLUSH = 0.1
 SUFFIX = ".acct"
 
 ResultCallback = Callable[[tuple[Any, int]], None]
@@ -54,10 +72,20 @@ def spool_status(c: dict[str, int]) -> str:
     return f"accounting spool {c['waiting']} waiting, {c['delivered']} delivered, {c['lost']} lost"
 
 
+class SpoolFile:
+    """One file of the spool and how many of its records no server acknowledged yet."""
+
+    __slots__ = ("name", "left")
+
+    def __init__(self, name: str, left: int) -> None:
+        self.name = name
+        self.left = left
+
+
 class AcctRecord:
     """One accounting record: its fixed attributes and the time of the event it reports."""
 
-    __slots__ = ("session", "attributes", "event_time", "seq", "saved", "in_flight", "result_cb")
+    __slots__ = ("session", "attributes", "event_time", "seq", "file", "in_flight", "result_cb")
 
     def __init__(
         self,
@@ -69,16 +97,16 @@ class AcctRecord:
         self.session = session
         self.attributes = attributes
         self.event_time = event_time
-        # Place in the spool (None: not spooled) and whether its file is written.
+        # Place in the spool (None: not spooled) and the file holding it (None: not written yet).
         self.seq: Optional[int] = None
-        self.saved = False
+        self.file: Optional[SpoolFile] = None
         self.in_flight = False
         # Told the outcome of the first try only (the accounting's log line).
         self.result_cb = result_cb
 
     @property
-    def fname(self) -> str:
-        return f"{self.seq:020d}{SUFFIX}"
+    def saved(self) -> bool:
+        return self.file is not None
 
     def describe(self) -> str:
         values = dict(self.attributes)
@@ -99,6 +127,7 @@ class AcctSpool:
         logger: Any = None,
         retry_interval: float = SPOOL_RETRY,
         window: int = SPOOL_WINDOW,
+        flush_delay: float = SPOOL_FLUSH,
         wallclock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -108,6 +137,7 @@ class AcctSpool:
         self.logger = logger
         self.retry_interval = retry_interval
         self.window = window
+        self.flush_delay = flush_delay
         self.wallclock = wallclock
         # Unacknowledged records per session, oldest first; only the head is ever in flight.
         self._sessions: dict[str, deque[AcctRecord]] = {}
@@ -118,6 +148,9 @@ class AcctSpool:
         # A server answered since the last record that got no answer: drain at full window.
         self._server_answers = False
         self._retry: Optional[Timeout] = None
+        # Spooled records not written yet, and the timer that writes them.
+        self._unwritten: list[AcctRecord] = []
+        self._flush_timer: Optional[Timeout] = None
         self.lost = 0
         self.delivered = 0
 
@@ -128,25 +161,24 @@ class AcctSpool:
         if self.directory is None or not os.path.isdir(self.directory):
             return 0
         self._finish_cut_writes()
+        found: list[AcctRecord] = []
         for fname in sorted(os.listdir(self.directory)):
             if fname.startswith(".") or not fname.endswith(SUFFIX):
                 continue
             path = os.path.join(self.directory, fname)
             try:
-                with open(path, encoding="utf-8") as f:
-                    data = json.load(f)
-                rec = AcctRecord(
-                    str(data["session"]),
-                    [(str(n), v) for n, v in data["attributes"]],
-                    float(data["event_time"]),
-                )
-                rec.seq = int(fname[: -len(SUFFIX)])
+                recs = _read_file(path, int(fname[: -len(SUFFIX)]))
             except (OSError, ValueError, KeyError, TypeError) as ex:
                 # Kept for the operator under another name, never silently dropped.
                 self._log(SIPLOG_ERR, f"accounting spool: cannot read {path} ({ex}), renamed to {fname}.bad")
                 os.replace(path, path + ".bad")
                 continue
-            rec.saved = True
+            sfile = SpoolFile(fname, len(recs))
+            for rec in recs:
+                rec.file = sfile
+            found += recs
+        for rec in sorted(found, key=lambda r: r.seq or 0):
+            assert rec.seq is not None
             self._last_seq = max(self._last_seq, rec.seq)
             self._spooled[rec.seq] = rec
             self._sessions.setdefault(rec.session, deque()).append(rec)
@@ -197,7 +229,7 @@ class AcctSpool:
 
     def unsaved(self) -> int:
         """Unacknowledged records with no spool file (a safe stop waits a little for these)."""
-        return sum(1 for q in self._sessions.values() for r in q if not r.saved)
+        return sum(1 for q in self._sessions.values() for r in q if r.file is None)
 
     def counts(self) -> dict[str, int]:
         """For the status line: records on disk waiting, delivered and lost since start."""
@@ -215,9 +247,14 @@ class AcctSpool:
             for rec in list(queue):
                 if rec.seq is None:
                     self._store(rec)
-                elif not rec.saved:
-                    rec.saved = self._write(rec)
-                if rec.seq is not None and not rec.saved:
+        # Every spooled record not on disk (also one whose write failed before), in one file.
+        self._unwritten = [
+            r for q in self._sessions.values() for r in q if r.seq is not None and r.file is None
+        ]
+        self._flush()
+        for queue in self._sessions.values():
+            for rec in queue:
+                if rec.file is None:
                     self.lost += 1
                     self._log(SIPLOG_ERR, f"accounting spool: {rec.describe()} LOST at stop (not written)")
         self._sessions.clear()
@@ -258,8 +295,11 @@ class AcctSpool:
         if rec.seq is not None:
             del self._spooled[rec.seq]
             self.delivered += 1
-            if rec.saved:
-                self._unlink(rec)
+            sfile = rec.file
+            if sfile is not None:
+                sfile.left -= 1
+                if sfile.left == 0:
+                    self._unlink(sfile.name)
         if not queue:
             del self._sessions[rec.session]
         elif queue[0].seq is None:
@@ -286,7 +326,7 @@ class AcctSpool:
     # --- the directory ----------------------------------------------------------------------
 
     def _store(self, rec: AcctRecord) -> bool:
-        """Put rec in the spool (file written when possible); False if the spool is full."""
+        """Put rec in the spool (its file written at the next flush); False if the spool is full."""
         if len(self._spooled) >= self.max_records:
             self.lost += 1
             self._log(
@@ -305,32 +345,60 @@ class AcctSpool:
         self._spooled[rec.seq] = rec
         # Nobody is told about a spooled record any more: let go of the call's accounting.
         rec.result_cb = None
-        rec.saved = self._write(rec)
-        if rec.saved:
-            self._log(
-                SIPLOG_INFO, f"accounting spool: {rec.describe()} spooled, {len(self._spooled)} waiting"
-            )
+        self._unwritten.append(rec)
+        if self._flush_timer is None:
+            self._flush_timer = Timeout(self._flush, self.flush_delay, 1, reactor=self.reactor)
         return True
 
-    def _write(self, rec: AcctRecord) -> bool:
+    def _flush(self) -> None:
+        """Write the records spooled since the last flush (those still waiting) as one file."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        batch = sorted(
+            (r for r in self._unwritten if r.seq is not None and self._spooled.get(r.seq) is r),
+            key=lambda r: r.seq or 0,
+        )
+        self._unwritten = []
+        if not batch:
+            return
+        sfile = self._write(batch)
+        if sfile is None:
+            return
+        for rec in batch:
+            rec.file = sfile
+        if self.logger is not None and self.logger.isEnabledFor(SIPLOG_INFO):
+            for rec in batch:
+                self._log(
+                    SIPLOG_INFO, f"accounting spool: {rec.describe()} spooled, {len(self._spooled)} waiting"
+                )
+
+    def _write(self, batch: list[AcctRecord]) -> Optional[SpoolFile]:
         if self.directory is None:
-            return False
-        data = {
-            "session": rec.session,
-            "event_time": rec.event_time,
-            "spooled_at": self.wallclock(),
-            "attributes": rec.attributes,
-        }
-        final = os.path.join(self.directory, rec.fname)
-        tmp = os.path.join(self.directory, "." + rec.fname)
+            return None
+        spooled_at = self.wallclock()
+        data = b"".join(
+            json.dumps(
+                {
+                    "seq": rec.seq,
+                    "session": rec.session,
+                    "event_time": rec.event_time,
+                    "spooled_at": spooled_at,
+                    "attributes": rec.attributes,
+                }
+            ).encode()
+            + b"\n"
+            for rec in batch
+        )
+        name = f"{batch[0].seq:020d}{SUFFIX}"
+        final = os.path.join(self.directory, name)
+        tmp = os.path.join(self.directory, "." + name)
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, json.dumps(data, indent=1).encode() + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, final)
             dfd = os.open(self.directory, os.O_RDONLY)
             try:
@@ -339,20 +407,43 @@ class AcctSpool:
                 os.close(dfd)
         except OSError as ex:
             self._log(
-                SIPLOG_ERR, f"accounting spool: cannot write {final} ({ex}): {rec.describe()} kept in memory"
+                SIPLOG_ERR,
+                f"accounting spool: cannot write {final} ({ex}): {len(batch)} record(s) kept in memory, "
+                f"the first {batch[0].describe()}",
             )
-            return False
-        return True
+            return None
+        return SpoolFile(name, len(batch))
 
-    def _unlink(self, rec: AcctRecord) -> None:
+    def _unlink(self, name: str) -> None:
         assert self.directory is not None
         try:
-            os.unlink(os.path.join(self.directory, rec.fname))
+            os.unlink(os.path.join(self.directory, name))
         except OSError as ex:
-            self._log(
-                SIPLOG_ERR, f"accounting spool: cannot remove {rec.fname} ({ex}): it will be sent again"
-            )
+            self._log(SIPLOG_ERR, f"accounting spool: cannot remove {name} ({ex}): it will be sent again")
 
     def _log(self, level: int, text: str) -> None:
         if self.logger is not None and self.logger.isEnabledFor(level):
             self.logger.write(text, level=level)
+
+
+def _read_file(path: str, file_seq: int) -> list[AcctRecord]:
+    """The records of one spool file, oldest first (ValueError when it holds none)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        # One record: a one-line file, or an indented object (the format before batches).
+        items = [json.loads(text)]
+    except ValueError:
+        items = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not items:
+        raise ValueError("no record in it")
+    recs = []
+    for data in items:
+        rec = AcctRecord(
+            str(data["session"]),
+            [(str(n), v) for n, v in data["attributes"]],
+            float(data["event_time"]),
+        )
+        rec.seq = int(data.get("seq", file_seq))
+        recs.append(rec)
+    return recs

@@ -92,10 +92,19 @@ class Calls:
 
 
 def spooled(spool: str) -> int:
-    """Records on disk under their final names (a '.'-name is one still being written)."""
+    """Records on disk, one a line, in files under their final names (a '.'-name is one still
+    being written)."""
     if not os.path.isdir(spool):
         return 0
-    return len([f for f in os.listdir(spool) if f.endswith(".acct") and not f.startswith(".")])
+    count = 0
+    for name in os.listdir(spool):
+        if name.endswith(".acct") and not name.startswith("."):
+            try:
+                with open(os.path.join(spool, name), encoding="utf-8") as f:
+                    count += sum(1 for line in f if line.strip())
+            except FileNotFoundError:
+                pass  # acknowledged and removed meanwhile
+    return count
 
 
 def h323_time(text: str) -> float:

@@ -32,7 +32,7 @@ from tests.test_b2bua_radius_ops import (
     read_text,
     wait_for,
 )
-from tests.test_b2bua_radius_spool import identity
+from tests.test_b2bua_radius_spool import identity, spooled
 from tests.udp_relay import Relay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,7 +214,7 @@ def test_sigterm_spools_stops_the_server_does_not_answer(radius: FreeRadius, tmp
         assert took < 6.0, took
         log = read_text(b2b.log)
         assert "stopping with 40 accounting record(s) unanswered: spooled" in log, log[-3000:]
-        assert len([f for f in os.listdir(b2b.spool) if f.endswith(".acct")]) == 40
+        assert spooled(str(b2b.spool)) == 40
         assert stop_records(radius, "stopspool") == []
         # The next start, with the server back, delivers them.
         relay.up()
