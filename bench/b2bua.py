@@ -8,7 +8,8 @@
 setup time per call it adds: bench/rtpp_setup.py). --tcp: the UAC calls over TCP (SIPp -t t1, one
 connection for every call, as a trunk) to a --tcp_socket listener; the UAS side stays UDP.
 Prints calls attempted/completed/failed, the achieved rate, the B2BUA's CPU seconds and share of one
-core over the run, and its peak RSS. Not part of the test suite.
+core over the run, and its peak RSS. Not part of the test suite. Stepped rates, setup latency, the
+highest clean rate and the comparison with Sippy 2.5.0: bench/cps.py (README "Benchmarks").
 """
 
 from __future__ import annotations
