@@ -125,9 +125,14 @@ class B2bua:
         return self
 
     def _wait_ready(self) -> None:
-        """Ask with OPTIONS until the call map answers 200 (the SIP port is up)."""
+        """Ask with OPTIONS until the call map answers 200 (the SIP port is up).
+
+        A 200 to any of the probes counts: a B2BUA slow to start answers the queued probes in a
+        burst, and waiting for the newest one's answer would read one stale answer per new probe
+        for ever."""
         assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT
+        sent: set[str] = set()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind((B2B_IP, 0))
             s.settimeout(0.1)
@@ -136,12 +141,14 @@ class B2bua:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"b2bua_radius did not start ({self.args}):\n{self.log()}")
                 branch = uuid.uuid4().hex
+                sent.add(branch)
                 s.sendto(_options(self.port, lport, branch).encode(), self.address)
                 try:
                     data = s.recv(65535).decode(errors="replace")
                 except socket.timeout:
                     continue
-                if data.startswith("SIP/2.0 200") and branch in data:
+                match = re.search(r"branch=z9hG4bK([0-9a-f]{32})", data)
+                if data.startswith("SIP/2.0 200") and match is not None and match.group(1) in sent:
                     return
 
     def stop(self) -> None:
