@@ -226,6 +226,16 @@ class SipRequest(SipMsg):
         resp.headers[:0] = hdrs
         return resp
 
+    def genTrying(self) -> SipResponse:
+        """The 100 Trying the transaction layer sends for a new INVITE: what genResponse(100,
+        "Trying") gives, but with the request's own header objects instead of copies, since it
+        is serialised at once and dropped (nothing changes it; copying them was most of its cost)."""
+        resp = SipResponse(scode=100, reason="Trying", sipver=self.sipver)
+        hdrs = self.getHFs("via")
+        hdrs.extend(self.getHF(name) for name in ("from", "to", "call-id", "cseq"))
+        resp.headers[:0] = hdrs
+        return resp
+
     def _derived(self, method: str, to: Any, routes: bool) -> SipRequest:
         maxforwards = self.getHFBodys("max-forwards")
         return SipRequest(

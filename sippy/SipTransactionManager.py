@@ -431,7 +431,7 @@ class SipTransactionManager(ServerTransactions, ClientTransactions, TransportCho
             if resp is not None:
                 self.sendResponse(resp, t)
         if t.state is TRYING and t.method == "INVITE":
-            self.sendResponse(req.genResponse(100, "Trying"), t)
+            self.sendResponse(req.genTrying(), t)
 
     def _consumerFor(self, req: Any, call_id: str) -> tuple[Optional[Callable[..., Any]], bool]:
         """Who takes a request (a new one, or the ACK of a 2xx): the recvRequest of the in-dialog

@@ -301,3 +301,28 @@ def test_client_timers_cancelled_by_a_final_response() -> None:
     assert len(clock.getDelayedCalls()) == 1, "timer K only"
     clock.advance(tm.T4 + 0.1)
     assert clock.getDelayedCalls() == [] and t.tid not in tm.tclient
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_trying_is_what_genresponse_gives_and_leaves_the_request_alone(compact: bool) -> None:
+    """The 100 Trying shares the request's headers instead of copying them: the same bytes as
+    genResponse(100) (also in compact form), and the request serialises as before."""
+    data = request(rport=True).replace(b"Via: ", b"Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-up,\r\n v: ", 1)
+    req = SipRequest(data.decode())
+    req.getHFBody("via").setParam("received", "127.0.0.1")
+    for name in ("from", "to", "cseq", "call-id"):
+        req.getHFBody(name)
+    before = req.localStr("127.0.0.1", 5060)
+    expected = req.genResponse(100, "Trying").localStr("127.0.0.1", 5060, compact)
+    assert req.genTrying().localStr("127.0.0.1", 5060, compact) == expected
+    assert req.localStr("127.0.0.1", 5060) == before
+    assert expected.startswith("SIP/2.0 100 Trying\r\n") and expected.count("z9hG4bK") == 2
+
+
+def test_new_invite_gets_its_100_trying_from_the_manager() -> None:
+    tm, ft, clock = mk(Consumer())
+    feed(tm, request())
+    (trying,) = ft.msgs("SIP/2.0 100")
+    req = SipRequest(request().decode())
+    assert str(trying.getHFBody("call-id")) == str(req.getHFBody("call-id"))
+    assert trying.getHFBody("to").getTag() is None and trying.getHFBody("cseq").getCSeq() == (1, "INVITE")
