@@ -49,6 +49,23 @@ _PLAIN_ABSENT: dict[str, Any] = dict.fromkeys(
 _PLAIN_ABSENT["lr"] = False
 _PLAIN_PARTS = frozenset(("scheme", "username", "host", "port"))
 _MUTABLE = object()
+_FIELDS = (
+    "scheme",
+    "username",
+    "password",
+    "host",
+    "port",
+    "headers",
+    "usertype",
+    "transport",
+    "ttl",
+    "maddr",
+    "method",
+    "tag",
+    "other",
+    "userparams",
+    "lr",
+)
 
 
 def _plain_part(text: str, name: str) -> Any:
@@ -69,8 +86,8 @@ def _plain_part(text: str, name: str) -> Any:
 
 def plain_url(url: str) -> SipURL:
     """A SipURL for text the caller has matched against PLAIN_URL: kept as text."""
-    new = SipURL.__new__(SipURL)
-    new._lazy = url
+    new = SipURL.__new__(_TextURL)
+    object.__setattr__(new, "_orig", url)
     return new
 
 
@@ -89,6 +106,10 @@ class SipURL:
     `host=None` in a new URL is a placeholder for "this box": `localStr(local_addr, local_port)`
     fills in the address of the transport that sends it (and the port when `port` is None too).
     """
+
+    # A held call keeps several (From, To, Contact, targets on each leg): fields in slots, no
+    # per-instance dict. `_orig` is the text as received (all a URL kept as text holds).
+    __slots__ = _FIELDS + ("_orig", "_snap", "_user_raw", "_porder")
 
     def __init__(
         self,
@@ -110,13 +131,12 @@ class SipURL:
         scheme: str = "sip",
         relaxedparser: bool = False,
     ) -> None:
-        if url is not None:
-            if _PLAIN_URL.fullmatch(url) is not None:
-                # Fast path: a plain URL stays text until a field is read (see __getattr__).
-                self._lazy: Optional[str] = url
-                return
-        self._lazy = None
-        self._orig: Optional[str] = None
+        if url is not None and type(self) is SipURL and _PLAIN_URL.fullmatch(url) is not None:
+            # Fast path: a plain URL stays text until it is changed (see _TextURL).
+            self._orig: Optional[str] = url
+            object.__setattr__(self, "__class__", _TextURL)
+            return
+        self._orig = None
         self._snap: Optional[tuple[Any, ...]] = None
         self._user_raw: Optional[tuple[str, str]] = None
         self._porder: tuple[str, ...] = ()
@@ -139,39 +159,6 @@ class SipURL:
         self.other = list(other) if other else []
         self.userparams = list(userparams) if userparams else []
         self.lr = lr
-
-    def __getattr__(self, name: str) -> Any:
-        # Reached only for fields not there yet, i.e. of a plain URL kept as text.
-        d = self.__dict__
-        text = d.get("_lazy")
-        if text is None or name[:2] == "__":
-            raise AttributeError(name)
-        if len(d) == 1:
-            # Untouched: a field that cannot be changed in place is read off the text, and the
-            # URL stays text (small, copied and written back as it is).
-            value = _PLAIN_ABSENT.get(name, _MUTABLE)
-            if value is not _MUTABLE:
-                return value
-            if name in _PLAIN_PARTS:
-                return _plain_part(text, name)
-        self._unlazy()
-        return getattr(self, name)
-
-    def _unlazy(self) -> None:
-        """Parse a plain URL kept as text; fields assigned meanwhile keep their new values."""
-        url, self._lazy = self._lazy, None
-        assigned = {k: v for k, v in self.__dict__.items() if k[0] != "_"}
-        self._orig = None
-        self._snap = None
-        self._user_raw = None
-        self._porder = ()
-        self._parse(url, False)
-        self.__dict__.update(assigned)
-
-    def _untouched_text(self) -> Optional[str]:
-        """The text of a plain URL kept as text that nobody changed (only `_lazy` is set)."""
-        d = self.__dict__
-        return d["_lazy"] if len(d) == 1 else None
 
     def _state(self) -> tuple[Any, ...]:
         return (
@@ -324,11 +311,6 @@ class SipURL:
 
     def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
         """Text form; a placeholder host (None) becomes local_addr (default SipConf.my_address)."""
-        if self._lazy is not None:
-            text = self._untouched_text()
-            if text is not None:
-                return text
-            self._unlazy()
         if self._orig is not None and self._state() == self._snap:
             return self._orig
         parts = [self.scheme, ":"]
@@ -402,16 +384,26 @@ class SipURL:
 
     def getCopy(self) -> SipURL:
         new = SipURL.__new__(SipURL)
-        if self._lazy is not None:
-            if self._untouched_text() is not None:
-                new._lazy = self._lazy
-                return new
-            self._unlazy()
-        new.__dict__.update(self.__dict__)
+        new.scheme = self.scheme
+        new.username = self.username
+        new.password = self.password
+        new.host = self.host
+        new.port = self.port
+        new.usertype = self.usertype
+        new.transport = self.transport
+        new.ttl = self.ttl
+        new.maddr = self.maddr
+        new.method = self.method
+        new.tag = self.tag
+        new.lr = self.lr
+        # The raw texts and the snapshot are never changed in place: shared.
+        new._orig = self._orig
+        new._snap = self._snap
+        new._user_raw = self._user_raw
+        new._porder = self._porder
+        new.headers = None if self.headers is None else dict(self.headers)
         new.other = list(self.other)
         new.userparams = list(self.userparams)
-        if self.headers is not None:
-            new.headers = dict(self.headers)
         return new
 
     def getHost(self) -> Optional[str]:
@@ -430,3 +422,45 @@ class SipURL:
         """Set host and port from a socket tuple (bare IPv6 gets its brackets back)."""
         host, self.port = addr
         self.host = sip_host(host)
+
+
+_SLOTS = SipURL.__slots__
+
+
+class _TextURL(SipURL):
+    """A URL that PLAIN_URL matched, kept as its text (`_orig`) while nobody changes it: the fields
+    it never has and those read off the text are answered without parsing, so the usual From, To
+    and Contact stay small, are copied as text and written back as they came. Setting any field or
+    reading a list (which could be changed in place) parses it into a plain SipURL first."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for the slots a URL kept as text leaves empty.
+        value = _PLAIN_ABSENT.get(name, _MUTABLE)
+        if value is not _MUTABLE:
+            return value
+        if name in _PLAIN_PARTS:
+            return _plain_part(self._orig, name)
+        if name not in _SLOTS:
+            raise AttributeError(name)
+        self._unlazy()
+        return getattr(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._unlazy()
+        setattr(self, name, value)
+
+    def _unlazy(self) -> None:
+        """Become a parsed SipURL (the text is one the full parser accepts as it stands)."""
+        object.__setattr__(self, "__class__", SipURL)
+        self._snap = None
+        self._user_raw = None
+        self._porder = ()
+        self._parse(self._orig, False)
+
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
+        return self._orig
+
+    def getCopy(self) -> SipURL:
+        return plain_url(self._orig)

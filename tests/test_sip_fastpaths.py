@@ -19,32 +19,14 @@ import sippy.SipAddress as sip_address
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipAddress import SipAddress
 from sippy.SipRequest import SipRequest
-from sippy.SipURL import SipURL
+from sippy.SipURL import _FIELDS as _URL_FIELDS
+from sippy.SipURL import SipURL, _TextURL
 from tests.test_transactions import Consumer, feed, mk, request
-
-_URL_FIELDS = (
-    "scheme",
-    "username",
-    "password",
-    "host",
-    "port",
-    "headers",
-    "usertype",
-    "transport",
-    "ttl",
-    "maddr",
-    "method",
-    "tag",
-    "other",
-    "userparams",
-    "lr",
-)
 
 
 def general_url(text: str, relaxed: bool = False) -> SipURL:
     """A SipURL parsed by the general parser, whatever its shape."""
     url = SipURL.__new__(SipURL)
-    url._lazy = None
     url._orig = url._snap = url._user_raw = None
     url._porder = ()
     url._parse(text, relaxed)
@@ -110,7 +92,7 @@ def test_plain_url_lists_read_are_the_urls_own() -> None:
     url = SipURL("sip:alice@192.0.2.1")
     assert url.host == "192.0.2.1" and url.username == "alice" and url.transport is None
     # Still only its text (what a held call's From/To/Contact cost in memory).
-    assert url._untouched_text() == "sip:alice@192.0.2.1"
+    assert type(url) is _TextURL and url._orig == "sip:alice@192.0.2.1"
     url.other.append("x-foo=1")
     url.userparams.append("phone")
     assert str(url) == "sip:alice;phone@192.0.2.1;x-foo=1"
@@ -326,3 +308,13 @@ def test_new_invite_gets_its_100_trying_from_the_manager() -> None:
     req = SipRequest(request().decode())
     assert str(trying.getHFBody("call-id")) == str(req.getHFBody("call-id"))
     assert trying.getHFBody("to").getTag() is None and trying.getHFBody("cseq").getCSeq() == (1, "INVITE")
+
+
+def test_urls_keep_no_per_instance_dict() -> None:
+    # A held call keeps several: fields in slots, a plain one only its text until changed.
+    for url in (SipURL("sip:alice@192.0.2.1"), SipURL("sip:alice@192.0.2.1;lr"), SipURL(host="h")):
+        assert not hasattr(url, "__dict__")
+        assert not hasattr(url.getCopy(), "__dict__")
+    url = SipURL("sip:alice@192.0.2.1")
+    url.port = 5070
+    assert type(url) is SipURL and str(url) == "sip:alice@192.0.2.1:5070"
