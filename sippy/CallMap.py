@@ -10,6 +10,8 @@ detection and the counters.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import os
 from typing import Any, Callable, Optional, Protocol, Union
@@ -72,6 +74,31 @@ def max_calls_from(global_config: dict) -> int:
     return global_config.get("max_calls") or default_max_calls()
 
 
+# Seconds after the last call left the map before tidy_memory() runs. A call leaves the map when
+# both legs are dead, 32 s after its end; the transactions of its last requests linger as long
+# (64*T1), so by then they are gone too.
+IDLE_TIDY_DELAY = 10.0
+
+
+def _malloc_trim() -> Callable[[int], int]:
+    """glibc's malloc_trim, or a no-op where the C library has none (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return trim if trim is not None else (lambda pad: 0)
+
+
+malloc_trim = _malloc_trim()
+
+
+def tidy_memory() -> None:
+    """Give the memory of a finished burst of calls back to the system. With GC_THRESHOLDS the
+    collector seldom runs once traffic stops, so the few cyclic leftovers of the calls stay, each
+    pinning a pymalloc arena (1 MiB) that is otherwise empty; a full collection frees them and the
+    arenas, then malloc_trim(0) returns glibc's free heap pages. With no call up this takes a few ms."""
+    gc.collect()
+    malloc_trim(0)
+
+
 def tune_gc() -> None:
     """Called by the B2BUA programs once started: what exists now (modules, configuration, the
     transaction manager) lives as long as the process, so it leaves the collector's view for
@@ -131,7 +158,13 @@ def _reached_over(ua: Any, name: str) -> bool:
 class CallMap:
     """Live calls by Call-ID, and the answers to requests no dialog claimed."""
 
-    def __init__(self, global_config: dict, cc_factory: CCFactory, max_calls: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        global_config: dict,
+        cc_factory: CCFactory,
+        max_calls: Optional[int] = None,
+        reactor: Any = None,
+    ) -> None:
         self.global_config = global_config
         self.cc_factory = cc_factory
         # At most this many calls in memory (finished ones count until they are freed); more new
@@ -147,6 +180,10 @@ class CallMap:
         self.ncalls_failed = 0
         # Run by shutdown(), in order, after every call was told to hang up.
         self.shutdown_hooks: list[Callable[[], Any]] = []
+        # With a reactor, tidy_memory() runs IDLE_TIDY_DELAY s after the last call left the map
+        # (if none came since), so that RSS falls back after a burst of calls.
+        self.reactor = reactor
+        self.idle_tidy: Any = None
 
     def logBound(self) -> None:
         """One line at start: the bound and where it came from, for an operator who sees 503s."""
@@ -234,6 +271,15 @@ class CallMap:
                 del self.by_call_id[call_id]
         if failed:
             self.ncalls_failed += 1
+        if not self.ccmap and self.reactor is not None:
+            if self.idle_tidy is not None and self.idle_tidy.active():
+                self.idle_tidy.cancel()
+            self.idle_tidy = self.reactor.callLater(IDLE_TIDY_DELAY, self._tidyIfIdle)
+
+    def _tidyIfIdle(self) -> None:
+        self.idle_tidy = None
+        if not self.ccmap:
+            tidy_memory()
 
     def getCall(self, call_id: str) -> Optional[CallController]:
         return self.by_call_id.get(call_id)

@@ -233,7 +233,7 @@ def build_call_machinery(
             digest_guard=digest_guard,
         )
 
-    callmap = CallMap(cfg, new_call, max_calls=max_calls_from(cfg))
+    callmap = CallMap(cfg, new_call, max_calls=max_calls_from(cfg), reactor=reactor)
     callmap.logBound()
     cfg["_cmap"] = callmap
     try:
@@ -480,7 +480,7 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
         else:
             start_radius(cfg, radius_conf)
             rtp_proxies = start_rtp_proxies(cfg)
-            callmap = build_call_machinery(cfg, routes)
+            callmap = build_call_machinery(cfg, routes, reactor=ED2.reactor)
             if setup is not None:
                 shared = start_shared_port(cfg, setup)
             wss_servers = start_wss(cfg, callmap)

@@ -205,7 +205,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     global_config["_sip_logger"] = logger
     signal.signal(signal.SIGUSR2, logger.toggleDebug)
     max_calls = max_calls_from(global_config)
-    callmap = CallMap(global_config, lambda gc, req, sip_t: CallController(gc, callmap), max_calls)
+    callmap = CallMap(
+        global_config, lambda gc, req, sip_t: CallController(gc, callmap), max_calls, reactor=ED2.reactor
+    )
     try:
         callmap.log_limiter = SipTransactionManager(global_config, callmap.recvRequest).log_limiter
     except Exception as ex:  # the one place a bind error (port in use, bad -l) can surface
