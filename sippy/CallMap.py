@@ -91,10 +91,11 @@ malloc_trim = _malloc_trim()
 
 
 def tidy_memory() -> None:
-    """Give the memory of a finished burst of calls back to the system. With GC_THRESHOLDS the
-    collector seldom runs once traffic stops, so the few cyclic leftovers of the calls stay, each
-    pinning a pymalloc arena (1 MiB) that is otherwise empty; a full collection frees them and the
-    arenas, then malloc_trim(0) returns glibc's free heap pages. With no call up this takes a few ms."""
+    """Give the memory of a finished burst of calls back to the system. A full collection, which
+    GC_THRESHOLDS make rare and which stops once traffic does, also empties CPython's free lists
+    (thousands of spare tuples, floats, dicts kept for reuse): their blocks, scattered over the
+    burst's 1 MiB pymalloc arenas, are what kept otherwise empty arenas mapped. malloc_trim(0) then
+    returns glibc's free heap pages. With no call up this takes a few ms."""
     gc.collect()
     malloc_trim(0)
 

@@ -1,7 +1,7 @@
 """The call map's idle tidy: once the last call has left the map and none came for IDLE_TIDY_DELAY
-seconds, a full collection frees the calls' cyclic leftovers (and the pymalloc arenas they pin), so
-that RSS falls back after a burst (bench/cps.py --hold). Observed here through a cycle of garbage
-that only a full collection can free; the automatic collector is off for the test."""
+seconds, a full collection (which also empties CPython's free lists, whose blocks pin pymalloc
+arenas) and malloc_trim(0) run, so that RSS falls back after a burst (bench/cps.py --hold). That the
+collection ran is observed through a cycle of garbage; the automatic collector is off for the test."""
 
 from __future__ import annotations
 
