@@ -236,8 +236,8 @@ class SipAddress:
             # More parameters (or a tag that is not a plain token): the general way, from ';'.
             self._parse_params(s[m.end(3) + 1 :], address)
         elif tag is not None:
+            # No raw text kept: `;tag=` + a token is what localStr writes for it anyway.
             self.params["tag"] = tag
-            self._praw = {"tag": (tag, "tag=" + tag)}
 
     def _parse_params(self, rest: str, address: str) -> None:
         body = rest.lstrip()
