@@ -269,3 +269,10 @@ def test_allowed_pts_by_encoding_name_with_clock_rate():
     assert "m=audio 4000 RTP/AVP 0 96 101\r\n" in sdp and "m=audio 4002 RTP/AVP 98\r\n" in sdp
     assert "G726-40" not in sdp and "a=fmtp:101 0-15" in sdp
     assert not filter_sdp(MsgBody(_CODECS), ["G726-32/8000"])  # the opus section would be empty
+
+
+def test_msgbody_keeps_no_per_instance_dict():
+    # A held call keeps one or two per leg: fields in slots, copies too.
+    body = MsgBody("v=0\r\n", mtype="application/sdp")
+    assert not hasattr(body, "__dict__") and not hasattr(body.getCopy(), "__dict__")
+    assert body.getCopy().localStr() == "v=0\r\n"
