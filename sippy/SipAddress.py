@@ -303,8 +303,12 @@ class SipAddress:
         new._praw = self._praw
         new._plead = self._plead
         new._bare_url = self._bare_url
-        if self.__dict__:
-            new.__dict__.update(self.__dict__)
+        own = self.__dict__
+        if own:
+            new.__dict__.update(own)
+        else:
+            # Reading it made an empty dict: drop that again (a held call keeps several addresses).
+            del self.__dict__
         return new
 
     def getParam(self, name: str) -> Optional[str]:

@@ -8,6 +8,7 @@ compares the shortcut with the general path, or checks what crosses the wire.
 
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any
 
@@ -327,3 +328,12 @@ def test_plain_tag_keeps_no_raw_text() -> None:
     assert str(addr) == str(addr.getCopy()) == '"A" <sip:a@192.0.2.1>;tag=a.b-c'
     addr.setParam("tag", "x")
     assert str(addr) == '"A" <sip:a@192.0.2.1>;tag=x'
+
+
+def test_copied_address_keeps_no_empty_dict() -> None:
+    # getCopy reads the address's own-attribute dict; it must not leave an empty one behind.
+    addr = SipAddress('"A" <sip:a@192.0.2.1>;tag=x')
+    addr.getCopy()
+    assert [r for r in gc.get_referents(addr) if type(r) is dict] == [{"tag": "x"}]
+    addr.note = "mine"
+    assert addr.getCopy().note == "mine"
