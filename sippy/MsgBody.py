@@ -29,8 +29,9 @@ class MsgBody:
     `mtype` is the Content-Type as text or a SipContentType (Sippy 2.x passes the header object).
     `needs_update` tells media handling (RTPproxy) whether the body still has to be rewritten."""
 
-    # A held call keeps one or two per leg (the offer and answer its UAs remember): slots.
-    __slots__ = ("content", "mtype", "parsed", "needs_update")
+    # A held call keeps one or two per leg (the offer and answer its UAs remember): slots. A body
+    # may still be weakly referenced (tests prove an ended call frees its SDP that way).
+    __slots__ = ("content", "mtype", "parsed", "needs_update", "__weakref__")
 
     def __init__(
         self,
