@@ -103,19 +103,25 @@ def group(*args: str, workers: int = 2) -> B2B:
     return B2B(("-u", "-A", "0", "--workers", str(workers), *args))
 
 
+def bye_caller(address: tuple[str, int], duration: int = 200, timeout: int = 20) -> Sipp:
+    """CALLS calls at 20/s, a socket each (so the shared port's hash spreads them), each ended by
+    the caller's BYE to the Contact after duration ms."""
+    return Sipp(
+        "workers_uac_bye.xml",
+        address,
+        calls=CALLS,
+        rate=20,
+        duration=duration,
+        extra=MULTI_SOCKET,
+        timeout=timeout,
+    )
+
+
 def test_in_dialog_requests_from_the_caller_reach_the_owning_worker() -> None:
     uas_port, own = free_udp_port(), free_port(span=2)
     with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
         with group("-s", f"127.0.0.1:{uas_port}", "--workers_port", str(own)) as b2b:
-            with Sipp(
-                "workers_uac_bye.xml",
-                b2b.address,
-                calls=CALLS,
-                rate=20,
-                duration=200,
-                extra=MULTI_SOCKET,
-                timeout=20,
-            ) as uac:
+            with bye_caller(b2b.address) as uac:
                 pass
             err = b2b.stderr()
             assert b2b.stop() == 0, err
@@ -192,15 +198,7 @@ def test_control_socket_lists_the_calls_of_every_worker() -> None:
         with group("-s", f"127.0.0.1:{uas_port}") as b2b:
             ctl = os.path.join(b2b.tmpdir, "ctl.sock")
             # The calls are held 4 s before their BYE.
-            with Sipp(
-                "workers_uac_bye.xml",
-                b2b.address,
-                calls=CALLS,
-                rate=20,
-                duration=4000,
-                extra=MULTI_SOCKET,
-                timeout=30,
-            ) as uac:
+            with bye_caller(b2b.address, duration=4000, timeout=30) as uac:
                 listing = wait_for(
                     lambda: cli_command(ctl, "l\n"), lambda text: f"Total: {CALLS}\n" in text, 10
                 )
@@ -228,15 +226,7 @@ def test_every_worker_sends_its_calls_accounting(tmp_path) -> None:
         )
         with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
             with group("-A", "1", "-R", conf, "-s", f"127.0.0.1:{uas_port}") as b2b:
-                with Sipp(
-                    "workers_uac_bye.xml",
-                    b2b.address,
-                    calls=CALLS,
-                    rate=20,
-                    duration=200,
-                    extra=MULTI_SOCKET,
-                    timeout=20,
-                ) as uac:
+                with bye_caller(b2b.address) as uac:
                     pass
                 stops = wait_for(
                     lambda: [r for r in srv.detail_records() if r.get("Acct-Status-Type") == ["Stop"]],
@@ -268,15 +258,7 @@ def test_a_killed_worker_is_restarted_and_carries_calls() -> None:
         assert re.search(rf"worker \d \(pid {victim}\) killed by SIGKILL: restarting it", err), err
         # Calls on both workers again (the new one adopted the dead one's sockets).
         with Sipp("flags_uas_reinvite.xml", local_port=uas_port, calls=CALLS, timeout=20) as uas:
-            with Sipp(
-                "workers_uac_bye.xml",
-                b2b.address,
-                calls=CALLS,
-                rate=20,
-                duration=200,
-                extra=MULTI_SOCKET,
-                timeout=20,
-            ) as uac:
+            with bye_caller(b2b.address) as uac:
                 pass
         err = b2b.stderr()
     assert uac.result.returncode == 0, uac.result.describe() + err
