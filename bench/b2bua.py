@@ -43,12 +43,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_kb(pid: int) -> int:
+def status_kib(pid: int, field: str = "VmRSS") -> int:
+    """A KiB figure of /proc/pid/status (VmRSS: resident now, VmHWM: peak); 0 if absent."""
+    prefix = field + ":"
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(prefix):
                 return int(line.split()[1])
     return 0
+
+
+def peak_rss_kb(pid: int) -> int:
+    return status_kib(pid, "VmHWM")
 
 
 def read_stats(path: str) -> dict[str, str]:

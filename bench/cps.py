@@ -39,7 +39,15 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import reference  # noqa: E402
-from b2bua import cpu_seconds, failure_reasons, free_udp_port, read_stats, stop, wait_listening  # noqa: E402
+from b2bua import (  # noqa: E402
+    cpu_seconds,
+    failure_reasons,
+    free_udp_port,
+    read_stats,
+    status_kib,
+    stop,
+    wait_listening,
+)
 
 COLUMNS = """\
 columns:
@@ -140,8 +148,7 @@ def group_rss_kib(root: int) -> int:
     total = 0
     for pid in group_pids(root):
         try:
-            with open(f"/proc/{pid}/status") as f:
-                total += next((int(x.split()[1]) for x in f if x.startswith("VmRSS:")), 0)
+            total += status_kib(pid)
         except OSError:
             pass
     return total

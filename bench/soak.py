@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
 
-from b2bua import free_udp_port, read_stats, stop, wait_listening  # noqa: E402
+from b2bua import free_udp_port, read_stats, status_kib, stop, wait_listening  # noqa: E402
 
 # After the load: INVITE transactions live 64*T1 (32 s), finished calls linger 32 s.
 DRAIN = 70.0
@@ -49,14 +49,6 @@ class Sample(NamedTuple):
     rss: int  # KiB
     heap: int  # KiB of RSS in glibc's [heap]
     up: int  # calls up (SIPp's CurrentCall)
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def heap_kib(pid: int) -> int:
@@ -181,16 +173,16 @@ def main() -> int:
                 time.sleep(opts.sample)
                 t, stats = time.monotonic() - t0, read_stats(stat_file)
                 up = int(stats.get("CurrentCall", 0))
-                sample = Sample(t, rss_kib(b2bua.pid), heap_kib(b2bua.pid), up)
+                sample = Sample(t, status_kib(b2bua.pid), heap_kib(b2bua.pid), up)
                 samples.append(sample)
                 done = stats.get("SuccessfulCall(C)", "0")
                 print(
                     f"{t:6.0f} {done:>7} {up:>5} {sample.rss / 1024:8.1f} {sample.heap / 1024:8.1f}",
                     flush=True,
                 )
-            end_rss, end_heap = rss_kib(b2bua.pid), heap_kib(b2bua.pid)
+            end_rss, end_heap = status_kib(b2bua.pid), heap_kib(b2bua.pid)
             time.sleep(DRAIN)
-            drained_rss = rss_kib(b2bua.pid)
+            drained_rss = status_kib(b2bua.pid)
             stats = read_stats(stat_file)
         finally:
             for proc in (uac, uas, b2bua):
