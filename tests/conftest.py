@@ -98,6 +98,19 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
     return free_port(host)
 
 
+class ListLog:
+    """A SipLogger stand-in that keeps every line written (all levels enabled)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def isEnabledFor(self, level: int) -> bool:
+        return True
+
+    def write(self, text: str, level: int = 0) -> None:
+        self.lines.append(text)
+
+
 def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> int:
     """SIGTERM (a B2BUA hangs up its calls), then SIGKILL if it lingers; returns the exit code."""
     if proc.poll() is None:

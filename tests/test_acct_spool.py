@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 
 from sippy.Radius_client import RESULT_ACCEPT, RESULT_NO_ANSWER
 from sippy.RadiusAcctSpool import SPOOL_FLUSH, AcctSpool, default_spool_dir
+from tests.conftest import ListLog
 
 
 class Server:
@@ -37,17 +38,6 @@ class Server:
         return out
 
 
-class Logger:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def isEnabledFor(self, level: int) -> bool:
-        return True
-
-    def write(self, text: str, level: int = 0) -> None:
-        self.lines.append(text)
-
-
 class Wallclock:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -65,8 +55,8 @@ def record(session: str, status: str, origin: str = "answer") -> list[tuple[str,
     ]
 
 
-def make(tmp_path: Any, **kw: Any) -> tuple[AcctSpool, Server, Clock, Logger]:
-    clock, server, logger = Clock(), Server(), Logger()
+def make(tmp_path: Any, **kw: Any) -> tuple[AcctSpool, Server, Clock, ListLog]:
+    clock, server, logger = Clock(), Server(), ListLog()
     spool = AcctSpool(
         server,  # type: ignore[arg-type]
         str(tmp_path / "spool"),

@@ -37,7 +37,7 @@ from sippy.WorkerGroup import (
     worker_environment,
     worker_setup,
 )
-from tests.conftest import free_port, free_udp_port
+from tests.conftest import ListLog, free_port, free_udp_port
 from tests.radius_util import running_freeradius
 from tests.sipp_util import Sipp
 from tests.test_b2bua_radius_calls import B2B, ROOT, SCRIPT, pytestmark  # noqa: F401
@@ -465,17 +465,6 @@ class _FakeGroup:
         return succeed(self.answers[cmd])
 
 
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def isEnabledFor(self, level: int) -> bool:
-        return True
-
-    def write(self, text: str, level: int = 0) -> None:
-        self.lines.append(text)
-
-
 def test_group_status_line_and_control_answers_come_from_every_worker() -> None:
     one = {"active": 1, "total": 3, "failed": 0, "client": 2, "server": 1, "bad": {}, "stream": {}}
     one["refused"] = {"calls": 0, "server transactions": 0, "client transactions": 0}
@@ -483,7 +472,7 @@ def test_group_status_line_and_control_answers_come_from_every_worker() -> None:
         COUNTS: [json.dumps(one), json.dumps({**one, "active": 2}), ""],
         "l": ["In-memory calls:\na: x\nTotal: 1\n", "In-memory calls:\nb: y\nTotal: 1\n"],
     }
-    log = _Log()
+    log = ListLog()
     ctl = WorkerControl({"_sip_logger": log}, _FakeGroup(answers), reactor=Clock())  # type: ignore[arg-type]
     ctl.logStatus()
     assert log.lines == [
