@@ -23,11 +23,16 @@ from sippy.SipTransactionManager import RETRY_AFTER, unavailable
 from sippy.Time.MonoTime import MonoTime
 
 # Cyclic GC thresholds for a running B2BUA (Python's default is 700, 10, 10). Calls are freed by
-# reference counting; the cyclic GC only finds rare leftovers, yet with the default thresholds it
-# rescans every live call and transaction several times a second, and a full pass over a few
-# thousand calls stalls the reactor for a few hundred ms, long enough for the kernel to drop
-# datagrams (bench/b2bua_mem.py measures both).
-GC_THRESHOLDS = (20000, 20, 100)
+# reference counting (tests/test_load_regressions.py runs a call with the collector off); the cyclic
+# GC only finds rare leftovers. So only the young generation is collected automatically: a pass over
+# the last 20000 objects allocated, ~3 ms, which frees a cycle made and dropped meanwhile (an
+# exception's traceback). The older generations are never collected automatically: they hold every
+# call up or lingering (32 s after its end), and a pass over them stalled the reactor for 100-220 ms
+# at 500 calls/s (a generation-1 pass every ~10 s, which alone put p99 setup latency at 80-520 ms;
+# a full pass over a few thousand calls is longer still). tidy_memory() collects them all once the
+# map is idle.
+GC_NEVER = 1 << 30
+GC_THRESHOLDS = (20000, GC_NEVER, GC_NEVER)
 
 
 # The default bound on calls in memory (--max_calls): a share of the memory available at start,
@@ -92,7 +97,7 @@ malloc_trim = _malloc_trim()
 
 def tidy_memory() -> None:
     """Give the memory of a finished burst of calls back to the system. A full collection, which
-    GC_THRESHOLDS make rare and which stops once traffic does, also empties CPython's free lists
+    GC_THRESHOLDS leave to this, finds the cycles that outlived a young pass, and empties CPython's free lists
     (thousands of spare tuples, floats, dicts kept for reuse): their blocks, scattered over the
     burst's 1 MiB pymalloc arenas, are what kept otherwise empty arenas mapped. malloc_trim(0) then
     returns glibc's free heap pages. With no call up this takes a few ms."""
