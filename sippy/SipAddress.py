@@ -26,6 +26,12 @@ _PLAIN_NAME_ADDR = re.compile(
 )
 
 
+def plain_name_addr(text: str) -> Optional[re.Match]:
+    """The _PLAIN_NAME_ADDR match of all of text (less surrounding blanks), or None: such a text
+    is written back exactly as it is by the address it parses into."""
+    return _PLAIN_NAME_ADDR.fullmatch(text.strip())
+
+
 def split_unquoted(s: str, sep: str, angles: bool = False) -> list[str]:
     """Split s on sep outside quoted strings (and outside <...> when angles is set).
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Any, Optional
 
-from sippy.SipAddress import SipAddress, split_unquoted
+from sippy.SipAddress import SipAddress, plain_name_addr, split_unquoted
 from sippy.SipGenericHF import SipGenericHF
-from sippy.SipURL import SipURL
+from sippy.SipURL import SipURL, _TextURL
 
 
 def split_top_level(s: str) -> list[str]:
@@ -32,6 +32,22 @@ class SipAddressHF(SipGenericHF):
         if body is None:
             self.parsed = True
             self.address: Optional[SipAddress] = address if address is not None else self._newAddress()
+
+    @classmethod
+    def kept(cls, address: SipAddress) -> SipAddressHF:
+        """A header of this class with a copy of address, for a dialog to keep for the whole call.
+
+        A plain name-addr (see SipAddress) is held as its text: read again it gives the same
+        address, and until then it is copied and written back as it is and takes a tag (setTag)
+        without being parsed. A dialog mostly only writes its From and To back, so each costs a
+        string instead of an address, a URL and their tables."""
+        url = address.url
+        # A placeholder host (None) is only known when the message is sent: kept as an address.
+        if address.name != "" and (type(url) is _TextURL or url.host is not None):
+            text = address.localStr()
+            if plain_name_addr(text) is not None:
+                return cls(text)
+        return cls(address=address.getCopy())
 
     @staticmethod
     def _newAddress() -> Optional[SipAddress]:
@@ -81,9 +97,19 @@ class SipAddressHF(SipGenericHF):
         self._addr().url = url
 
     def getTag(self) -> Optional[str]:
+        if not self.parsed:
+            m = plain_name_addr(self.body)
+            if m is not None:
+                return m.group(4)
         return self._addr().getParam("tag")
 
     def setTag(self, value: str) -> None:
+        if not self.parsed and value is not None:
+            m = plain_name_addr(self.body)
+            if m is not None and m.group(4) is None:
+                # What the parsed address would write: its text, then the new parameter.
+                self.body = m.group(0) + ";tag=" + value
+                return
         self._addr().setParam("tag", value)
 
     def genTag(self) -> str:

@@ -38,7 +38,7 @@ class UacStateIdle(UaStateGeneric):
         ua.regConsumer()
         host, port = ua.rAddr0
         ua.rTarget = SipURL(username=event.cld, host=host, port=port, transport=ua.ruri_transport)
-        ua.rUri = SipTo(address=SipAddress(url=SipURL(username=event.cld, host=host), hadbrace=True))
+        ua.rUri = SipTo.kept(SipAddress(url=SipURL(username=event.cld, host=host), hadbrace=True))
         lurl = SipURL(username=event.cli)
         ua.lUri = SipFrom(address=SipAddress(url=lurl, hadbrace=True, name=event.caller_name))
         ua.lUri.setTag(ua.lTag)

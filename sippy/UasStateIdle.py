@@ -32,16 +32,17 @@ class UasStateIdle(UaStateGeneric):
         ua.setRouting(req.getHFBodys("record-route"), req.getHFBody("contact").getUrl())
         ua.rAddr0 = ua.rAddr
         ua.noteConnection(req, sip_t)
-        ua.lUri = SipFrom(address=req.getHFBody("to").address.getCopy())
+        ua.lUri = SipFrom.kept(req.getHFBody("to").address)
         ua.lUri.setTag(ua.lTag)
-        ua.rUri = SipTo(address=req.getHFBody("from").address.getCopy())
+        caller = req.getHFBody("from").address
+        ua.rUri = SipTo.kept(caller)
         ua.cId = req.getHFBody("call-id").getCopy()
         ua.branch = req.getHFBody("via").getBranch()
         ua.regConsumer()
         auth = req.getHFBody("authorization").getCopy() if req.countHFs("authorization") > 0 else None
         body = req.getBody()
         event = CCEventTry(
-            (ua.cId, ua.rUri.getUrl().username, req.getRURI().username, body, auth, ua.rUri.address.name),
+            (ua.cId, caller.url.username, req.getRURI().username, body, auth, caller.name),
             rtime=req.rtime,
             origin=ua.origin,
         )

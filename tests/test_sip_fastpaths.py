@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 import sippy.SipAddress as sip_address
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipAddress import SipAddress
+from sippy.SipFrom import SipFrom
 from sippy.SipRequest import SipRequest
+from sippy.SipTo import SipTo
 from sippy.SipURL import _FIELDS as _URL_FIELDS
 from sippy.SipURL import SipURL, _TextURL
 from tests.test_transactions import Consumer, feed, mk, request
@@ -337,3 +339,66 @@ def test_copied_address_keeps_no_empty_dict() -> None:
     assert [r for r in gc.get_referents(addr) if type(r) is dict] == [{"tag": "x"}]
     addr.note = "mine"
     assert addr.getCopy().note == "mine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"A" <sip:a@192.0.2.1>',
+        "Bob <sip:b@h.example:5070>;tag=t1",
+        "<sip:c@192.0.2.3>",
+        '"A B" <sips:a@h>;tag=z',
+    ],
+)
+def test_kept_plain_address_stays_text_and_reads_the_same(text: str) -> None:
+    # What a dialog keeps of its From and To: the text, which reads as the address it came from.
+    addr = SipAddress(text)
+    kept = SipTo.kept(addr)
+    assert not kept.parsed and kept.body == text
+    assert kept.getTag() == addr.getParam("tag") and not kept.parsed
+    assert str(kept.getCopy()) == str(kept) == text
+    assert address_state(kept.getUri()) == address_state(addr)
+    assert kept.getUrl().username == addr.url.username
+
+
+def test_kept_address_takes_a_tag_as_text_the_way_the_parsed_one_does() -> None:
+    kept = SipFrom.kept(SipAddress(' "A" <sip:a@192.0.2.1> '))
+    parsed = SipFrom(address=SipAddress(' "A" <sip:a@192.0.2.1> '))
+    kept.setTag("x.1")
+    parsed.setTag("x.1")
+    assert not kept.parsed and str(kept) == str(parsed) == '"A" <sip:a@192.0.2.1>;tag=x.1'
+    assert kept.getTag() == "x.1"
+    # A tagged one is parsed to change its tag, as before.
+    kept.setTag("y")
+    assert kept.parsed and str(kept) == '"A" <sip:a@192.0.2.1>;tag=y'
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        SipAddress("<sip:a@192.0.2.1;transport=tcp>;tag=x"),
+        SipAddress('"A\\"B" <sip:a@192.0.2.1>'),
+        SipAddress("sip:a@192.0.2.1"),
+        SipAddress("<sip:a@192.0.2.1>;tag=x;other=1"),
+        SipAddress(url=SipURL(username="a")),  # placeholder host: filled in when sent
+        SipAddress(name="", url=SipURL("sip:a@192.0.2.1")),
+    ],
+)
+def test_kept_address_not_plain_is_a_copy(address: SipAddress) -> None:
+    kept = SipTo.kept(address)
+    assert kept.parsed and kept.address is not address
+    assert address_state(kept.address) == address_state(address)
+    assert str(kept) == str(address)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names, plain_urls(), tails)
+def test_kept_address_reads_as_the_address_it_was_made_of(name: str, url: str, tail: str) -> None:
+    try:
+        addr = SipAddress(f"{name}<{url}>{tail}", relaxedparser=True)
+    except SipParseError:
+        return
+    kept = SipTo.kept(addr)
+    assert kept.getTag() == addr.getParam("tag")
+    assert str(kept) == str(addr)
+    assert address_state(kept.getUri()) == address_state(addr)
