@@ -24,6 +24,7 @@ from sippy.CCEvents import (
     CCEventUpdate,
 )
 from sippy.SipAddress import SipAddress
+from sippy.SipContact import SipContact
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_WARN
 from sippy.SipMaxForwards import SipMaxForwards
@@ -33,6 +34,9 @@ from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import TimeoutAbsMono
 from sippy.UacStateIdle import UacStateIdle
 from sippy.UasStateIdle import UasStateIdle
+
+# What UA._contact_user holds before the dialog has a default Contact.
+_NO_CONTACT = object()
 
 # Events whose body is the SDP we are about to send: on_local_sdp_change sees it first.
 _LOCAL_SDP_EVENTS = (CCEventTry, CCEventRing, CCEventPreConnect, CCEventConnect, CCEventUpdate)
@@ -76,7 +80,8 @@ class UA:
         "global_config",
         "invite_extra_headers",
         "lCSeq",
-        "lContact",
+        "_lContact",
+        "_contact_user",
         "lSDP",
         "lTag",
         "lUri",
@@ -177,7 +182,9 @@ class UA:
         self.rUri: Any = None
         self.lCSeq: Optional[int] = None
         self.rCSeq: Optional[int] = None
-        self.lContact: Any = None
+        self._lContact: Any = None
+        # The username of the default Contact once the dialog has one (see lContact).
+        self._contact_user: Any = _NO_CONTACT
         self.routes: list[Any] = []
         self.rTarget: Any = None
         self.branch: Optional[str] = None
@@ -216,6 +223,39 @@ class UA:
         self.connect_ts: Optional[MonoTime] = None
         self.disconnect_ts: Optional[MonoTime] = None
         self._sdp_ready: Optional[CCEventGeneric] = None
+
+    @property
+    def lContact(self) -> Any:
+        """Our Contact: one a program set, else the default one the dialog takes when it starts
+        (an anonymous placeholder for this box, see SipContact), made when it is first read."""
+        contact = self._lContact
+        if contact is None and self._contact_user is not _NO_CONTACT:
+            contact = self._lContact = self._defaultContact()
+        return contact
+
+    @lContact.setter
+    def lContact(self, contact: Any) -> None:
+        self._lContact = contact
+
+    def useDefaultContact(self, username: Optional[str] = None) -> None:
+        """The dialog takes the default Contact (with username) unless a program set one. It is
+        only made when read (lContact): each message we send builds its own Contact anyway, so a
+        held call need not keep one per leg."""
+        if self._lContact is None:
+            self._contact_user = username
+
+    def _defaultContact(self) -> SipContact:
+        contact = SipContact()
+        if self._contact_user is not None:
+            contact.getUrl().username = self._contact_user
+        return contact
+
+    def localContact(self) -> Any:
+        """A Contact header for a message we send (a copy of lContact)."""
+        contact = self._lContact
+        if contact is None and self._contact_user is not _NO_CONTACT:
+            return self._defaultContact()
+        return contact.getCopy()
 
     # ----- entry points -----
 
@@ -470,7 +510,7 @@ class UA:
             fr0m=self.lUri.getCopy(),
             cseq=cseq,
             callid=self.cId.getCopy(),
-            contact=self.lContact.getCopy() if method == "INVITE" else None,
+            contact=self.localContact() if method == "INVITE" else None,
             routes=[x.getCopy() for x in self.routes],
             target=target,
             user_agent=self.local_ua,

@@ -80,7 +80,7 @@ class UaStateConnected(UaStateGeneric):
         body = req.getBody()
         if body is not None and ua.rSDP is not None and str(body) == str(ua.rSDP):
             # A session refresh: nothing changed, answer with what we have.
-            ua.sendUasResponse(200, "OK", ua.lSDP, (ua.lContact,))
+            ua.sendUasResponse(200, "OK", ua.lSDP, (ua.localContact(),))
             return None
         event = CCEventUpdate(body, rtime=req.rtime, origin=ua.origin)
         copy_reason(req, event)

@@ -7,7 +7,6 @@ from typing import Any
 from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventRedirect, CCEventTry
 from sippy.SipAddress import SipAddress
 from sippy.SipCallId import SipCallId
-from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
 from sippy.SipHeader import SipHeader
 from sippy.SipTo import SipTo
@@ -44,8 +43,9 @@ class UacStateIdle(UaStateGeneric):
         ua.lUri.setTag(ua.lTag)
         ua.lCSeq = 200
         if ua.lContact is None:
-            ua.lContact = SipContact()
-        ua.lContact.getUrl().username = event.cli
+            ua.useDefaultContact(event.cli)
+        else:
+            ua.lContact.getUrl().username = event.cli
         ua.routes = []
         event.onUacSetupComplete(ua)
         eh = list(event.getExtraHeaders() or ())

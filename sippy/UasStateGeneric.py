@@ -47,9 +47,9 @@ class UasStateGeneric(UasStateAnswering):
             ua.cancelSetupTimers()
             if isinstance(event, CCEventPreConnect):
                 # Late media: our 2xx carries the offer, the caller's ACK will carry the answer.
-                ua.sendUasResponse(code, reason, body, (ua.lContact,), extra_headers=eh, ack_wait=True)
+                ua.sendUasResponse(code, reason, body, (ua.localContact(),), extra_headers=eh, ack_wait=True)
                 return UaStateConnected
-            ua.sendUasResponse(code, reason, body, (ua.lContact,), extra_headers=eh)
+            ua.sendUasResponse(code, reason, body, (ua.localContact(),), extra_headers=eh)
             ua.startCreditTimer(event.rtime)
             ua.connect_ts = event.rtime
             return (UaStateConnected, ua.conn_cbs, event.rtime, event.origin)

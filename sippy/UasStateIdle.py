@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sippy.CCEvents import CCEventTry
-from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
 from sippy.SipTo import SipTo
 from sippy.UaStateGeneric import NextState, UaStateGeneric, copy_reason
@@ -28,7 +27,7 @@ class UasStateIdle(UaStateGeneric):
         # Any value will do; 100 makes a mix-up with the caller's CSeq easy to spot in traces.
         ua.lCSeq = 100
         if ua.lContact is None:
-            ua.lContact = SipContact()
+            ua.useDefaultContact()
         ua.setRouting(req.getHFBodys("record-route"), req.getHFBody("contact").getUrl())
         ua.rAddr0 = ua.rAddr
         ua.noteConnection(req, sip_t)

@@ -34,7 +34,9 @@ class UasStateUpdating(UasStateAnswering):
             return None
         if isinstance(event, CCEventConnect):
             ua.lSDP = event.body
-            ua.sendUasResponse(event.scode, event.scode_reason, event.body, (ua.lContact,), extra_headers=eh)
+            ua.sendUasResponse(
+                event.scode, event.scode_reason, event.body, (ua.localContact(),), extra_headers=eh
+            )
             return UaStateConnected
         if isinstance(event, CCEventRedirect):
             self.sendRedirect(event, eh)

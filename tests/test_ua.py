@@ -22,7 +22,9 @@ from sippy.CCEvents import (
     CCEventUpdate,
 )
 from sippy.MsgBody import MsgBody
+from sippy.SipAddress import SipAddress
 from sippy.SipCallId import SipCallId
+from sippy.SipContact import SipContact
 from sippy.SipRequest import SipRequest
 from sippy.SipResponse import SipResponse
 from sippy.Time.MonoTime import MonoTime
@@ -729,3 +731,31 @@ def test_uas_bye_from_caller(env: Any) -> None:
     # A retransmitted/crossing BYE is still answered.
     t3, _ = tm.deliver(_caller_request(ua, "BYE", 12))
     assert [r.getSCodeNum() for r in t3.responses] == [200]
+
+
+def test_default_contact_is_made_per_message_and_kept_once_read(env: Any) -> None:
+    """Memory per held call: the default Contact is not kept per leg, each message gets its own,
+    the same as before; once a program reads lContact it is kept, and what it changes is sent."""
+    clock, tm, rec, gc = env
+    uas, t, _ = make_uas(env)
+    uas.recvEvent(CCEventConnect((200, "OK", sdp(10000, "127.0.0.1"))))
+    uac, inv = connected_uac(env)
+    assert uas._lContact is None and uac._lContact is None
+    host = f"{LOCAL[0]}:{LOCAL[1]}"
+    assert str(t.responses[-1].getHFBody("contact")) == f"Anonymous <sip:{host}>"
+    assert str(inv.req.getHFBody("contact")) == f"Anonymous <sip:alice@{host}>"
+    url = uac.lContact.getUrl()
+    assert (url.username, url.host, uac.lContact.getUri().name) == ("alice", None, "Anonymous")
+    uac.lContact.getUrl().username = "carol"
+    uac.recvEvent(CCEventUpdate(sdp(10000, "127.0.0.1", "sendonly")))
+    assert str(tm.sent("INVITE")[1].req.getHFBody("contact")) == f"Anonymous <sip:carol@{host}>"
+
+
+def test_contact_set_by_a_program_is_used_with_the_callers_number(env: Any) -> None:
+    clock, tm, rec, gc = env
+    ua = make_uac(env)
+    mine = SipContact(address=SipAddress("<sip:nat@192.0.2.7:5999>"))
+    ua.lContact = mine
+    ua.recvEvent(try_event())
+    assert ua.lContact is mine
+    assert str(tm.sent("INVITE")[0].req.getHFBody("contact")) == "<sip:alice@192.0.2.7:5999>"
