@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipGenericHF import SipGenericHF, keeps_text
 from sippy.SipHeader import is_token
 
 
@@ -15,6 +15,7 @@ class SipCSeq(SipGenericHF):
     hf_names = ("cseq",)
     can_name = "CSeq"
 
+    @keeps_text
     def __init__(
         self, body: Optional[str] = None, cseq: Optional[int] = None, method: Optional[str] = None
     ) -> None:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional, TypeVar
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def keeps_text(init: F) -> F:
+    """Marks a constructor that, given text (`body`), does nothing but keep it unparsed, as
+    SipGenericHF's does: the parser then makes bodies of that class without calling it (one
+    constructor chain less for every header read off the wire). A subclass that overrides
+    `__init__` is not marked unless it says so."""
+    init.keeps_text = True  # type: ignore[attr-defined]
+    return init
+
 
 
 class SipGenericHF:
@@ -20,6 +32,7 @@ class SipGenericHF:
     # Several values may share one line, separated by top-level commas (Via, Contact, Route...).
     isMulti: bool = False
 
+    @keeps_text
     def __init__(self, body: Optional[str] = None) -> None:
         self.body = body
         self.parsed = False

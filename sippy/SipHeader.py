@@ -72,6 +72,8 @@ _compact_names: dict[str, str] = {
 }
 
 _hf_classes: dict[str, type] = {}
+# The registered classes whose constructor only keeps the text it is given (see keeps_text).
+_text_keepers: set[type] = set()
 
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 
@@ -115,6 +117,8 @@ def hf_class(name: str) -> type:
         modname = _hf_modules.get(name)
         cls = SipGenericHF if modname is None else getattr(import_module("sippy." + modname), modname)
         _hf_classes[name] = cls
+        if getattr(cls.__init__, "keeps_text", False):
+            _text_keepers.add(cls)
     return cls
 
 
@@ -171,6 +175,10 @@ class SipHeader:
             b = self._body = hf_class(self.name)(self.getValue())
         return b
 
+    @body.setter
+    def body(self, b: SipGenericHF) -> None:
+        self._body = b
+
     def getValue(self) -> Optional[str]:
         """The value text as received (or as given); None for a header built from an object."""
         value = self.value
@@ -178,20 +186,23 @@ class SipHeader:
             value = self.value = self.raw.partition(":")[2].strip()
         return value
 
-    @body.setter
-    def body(self, b: SipGenericHF) -> None:
-        self._body = b
-
     def getBody(self) -> Any:
         """The parsed body object; a malformed value raises SipParseError (and stays unparsed)."""
         b = self._body
         if b is None:
+            # What the body property makes, inlined: every header read off the wire comes here.
             cls = _hf_classes.get(self.name) or hf_class(self.name)
             value = self.value
             if value is None:
-                # getValue() inlined: every header read off the wire comes through here once.
                 value = self.value = self.raw.partition(":")[2].strip()
-            b = self._body = cls(value)
+            if cls in _text_keepers:
+                # cls(value) without its constructor chain (see keeps_text).
+                b = cls.__new__(cls)
+                b.body = value
+                b.parsed = False
+            else:
+                b = cls(value)
+            self._body = b
         if not b.parsed:
             try:
                 b.parse()
@@ -220,23 +231,19 @@ class SipHeader:
         return self.raw is not None and (b is None or not b.parsed)
 
     def __str__(self) -> str:
-        raw = self.raw
-        if raw is not None:
-            b = self._body
-            if b is None or not b.parsed:
-                return raw
-        b = self.body
-        return b.getCanName(self.rawname) + ": " + str(b)
+        return self.localStr()
 
     def localStr(
         self, local_addr: Optional[str] = None, local_port: Optional[int] = None, compact: bool = False
     ) -> str:
-        raw = self.raw
-        if raw is not None and not compact:
-            b = self._body
-            if b is None or not b.parsed:
+        b = self._body
+        if b is None:
+            raw = self.raw
+            if raw is not None and not compact:
                 return raw
-        b = self.body
+            b = self.body
+        elif not b.parsed and not compact and self.raw is not None:
+            return self.raw
         return b.getCanName(self.rawname, compact) + ": " + b.localStr(local_addr, local_port)
 
     def __repr__(self) -> str:

@@ -314,15 +314,21 @@ class SipMsg:
     ) -> str:
         """The message as text, placeholders (host None) filled with the sending address."""
         parts = [self.getSL()]
-        parts.extend(h.localStr(local_addr, local_port, compact) for h in self.headers)
+        append = parts.append
+        for h in self.headers:
+            # SipHeader.localStr's first case inlined: most headers go out as they came in.
+            raw = h.raw
+            if raw is not None and not compact:
+                b = h._body
+                if b is None or not b.parsed:
+                    append(raw)
+                    continue
+            append(h.localStr(local_addr, local_port, compact))
         self._appendBody(parts, self.body, compact, local_addr, local_port)
         return "\r\n".join(parts)
 
     def __str__(self) -> str:
-        parts = [self.getSL()]
-        parts.extend(str(h) for h in self.headers)
-        self._appendBody(parts, self.body, False, None, None)
-        return "\r\n".join(parts)
+        return self.localStr()
 
     @staticmethod
     def _appendBody(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipGenericHF import SipGenericHF, keeps_text
 
 
 class SipNumericHF(SipGenericHF):
@@ -13,6 +13,7 @@ class SipNumericHF(SipGenericHF):
 
     default_number: int = 0
 
+    @keeps_text
     def __init__(self, body: Optional[str] = None, number: Optional[int] = None) -> None:
         super().__init__(body)
         if body is None:

@@ -8,7 +8,7 @@ from typing import Optional
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.misc import bare_host, sip_host
 from sippy.SipConf import SipConf
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipGenericHF import SipGenericHF, keeps_text
 
 
 def _parse_port(text: str) -> int:
@@ -33,6 +33,7 @@ class SipVia(SipGenericHF):
     compact_name = "v"
     isMulti = True
 
+    @keeps_text
     def __init__(
         self,
         body: Optional[str] = None,
