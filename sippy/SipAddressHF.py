@@ -6,7 +6,7 @@ import secrets
 from typing import Any, Optional
 
 from sippy.SipAddress import SipAddress, plain_name_addr, split_unquoted
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipGenericHF import SipGenericHF, keeps_text
 from sippy.SipURL import SipURL, _TextURL
 
 
@@ -27,6 +27,7 @@ class SipAddressHF(SipGenericHF):
     # From/To tolerate an empty host (`<sip:123@>`) the way Sippy does.
     relaxedparser: bool = False
 
+    @keeps_text
     def __init__(self, body: Optional[str] = None, address: Optional[SipAddress] = None) -> None:
         super().__init__(body)
         if body is None:

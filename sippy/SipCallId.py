@@ -8,7 +8,7 @@ from typing import Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipConf import SipConf
-from sippy.SipGenericHF import SipGenericHF
+from sippy.SipGenericHF import SipGenericHF, keeps_text
 
 # RFC 3261 25.1 `word`: every character a Call-ID may carry.
 CALL_ID_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-.!%*_+`'~()<>:\\\"/[]?{}"
@@ -27,6 +27,7 @@ class SipCallId(SipGenericHF):
     can_name = "Call-ID"
     compact_name = "i"
 
+    @keeps_text
     def __init__(self, body: Optional[str] = None) -> None:
         super().__init__(body)
         if body is None:
