@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pytest
 from twisted.internet.task import Clock
 
-from sippy.CallMap import IDLE_TIDY_DELAY, CallMap
+from sippy.CallMap import FULL_GC_PERIOD, IDLE_TIDY_DELAY, CallMap
 
 
 class Call:
@@ -105,3 +105,28 @@ def test_without_a_reactor_no_timer_is_set(no_auto_gc: None) -> None:
     cmap.addLeg(cc, "a")
     cmap.dropCall(cc)
     assert cmap.idle_tidy is None
+
+
+def test_a_box_that_is_never_idle_still_collects_every_period(no_auto_gc: None) -> None:
+    clock = Clock()
+    cmap, (first,) = callmap_with(clock, "a")
+    leftover = cyclic_garbage()
+    clock.advance(FULL_GC_PERIOD - 0.5)
+    assert leftover() is not None
+    clock.advance(0.5)
+    assert leftover() is None  # with the call still up
+    again = cyclic_garbage()
+    cmap.addLeg(Call(), "b")  # no second timer for a second call
+    assert len(clock.getDelayedCalls()) == 1
+    clock.advance(FULL_GC_PERIOD)
+    assert again() is None
+
+
+def test_the_periodic_collection_stops_when_the_map_empties(no_auto_gc: None) -> None:
+    clock = Clock()
+    cmap, (first,) = callmap_with(clock, "a")
+    cmap.dropCall(first)
+    clock.advance(IDLE_TIDY_DELAY)
+    assert clock.getDelayedCalls() == []  # the idle tidy ran; nothing periodic left
+    cmap.addLeg(Call(), "b")
+    assert len(clock.getDelayedCalls()) == 1  # armed again by the next call
