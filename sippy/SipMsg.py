@@ -44,16 +44,24 @@ def body_len(s: str) -> int:
 class SipMsg:
     """Common message model; subclasses parse and produce the start line (`setSL`, `getSL`)."""
 
+    # What most messages keep as it is: class-level (immutable) defaults instead of a store in
+    # every message parsed.
+    body: Any = None
+    target: Optional[tuple[str, int]] = None
+    source: Optional[tuple[str, int]] = None
+    nated = False
+    rtime: Any = None
+    _answering = False
+    # Content-Type and Content-Length values as received, and why the headers do not parse.
+    _ctype: Optional[str] = None
+    _clen: Optional[str] = None
+    _bad: Optional[str] = None
+    # Names whose raw lines carry a comma and may hold several values (split on first access);
+    # a set of its own once there is one.
+    _unsplit: frozenset[str] | set[str] = frozenset()
+
     def __init__(self, buf: Optional[bytes | str] = None) -> None:
         self.headers: list[SipHeader] = []
-        self.body: Any = None
-        self.target: Optional[tuple[str, int]] = None
-        self.source: Optional[tuple[str, int]] = None
-        self.nated = False
-        self.rtime: Any = None
-        # Names whose raw lines carry a comma and may hold several values (split on first access).
-        self._unsplit: set[str] = set()
-        self._answering = False
         if buf is not None:
             self._parse(buf)
 
@@ -77,14 +85,16 @@ class SipMsg:
                 hend = bstart = len(buf)
         head = buf[:hend].decode("utf-8", "replace")
         lines = head.split("\r\n")
-        if head.count("\n") != len(lines) - 1:
+        if "\n" in lines[0]:
             # Bare LF line endings (alone or mixed with CRLF).
             lines = head.replace("\r\n", "\n").split("\n")
         self.setSL(lines[0])
         if not self._parseHeaders(lines):
-            # A continuation line (folding, RFC 3261 7.3.1) was seen: unfold and start over.
+            # A bare LF after the start line, or a continuation line (folding, RFC 3261 7.3.1):
+            # split again on any line ending, unfold and start over.
             self.headers.clear()
-            self._unsplit.clear()
+            self.__dict__.pop("_unsplit", None)
+            lines = head.replace("\r\n", "\n").split("\n")
             if not self._parseHeaders(_unfold(lines)):
                 raise SipParseError("Continuation Line Without Header")
         if self._bad is not None:
@@ -106,23 +116,26 @@ class SipMsg:
             self.body = MsgBody(content) if ctype is None else MsgBody(content, ctype)
 
     def _parseHeaders(self, lines: list[str]) -> bool:
-        """Split header lines into SipHeader objects; False when a folded line needs unfolding.
+        """Split header lines into SipHeader objects; False when a line holds a bare LF (split
+        on CRLF only) or a folded line needs unfolding.
 
         Malformed lines are skipped and remembered in `_bad`, so that the headers after them are
         still there to answer with a 400.
         """
         headers = self.headers
-        unsplit = self._unsplit
+        unsplit = None
         names = _wire_names
         new = SipHeader.__new__
-        self._ctype = self._clen = self._bad = None
+        ctype = clen = bad = None
         for line in lines[1:]:
+            if "\n" in line:
+                return False
             i = line.find(":")
             if i <= 0:
                 if line[:1] in (" ", "\t"):
                     return False
                 if line:
-                    self._bad = "Header Line Without Colon" if i else "Header Line Without Name"
+                    bad = "Header Line Without Colon" if i else "Header Line Without Name"
                 continue
             rawname = line[:i]
             name = names.get(rawname)
@@ -132,18 +145,18 @@ class SipMsg:
                 rawname = rawname.rstrip()
                 name = wire_name(rawname)
                 if name is None:
-                    self._bad = "Bad Header Name"
+                    bad = "Bad Header Name"
                     continue
             if name in _BODY_HEADERS:
                 value = line[i + 1 :].strip()
                 if name == "content-length":
-                    if self._clen is not None and value != self._clen:
-                        self._bad = "Conflicting Content-Length Headers"
-                    self._clen = value
+                    if clen is not None and value != clen:
+                        bad = "Conflicting Content-Length Headers"
+                    clen = value
                 else:
-                    if self._ctype is not None and value != self._ctype:
-                        self._bad = "Conflicting Content-Type Headers"
-                    self._ctype = value
+                    if ctype is not None and value != ctype:
+                        bad = "Conflicting Content-Type Headers"
+                    ctype = value
                 continue
             # Inlined SipHeader construction: this loop is the hot path of every datagram.
             h = new(SipHeader)
@@ -154,7 +167,15 @@ class SipMsg:
             h._body = None
             headers.append(h)
             if "," in line:
+                if unsplit is None:
+                    unsplit = self._unsplit = set()
                 unsplit.add(name)
+        if ctype is not None:
+            self._ctype = ctype
+        if clen is not None:
+            self._clen = clen
+        if bad is not None:
+            self._bad = bad
         return True
 
     def _checkSL(self) -> None:
@@ -208,7 +229,8 @@ class SipMsg:
 
     def delHFs(self, name: str) -> None:
         name = canonical_name(name)
-        self._unsplit.discard(name)
+        if name in self._unsplit:
+            self._unsplit.discard(name)
         self.headers = [h for h in self.headers if h.name != name]
 
     def getHF(self, name: str, idx: int = 0) -> SipHeader:
@@ -355,7 +377,8 @@ class SipMsg:
         cself = cls.__new__(cls)
         cself.__dict__.update(self.__dict__)
         cself.headers = [h.getCopy() for h in self.headers]
-        cself._unsplit = set(self._unsplit)
+        if self._unsplit:
+            cself._unsplit = set(self._unsplit)
         if self.body is not None:
             cself.body = self.body.getCopy()
         return cself
