@@ -42,10 +42,12 @@ class SipCSeq(SipGenericHF):
         self.method = method
         self.parsed = True
 
-    def __str__(self) -> str:
+    def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
         if not self.parsed:
             return self.body
-        return str(self.cseq) + " " + str(self.method)
+        return f"{self.cseq} {self.method}"
+
+    __str__ = localStr
 
     def getCSeq(self) -> tuple[int, Optional[str]]:
         return (self.cseq, self.method)

@@ -74,6 +74,9 @@ _compact_names: dict[str, str] = {
 _hf_classes: dict[str, type] = {}
 # The registered classes whose constructor only keeps the text it is given (see keeps_text).
 _text_keepers: set[type] = set()
+# The registered classes that write their can_name whatever the name they came with (they do not
+# override getCanName): a header of one is written without the call.
+_fixed_names: set[type] = set()
 
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 
@@ -119,6 +122,8 @@ def hf_class(name: str) -> type:
         _hf_classes[name] = cls
         if getattr(cls.__init__, "keeps_text", False):
             _text_keepers.add(cls)
+        if cls.can_name is not None and cls.getCanName is SipGenericHF.getCanName:
+            _fixed_names.add(cls)
     return cls
 
 
@@ -244,6 +249,8 @@ class SipHeader:
             b = self.body
         elif not b.parsed and not compact and self.raw is not None:
             return self.raw
+        if not compact and b.__class__ in _fixed_names:
+            return b.can_name + ": " + b.localStr(local_addr, local_port)
         return b.getCanName(self.rawname, compact) + ": " + b.localStr(local_addr, local_port)
 
     def __repr__(self) -> str:

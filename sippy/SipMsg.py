@@ -362,14 +362,11 @@ class SipMsg:
             parts.append("")
             return
         mbody = str(body) if laddr is None and lport is None else body.localStr(laddr, lport)
+        blen = body_len(mbody)
         if compact:
-            parts.append("c: " + str(body.mtype))
-            parts.append("l: " + str(body_len(mbody)))
+            parts.extend((f"c: {body.mtype}", f"l: {blen}", "", mbody))
         else:
-            parts.append("Content-Type: " + str(body.mtype))
-            parts.append("Content-Length: " + str(body_len(mbody)))
-        parts.append("")
-        parts.append(mbody)
+            parts.extend((f"Content-Type: {body.mtype}", f"Content-Length: {blen}", "", mbody))
 
     def getCopy(self) -> SipMsg:
         """A deep enough copy: headers and body may be changed without touching the original."""

@@ -121,7 +121,7 @@ class SipRequest(SipMsg):
 
     def getSL(self) -> str:
         ruri = self._ruri
-        return self.method + " " + (self._ruri_text if ruri is None else str(ruri)) + " " + self.sipver
+        return f"{self.method} {self._ruri_text if ruri is None else ruri} {self.sipver}"
 
     def getMethod(self) -> Optional[str]:
         return self.method

@@ -63,7 +63,7 @@ class SipResponse(SipMsg):
         self.reason = parts[2] if len(parts) == 3 else ""
 
     def getSL(self) -> str:
-        return self.sipver + " " + str(self.scode) + " " + self.reason
+        return f"{self.sipver} {self.scode} {self.reason}"
 
     def getSCode(self) -> tuple[Optional[int], Optional[str]]:
         return (self.scode, self.reason)

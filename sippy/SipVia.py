@@ -110,9 +110,6 @@ class SipVia(SipGenericHF):
         self.params = pdict
         self.parsed = True
 
-    def __str__(self) -> str:
-        return self.localStr()
-
     def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
         if not self.parsed:
             return self.body
@@ -122,12 +119,15 @@ class SipVia(SipGenericHF):
             host = sip_host(local_addr or SipConf.my_address)
             if port is None:
                 port = local_port or SipConf.my_port
-        s = self.sipver + "/" + self.transport + " " + host
-        if port is not None:
-            s += ":" + str(port)
+        if port is None:
+            s = f"{self.sipver}/{self.transport} {host}"
+        else:
+            s = f"{self.sipver}/{self.transport} {host}:{port}"
         for k, v in self.params.items():
-            s += ";" + k if v is None else ";" + k + "=" + v
+            s += ";" + k if v is None else f";{k}={v}"
         return s
+
+    __str__ = localStr
 
     def getCopy(self) -> SipVia:
         new = super().getCopy()
