@@ -49,6 +49,7 @@ _PLAIN_ABSENT: dict[str, Any] = dict.fromkeys(
 _PLAIN_ABSENT["lr"] = False
 _PLAIN_PARTS = frozenset(("scheme", "username", "host", "port"))
 _MUTABLE = object()
+_LISTS = ("other", "userparams")
 _FIELDS = (
     "scheme",
     "username",
@@ -108,8 +109,14 @@ class SipURL:
     """
 
     # A held call keeps several (From, To, Contact, targets on each leg): fields in slots, no
-    # per-instance dict. `_orig` is the text as received (all a URL kept as text holds).
-    __slots__ = _FIELDS + ("_orig", "_snap", "_user_raw", "_porder")
+    # per-instance dict. `_orig` is the text as received (all a URL kept as text holds). The lists
+    # `other` and `userparams` are None until a parameter is there or the list is read (_LISTS).
+    __slots__ = tuple("_" + f if f in _LISTS else f for f in _FIELDS) + (
+        "_orig",
+        "_snap",
+        "_user_raw",
+        "_porder",
+    )
 
     def __init__(
         self,
@@ -156,9 +163,33 @@ class SipURL:
         self.maddr = maddr
         self.method = method
         self.tag = tag
-        self.other = list(other) if other else []
-        self.userparams = list(userparams) if userparams else []
+        self._other = list(other) if other else None
+        self._userparams = list(userparams) if userparams else None
         self.lr = lr
+
+    @property
+    def other(self) -> list[str]:
+        """Parameters other than the known ones, as written (`name` or `name=value`)."""
+        other = self._other
+        if other is None:
+            other = self._other = []
+        return other
+
+    @other.setter
+    def other(self, value: list[str]) -> None:
+        self._other = value
+
+    @property
+    def userparams(self) -> list[str]:
+        """Parameters of the user part (`sip:user;npdi@host`), as written."""
+        params = self._userparams
+        if params is None:
+            params = self._userparams = []
+        return params
+
+    @userparams.setter
+    def userparams(self, value: list[str]) -> None:
+        self._userparams = value
 
     def _state(self) -> tuple[Any, ...]:
         return (
@@ -174,8 +205,8 @@ class SipURL:
             self.maddr,
             self.method,
             self.tag,
-            tuple(self.other),
-            tuple(self.userparams),
+            tuple(self._other) if self._other else (),
+            tuple(self._userparams) if self._userparams else (),
             self.lr,
         )
 
@@ -197,8 +228,8 @@ class SipURL:
         self.maddr = None
         self.method = None
         self.tag = None
-        self.other = []
-        self.userparams = []
+        self._other = None
+        self._userparams = None
         self.lr = False
         if scheme == "tel":
             self._parse_tel(rest, url)
@@ -212,7 +243,7 @@ class SipURL:
         if not number or not _TEL_CHARS.issuperset(number):
             raise SipParseError(f"bad number in tel URL: {url!r}")
         self._set_user(number)
-        self.userparams = params
+        self._userparams = params or None
 
     def _set_user(self, raw: str) -> None:
         if "%" in raw:
@@ -234,7 +265,7 @@ class SipURL:
             if not user and not userparams:
                 raise SipParseError(f"empty user part in URL: {url!r}")
             self._set_user(user)
-            self.userparams = userparams
+            self._userparams = userparams or None
         else:
             self.username = None
             hostpart = userinfo
@@ -261,7 +292,9 @@ class SipURL:
                     setattr(self, "usertype" if lname == "user" else lname, value)
                 order.append(lname)
             else:
-                self.other.append(p)
+                if self._other is None:
+                    self._other = []
+                self._other.append(p)
                 order.append("")
         self._porder = tuple(order)
 
@@ -322,7 +355,7 @@ class SipURL:
                 w(self.username)
             else:
                 w(quote(self.username, USERNAME_SAFE))
-            for up in self.userparams:
+            for up in self._userparams or ():
                 w(";" + up)
             if self.scheme == "tel":
                 return "".join(parts)
@@ -349,7 +382,7 @@ class SipURL:
 
     def _write_params(self, w: Any) -> None:
         if (
-            not (self._porder or self.other or self.lr)
+            not (self._porder or self._other or self.lr)
             and self.usertype is None
             and self.transport is None
             and self.ttl is None
@@ -367,7 +400,7 @@ class SipURL:
             "method": self.method,
             "tag": self.tag,
         }
-        others = iter(self.other)
+        others = iter(self._other or ())
         order = list(self._porder) + [n for n in _KNOWN_PARAMS if n not in self._porder]
         for name in order:
             if name == "":
@@ -402,8 +435,8 @@ class SipURL:
         new._user_raw = self._user_raw
         new._porder = self._porder
         new.headers = None if self.headers is None else dict(self.headers)
-        new.other = list(self.other)
-        new.userparams = list(self.userparams)
+        new._other = list(self._other) if self._other else None
+        new._userparams = list(self._userparams) if self._userparams else None
         return new
 
     def getHost(self) -> Optional[str]:
@@ -442,7 +475,7 @@ class _TextURL(SipURL):
             return value
         if name in _PLAIN_PARTS:
             return _plain_part(self._orig, name)
-        if name not in _SLOTS:
+        if name not in _SLOTS and name not in _LISTS:
             raise AttributeError(name)
         self._unlazy()
         return getattr(self, name)

@@ -402,3 +402,19 @@ def test_kept_address_reads_as_the_address_it_was_made_of(name: str, url: str, t
     assert kept.getTag() == addr.getParam("tag")
     assert str(kept) == str(addr)
     assert address_state(kept.getUri()) == address_state(addr)
+
+
+@pytest.mark.parametrize(
+    "url", [SipURL(host="h", username="u"), SipURL("sip:u@h;transport=udp"), SipURL("sip:u@h;lr")]
+)
+def test_url_keeps_no_empty_parameter_lists_yet_reads_and_copies_them(url: SipURL) -> None:
+    # A held call keeps several URLs; most have neither kind of parameter.
+    assert (url._other, url._userparams) == (None, None)
+    copy = url.getCopy()
+    assert (copy._other, copy._userparams) == (None, None)
+    text = str(url)
+    assert url.other == [] and url.userparams == [] and str(url) == text
+    url.other.append("x=1")
+    url.userparams.append("npdi")
+    assert copy.other == [] and "npdi" in str(url) and str(url).endswith("x=1")
+    assert str(copy) == text
