@@ -57,7 +57,7 @@ class SipAddressHF(SipGenericHF):
 
     def __getattr__(self, name: str) -> Any:
         # `.address` of a header still in raw form: parse on first access.
-        if name != "address" or self.__dict__.get("parsed", True):
+        if name != "address" or getattr(self, "parsed", True):
             raise AttributeError(name)
         self.parse()
         return self.address

@@ -107,6 +107,8 @@ class SipAuthorization(SipDigestHF):
     ) -> None:
         super().__init__(body)
         if cself is not None:
+            self.body = cself.body
+            self.parsed = cself.parsed
             self.__dict__.update(cself.__dict__)
             if "otherparams" in cself.__dict__:
                 self.otherparams = list(cself.otherparams)

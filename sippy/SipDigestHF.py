@@ -92,7 +92,7 @@ class SipDigestHF(SipGenericHF):
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for fields of a header still in raw form: parse it, then answer.
-        if name.startswith("__") or self.__dict__.get("parsed", True):
+        if name.startswith("__") or name == "parsed" or getattr(self, "parsed", True):
             raise AttributeError(name)
         self.parse()
         return getattr(self, name)

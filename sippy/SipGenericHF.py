@@ -26,6 +26,10 @@ class SipGenericHF:
     Until `parse()` runs, the header serialises exactly as it arrived.
     """
 
+    # The text and the flag in slots: a header class that declares its own __slots__ keeps no
+    # per-instance dict (the From, To and Call-ID a held call keeps); the others still have one.
+    __slots__ = ("body", "parsed")
+
     hf_names: tuple[str, ...] = ()
     can_name: Optional[str] = None
     compact_name: Optional[str] = None
@@ -50,7 +54,11 @@ class SipGenericHF:
         """Shallow copy; subclasses with mutable parsed state copy that state too."""
         cls = self.__class__
         new = cls.__new__(cls)
-        new.__dict__.update(self.__dict__)
+        new.body = self.body
+        new.parsed = self.parsed
+        if cls.__dictoffset__:
+            # A class without __slots__ of its own: its fields are in the instance dict.
+            new.__dict__.update(self.__dict__)
         return new
 
     def getCanName(self, name: str, compact: bool = False) -> str:
