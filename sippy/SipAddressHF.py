@@ -24,6 +24,9 @@ def split_top_level(s: str) -> list[str]:
 class SipAddressHF(SipGenericHF):
     """An address header: the value is a `SipAddress`, parsed on first access."""
 
+    # A held call keeps several (its From and To on each leg): slots, no per-instance dict.
+    __slots__ = ("address",)
+
     # From/To tolerate an empty host (`<sip:123@>`) the way Sippy does.
     relaxedparser: bool = False
 

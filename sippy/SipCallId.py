@@ -23,6 +23,8 @@ def gen_test_cid(lens: tuple[int, int] = (32, 16)) -> str:
 class SipCallId(SipGenericHF):
     """The id is the text itself (`.body`); a new one is random + "@" + this host."""
 
+    __slots__ = ()
+
     hf_names = ("call-id", "i")
     can_name = "Call-ID"
     compact_name = "i"

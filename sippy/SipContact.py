@@ -11,6 +11,8 @@ from sippy.SipURL import SipURL
 
 
 class SipContact(SipAddressHF):
+    __slots__ = ("asterisk",)
+
     hf_names = ("contact", "m")
     can_name = "Contact"
     compact_name = "m"
@@ -41,6 +43,11 @@ class SipContact(SipAddressHF):
         if self.asterisk:
             return "*"
         return super().localStr(local_addr, local_port)
+
+    def getCopy(self) -> SipContact:
+        new = super().getCopy()
+        new.asterisk = self.asterisk
+        return new
 
     def getExpires(self) -> Optional[int]:
         """The binding's expires parameter in seconds, None when absent."""

@@ -18,6 +18,8 @@ def gen_test_tag(length: int = 32) -> str:
 
 
 class SipFrom(SipAddressHF):
+    __slots__ = ()
+
     hf_names = ("from", "f")
     can_name = "From"
     compact_name = "f"

@@ -8,6 +8,8 @@ from sippy.SipAddressHF import SipAddressHF
 
 
 class SipRecordRoute(SipAddressHF):
+    __slots__ = ()
+
     hf_names = ("record-route",)
     can_name = "Record-Route"
     isMulti = True

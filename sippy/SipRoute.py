@@ -8,6 +8,8 @@ from sippy.SipAddressHF import SipAddressHF
 
 
 class SipRoute(SipAddressHF):
+    __slots__ = ()
+
     hf_names = ("route",)
     can_name = "Route"
     isMulti = True

@@ -8,6 +8,8 @@ from sippy.SipURL import SipURL
 
 
 class SipTo(SipAddressHF):
+    __slots__ = ()
+
     hf_names = ("to", "t")
     can_name = "To"
     compact_name = "t"

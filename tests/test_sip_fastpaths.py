@@ -19,8 +19,12 @@ from hypothesis import strategies as st
 import sippy.SipAddress as sip_address
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipAddress import SipAddress
+from sippy.SipCallId import SipCallId
+from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
+from sippy.SipRecordRoute import SipRecordRoute
 from sippy.SipRequest import SipRequest
+from sippy.SipRoute import SipRoute
 from sippy.SipTo import SipTo
 from sippy.SipURL import _FIELDS as _URL_FIELDS
 from sippy.SipURL import SipURL, _TextURL
@@ -418,3 +422,25 @@ def test_url_keeps_no_empty_parameter_lists_yet_reads_and_copies_them(url: SipUR
     url.userparams.append("npdi")
     assert copy.other == [] and "npdi" in str(url) and str(url).endswith("x=1")
     assert str(copy) == text
+
+
+def test_dialog_headers_keep_no_per_instance_dict() -> None:
+    # A held call keeps its From, To and Call-ID per leg (and a Contact or route when it has them).
+    hfs = [
+        SipFrom('"A" <sip:a@192.0.2.1>;tag=x'),
+        SipTo(address=SipAddress("<sip:b@192.0.2.2>")),
+        SipContact("*"),
+        SipContact("<sip:c@192.0.2.3>"),
+        SipCallId("c1@192.0.2.1"),
+        SipRoute("<sip:p.example;lr>"),
+        SipRecordRoute("<sip:p.example;lr>"),
+    ]
+    for hf in hfs:
+        copy = hf.getCopy()
+        assert not hasattr(hf, "__dict__") and not hasattr(copy, "__dict__")
+        assert str(copy) == str(hf) and copy.parsed == hf.parsed
+    assert hfs[2].getCopy().asterisk and not hfs[3].getCopy().asterisk
+    assert hfs[0].getTag() == "x" and hfs[0].getCopy().getTag() == "x"
+    to = hfs[1].getCopy()
+    to.setTag("y")
+    assert to.getTag() == "y" and hfs[1].getTag() is None
