@@ -195,15 +195,18 @@ class CallController:
         self.source = source
         self.req_source = req_source
         self.req_target = req_target
-        self.pass_headers = list(pass_headers)
+        # A tuple: only read (an empty one is shared).
+        self.pass_headers = tuple(pass_headers)
         self.fixed_routes = list(routes) if routes is not None else None
         self.state: type = CCStateIdle
+        # The same callbacks for a disconnect and a failure (one tuple kept, not two).
+        disc_cbs = (self.aDisc,)
         self.uaA = UA(
             global_config,
             event_cb=self.recvEvent,
             conn_cbs=(self.aConn,),
-            disc_cbs=(self.aDisc,),
-            fail_cbs=(self.aDisc,),
+            disc_cbs=disc_cbs,
+            fail_cbs=disc_cbs,
             dead_cbs=(self.aDead,),
             reactor=reactor,
         )

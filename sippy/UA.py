@@ -302,7 +302,7 @@ class UA:
             if self.processChallenge(resp, cseq, code, tr):
                 return
         if code >= 200:
-            self.reqs.pop(cseq, None)
+            self.forgetRequest(cseq)
         newstate = self.state.recvResponse(resp, tr)
         if newstate is not None:
             self.changeState(newstate)
@@ -529,6 +529,14 @@ class UA:
         if method == "INVITE":
             self.reqs[cseq] = req
         return req
+
+    def forgetRequest(self, cseq: int) -> None:
+        """The INVITE sent with cseq needs no digest retry any more: let it go."""
+        reqs = self.reqs
+        reqs.pop(cseq, None)
+        if not reqs:
+            # An emptied dict keeps the table it grew (160 bytes more); clear() lets that go too.
+            reqs.clear()
 
     def sendRequest(self, req: Any, resp_cb: Optional[Callable] = None) -> Any:
         conn = self.rConnection

@@ -174,7 +174,7 @@ class UaStateConnected(UaStateGeneric):
     def _sendKeepAlive(self, challenge: Any) -> None:
         ua = self.ua
         req = ua.genRequest("INVITE", ua.lSDP, challenge)
-        ua.reqs.pop(req.getHFBody("cseq").getCSeqNum(), None)
+        ua.forgetRequest(req.getHFBody("cseq").getCSeqNum())
         self.ka_tr = ua.sendRequest(req, self.keepAliveResp)
 
     def keepAliveResp(self, resp: Any, tr: Any) -> None:

@@ -6,6 +6,7 @@ re-parsed) and lets a test feed responses and requests back the way the real one
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional
 
 import pytest
@@ -759,3 +760,10 @@ def test_contact_set_by_a_program_is_used_with_the_callers_number(env: Any) -> N
     ua.recvEvent(try_event())
     assert ua.lContact is mine
     assert str(tm.sent("INVITE")[0].req.getHFBody("contact")) == "<sip:alice@192.0.2.7:5999>"
+
+
+def test_answered_invite_leaves_no_grown_request_table(env: Any) -> None:
+    # Memory per held call: the INVITE kept for a digest retry goes with its final answer, and
+    # the emptied table with it (a dict that grew keeps its table until cleared).
+    ua, inv = connected_uac(env)
+    assert ua.reqs == {} and sys.getsizeof(ua.reqs) == sys.getsizeof({})
