@@ -31,23 +31,25 @@ _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 _BAD_CHARS = frozenset(' \t\r\n<>"\x00')
 # RFC 3966 phonedigit-hex plus the pause/wait dial characters some gateways send.
 _TEL_CHARS = frozenset("0123456789abcdefABCDEF*#+-.()pwPW%")
-# The usual From/To/Contact URL: `sip:user@host[:port]`, with no escapes, password or parameters
-# (the port alternatives spell 0-65535). Every text this matches is one the full parser accepts as
-# it stands, so such a URL is only matched when made and its fields are filled in on first access.
-# SipAddress embeds the pattern (it has no groups).
+# The usual From/To/Contact URL: `sip:user@host[:port][;transport=name]`, with no escapes, password
+# or other parameters (the port alternatives spell 0-65535). Every text this matches is one the full
+# parser accepts as it stands, so such a URL is only matched when made and its fields are filled in
+# on first access. SipAddress embeds the pattern (it has no groups).
 PLAIN_URL = (
     r"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$,/]+@)?[A-Za-z0-9\-._]+"
     r"(?::(?:[0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(?:;transport=[A-Za-z0-9]+)?"
 )
 _PLAIN_URL = re.compile(PLAIN_URL)
 
 
 # Fields of a URL that PLAIN_URL matches: those it never has, and those read off its text.
 _PLAIN_ABSENT: dict[str, Any] = dict.fromkeys(
-    ("password", "headers", "usertype", "transport", "ttl", "maddr", "method", "tag")
+    ("password", "headers", "usertype", "ttl", "maddr", "method", "tag")
 )
 _PLAIN_ABSENT["lr"] = False
-_PLAIN_PARTS = frozenset(("scheme", "username", "host", "port"))
+_PLAIN_PARTS = frozenset(("scheme", "username", "host", "port", "transport"))
+_TRANSPORT_EQ = len("transport=")
 _MUTABLE = object()
 _LISTS = ("other", "userparams")
 _FIELDS = (
@@ -70,10 +72,15 @@ _FIELDS = (
 
 
 def _plain_part(text: str, name: str) -> Any:
-    """scheme, username, host or port of a URL that PLAIN_URL matches, as _parse would set it."""
+    """scheme, username, host, port or transport of a URL that PLAIN_URL matches, as _parse would
+    set it."""
     scheme, _, rest = text.partition(":")
     if name == "scheme":
         return scheme
+    # Neither the user part nor the host of a plain URL has a ';': the first starts the transport.
+    rest, _, param = rest.partition(";")
+    if name == "transport":
+        return param[_TRANSPORT_EQ:] if param else None
     user, at, hostport = rest.partition("@")
     if not at:
         user, hostport = None, user

@@ -57,7 +57,16 @@ def plain_urls(draw: Any) -> str:
     user = draw(st.one_of(st.none(), users))
     port = draw(ports)
     scheme = draw(st.sampled_from(["sip", "sips"]))
-    return f"{scheme}:" + (f"{user}@" if user else "") + draw(hosts) + (f":{port}" if port else "")
+    transport = draw(
+        st.one_of(st.none(), st.sampled_from(["udp", "UDP", "tcp", "TLS", "ws"]), st.text("aZ9", min_size=1))
+    )
+    return (
+        f"{scheme}:"
+        + (f"{user}@" if user else "")
+        + draw(hosts)
+        + (f":{port}" if port else "")
+        + (f";transport={transport}" if transport else "")
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -93,6 +102,23 @@ def test_plain_url_field_read_alone_same_as_general_parser(text: str) -> None:
         expected = general_url(text)
         expected.port = 5999
         assert str(url) == str(expected)
+
+
+def test_contact_with_a_transport_stays_text() -> None:
+    # The Contact a UAC keeps as its remote target (SIPp's, many phones'): `;transport=` only.
+    url = SipURL("sip:192.0.2.9:5062;transport=UDP")
+    assert type(url) is _TextURL and type(url.getCopy()) is _TextURL
+    assert (url.host, url.port, url.transport, url.lr) == ("192.0.2.9", 5062, "UDP", False)
+    assert type(url) is _TextURL and str(url) == "sip:192.0.2.9:5062;transport=UDP"
+    addr = SipAddress("<sip:u@192.0.2.9;transport=tcp>;tag=1")
+    assert type(addr.url) is _TextURL and addr.url.transport == "tcp" and addr.getTag() == "1"
+    for text in (
+        "sip:h;transport=udp;lr",
+        "sip:h;transport=",
+        "sip:h;TRANSPORT=udp",
+        "sip:h;transport=u%64p",
+    ):
+        assert type(SipURL(text)) is SipURL, text
 
 
 def test_plain_url_lists_read_are_the_urls_own() -> None:
@@ -380,7 +406,7 @@ def test_kept_address_takes_a_tag_as_text_the_way_the_parsed_one_does() -> None:
 @pytest.mark.parametrize(
     "address",
     [
-        SipAddress("<sip:a@192.0.2.1;transport=tcp>;tag=x"),
+        SipAddress("<sip:a@192.0.2.1;lr>;tag=x"),
         SipAddress('"A\\"B" <sip:a@192.0.2.1>'),
         SipAddress("sip:a@192.0.2.1"),
         SipAddress("<sip:a@192.0.2.1>;tag=x;other=1"),
