@@ -22,6 +22,8 @@ IN_DIALOG_METHODS = "INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, REFER"
 
 
 class UaStateConnected(UaStateGeneric):
+    __slots__ = ("ka_tr", "ka_triedauth", "ka_timer")
+
     sname = "Connected"
     connected = True
 

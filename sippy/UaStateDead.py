@@ -8,6 +8,8 @@ from sippy.UaStateGeneric import UaStateGeneric
 
 
 class UaStateDead(UaStateGeneric):
+    __slots__ = ()
+
     sname = "Dead"
     dead = True
 

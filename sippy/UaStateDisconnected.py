@@ -9,6 +9,8 @@ from sippy.UaStateLingering import UaStateLingering
 
 
 class UaStateDisconnected(UaStateLingering):
+    __slots__ = ()
+
     sname = "Disconnected"
 
     def __init__(self, ua: Any) -> None:

@@ -8,6 +8,8 @@ from sippy.UaStateLingering import UaStateLingering
 
 
 class UaStateFailed(UaStateLingering):
+    __slots__ = ()
+
     sname = "Failed"
 
     def __init__(self, ua: Any) -> None:

@@ -22,6 +22,9 @@ class UaStateGeneric:
     Handlers never change `ua.state` themselves: they return the next state, and the UA switches.
     """
 
+    # One per UA, the held call's for its whole length: slots, no per-instance dict.
+    __slots__ = ("ua",)
+
     sname = "Generic"
     connected = False
     dead = False

@@ -12,6 +12,8 @@ class UaStateLingering(UaStateGeneric):
     """The call is over for call control, but the UA stays a while so that retransmissions and
     late in-dialog requests still find it; then it goes Dead on its own."""
 
+    __slots__ = ("te",)
+
     def __init__(self, ua: Any, linger: float) -> None:
         super().__init__(ua)
         # Call control no longer wants SDP news from this leg.

@@ -10,6 +10,8 @@ from sippy.UaStateLingering import UaStateLingering
 
 
 class UacStateCancelling(UaStateLingering):
+    __slots__ = ()
+
     sname = "Cancelling(UAC)"
 
     def __init__(self, ua: Any) -> None:

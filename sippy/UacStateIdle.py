@@ -15,6 +15,8 @@ from sippy.UaStateGeneric import NextState, UaStateGeneric
 
 
 class UacStateIdle(UaStateGeneric):
+    __slots__ = ()
+
     sname = "Idle(UAC)"
 
     def recvEvent(self, event: CCEventGeneric) -> NextState:

@@ -10,6 +10,8 @@ from sippy.UaStateGeneric import NextState
 
 
 class UacStateRinging(UacStateTrying):
+    __slots__ = ()
+
     sname = "Ringing(UAC)"
 
     def provisional(self, resp: Any, event: CCEventRing, code: int) -> NextState:

@@ -17,6 +17,8 @@ from sippy.UaStateGeneric import NextState, UaStateGeneric, contact_url, copy_re
 
 
 class UacStateTrying(UaStateGeneric):
+    __slots__ = ()
+
     sname = "Trying(UAC)"
 
     def provisional(self, resp: Any, event: CCEventRing, code: int) -> NextState:

@@ -16,6 +16,8 @@ from sippy.UaStateGeneric import NextState, UaStateGeneric, copy_reason
 
 
 class UacStateUpdating(UaStateGeneric):
+    __slots__ = ("previous_sdp",)
+
     sname = "Updating(UAC)"
     connected = True
 

@@ -15,6 +15,8 @@ class UasStateAnswering(UaStateGeneric):
     """While an INVITE server transaction is open, a second INVITE is refused and a BYE also
     ends the open INVITE (487) before it ends the dialog."""
 
+    __slots__ = ()
+
     def recvRequest(self, req: Any, sip_t: Any) -> NextState:
         ua = self.ua
         method = req.getMethod()

@@ -21,6 +21,8 @@ class UasStateGeneric(UasStateAnswering):
     """Early UAS: call control answers the INVITE with Ring, (Pre)Connect, Fail, Redirect or
     Disconnect; the caller may CANCEL or (rarely) BYE."""
 
+    __slots__ = ()
+
     sname = "Early(UAS)"
 
     def rang(self, event: CCEventGeneric, code: int) -> NextState:

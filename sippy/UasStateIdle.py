@@ -11,6 +11,8 @@ from sippy.UaStateGeneric import NextState, UaStateGeneric, copy_reason
 
 
 class UasStateIdle(UaStateGeneric):
+    __slots__ = ()
+
     sname = "Idle(UAS)"
 
     def recvRequest(self, req: Any, sip_t: Any) -> NextState:

@@ -8,6 +8,8 @@ from sippy.UaStateGeneric import NextState
 
 
 class UasStateRinging(UasStateGeneric):
+    __slots__ = ()
+
     sname = "Ringing(UAS)"
 
     def rang(self, event: CCEventGeneric, code: int) -> NextState:

@@ -8,6 +8,8 @@ from sippy.UaStateGeneric import NextState
 
 
 class UasStateTrying(UasStateGeneric):
+    __slots__ = ()
+
     sname = "Trying(UAS)"
 
     def rang(self, event: CCEventGeneric, code: int) -> NextState:

@@ -17,6 +17,8 @@ from sippy.UaStateGeneric import NextState
 
 
 class UasStateUpdating(UasStateAnswering):
+    __slots__ = ("previous_sdp",)
+
     sname = "Updating(UAS)"
     connected = True
 

@@ -767,3 +767,13 @@ def test_answered_invite_leaves_no_grown_request_table(env: Any) -> None:
     # the emptied table with it (a dict that grew keeps its table until cleared).
     ua, inv = connected_uac(env)
     assert ua.reqs == {} and sys.getsizeof(ua.reqs) == sys.getsizeof({})
+
+
+def test_states_keep_no_per_instance_dict(env: Any) -> None:
+    # One per UA for the whole call (and its lingering): fields in slots.
+    uas, t, _ = make_uas(env)
+    uas.recvEvent(CCEventConnect((200, "OK", sdp(10000, "127.0.0.1"))))
+    uac, inv = connected_uac(env)
+    assert not hasattr(uas.state, "__dict__") and not hasattr(uac.state, "__dict__")
+    uac.recvEvent(CCEventDisconnect())
+    assert uac.state.sname == "Disconnected" and not hasattr(uac.state, "__dict__")
