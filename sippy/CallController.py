@@ -43,6 +43,7 @@ from sippy.Security.WireSafe import first_unsafe
 from sippy.SipCallId import SipCallId
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
+from sippy.SipURL import SipURL, url_text
 from sippy.SipWWWAuthenticate import SipWWWAuthenticate
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import Timeout
@@ -157,7 +158,7 @@ class CallController:
         "reactor",
         "remote_ip",
         "req_source",
-        "req_target",
+        "_req_target",
         "routes",
         "rtp_proxy_session",
         "source",
@@ -194,7 +195,8 @@ class CallController:
         self.remote_ip = remote_ip
         self.source = source
         self.req_source = req_source
-        self.req_target = req_target
+        # The INVITE's Request-URI, kept as its text when it is a plain one (see req_target).
+        self._req_target = url_text(req_target)
         # A tuple: only read (an empty one is shared).
         self.pass_headers = tuple(pass_headers)
         self.fixed_routes = list(routes) if routes is not None else None
@@ -233,6 +235,15 @@ class CallController:
         # The caller is on a WebSocket connection (a browser): with -r its media is WebRTC.
         self.from_browser = from_browser
         self.allowed_pts = global_config.get("_allowed_pts")
+
+    @property
+    def req_target(self) -> Any:
+        """The INVITE's Request-URI (for programs; the controller itself does not read it), made
+        again from its text when first read: a held call need not keep the URL object."""
+        target = self._req_target
+        if type(target) is str:
+            target = self._req_target = SipURL(target)
+        return target
 
     def __str__(self) -> str:
         return f"CallController#{self.id} {self.cId} ({self.state.sname})"

@@ -99,6 +99,12 @@ def plain_url(url: str) -> SipURL:
     return new
 
 
+def url_text(url: Any) -> Any:
+    """The text of a URL kept as text (SipURL(text) makes the same URL again), else url itself:
+    for what a long-lived object only keeps in case someone reads it."""
+    return url._orig if type(url) is _TextURL else url
+
+
 def _check_port(text: str, url: str) -> int:
     if not text.isdigit() or not text.isascii():
         raise SipParseError(f"bad port in URL: {url!r}")

@@ -67,7 +67,7 @@ class UA:
         "connect_ts",
         "credit_time",
         "credit_timer",
-        "credit_times",
+        "_credit_times",
         "dead_cbs",
         "disc_cbs",
         "disconnect_ts",
@@ -161,7 +161,8 @@ class UA:
         self.rAddr: Optional[tuple[str, int]] = nh_address
         self.rAddr0 = nh_address
         self.credit_time = credit_time
-        self.credit_times: dict[Any, MonoTime] = {}
+        # Credit limits by key (see resetCreditTime), None until there is one.
+        self._credit_times: Optional[dict[Any, MonoTime]] = None
         self.credit_timer: Optional[TimeoutAbsMono] = None
         self.conn_cbs = tuple(conn_cbs) if conn_cbs is not None else ()
         self.disc_cbs = tuple(disc_cbs) if disc_cbs is not None else ()
@@ -413,13 +414,25 @@ class UA:
             self.equeue.append(CCEventDisconnect(rtime=rtime, origin=self.origin))
             self.recvEvent(CCEventFail((408, "Request Timeout"), rtime=rtime, origin=self.origin))
 
+    @property
+    def credit_times(self) -> dict[Any, MonoTime]:
+        """Credit limits by key: when each runs out (the earliest ends the call)."""
+        times = self._credit_times
+        if times is None:
+            times = self._credit_times = {}
+        return times
+
+    @credit_times.setter
+    def credit_times(self, times: dict[Any, MonoTime]) -> None:
+        self._credit_times = times
+
     def startCreditTimer(self, rtime: MonoTime) -> None:
         if self.credit_time is not None:
             self.credit_times[0] = rtime.offsetCopy(self.credit_time)
             self.credit_time = None
-        if not self.credit_times:
+        if not self._credit_times:
             return
-        when = min(self.credit_times.values())
+        when = min(self._credit_times.values())
         self.credit_timer = TimeoutAbsMono(self.credit_expires, when, when, reactor=self.reactor)
 
     def cancelCreditTimer(self) -> None:

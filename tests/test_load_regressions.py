@@ -285,3 +285,25 @@ def test_accounted_call_is_freed_whether_or_not_the_server_answers(
     else:
         # The first record got no answer; the call's others joined it in the spool untried.
         assert statuses == ["Start"] and spool.waiting == 4 and spool.unsaved() == 0
+
+
+def test_held_call_keeps_its_dialog_data_as_text() -> None:
+    """Memory per held call (bench/call_cpu.py --hold): an answered call keeps its plain From, To,
+    remote targets and Request-URI as text, and no Contact or credit table it has no use for;
+    each still reads as the object it stands for."""
+    b2b = B2B("radius")
+    cid = "held-1"
+    b2b.feed(caller_request("INVITE", cid, 1, f"{cid}-1", body=SDP), CALLER)
+    egress = b2b.wire.last("INVITE")
+    b2b.feed(callee_answer(egress, 200, "OK"), CALLEE)
+    tag = b2b.wire.last("SIP/2.0 200").getHFBody("to").getTag()
+    b2b.feed(caller_request("ACK", cid, 1, f"{cid}-2", to_tag=tag), CALLER)
+    cc = b2b.callmap.getCall(cid)
+    a, o = cc.uaA, cc.uaO
+    assert a.isConnected() and o.isConnected()
+    for hf in (a.lUri, a.rUri, o.rUri):
+        assert not hf.parsed, hf
+    assert (a._lContact, o._lContact, a._credit_times, o._credit_times) == (None, None, None, None)
+    assert type(cc._req_target) is str and str(cc.req_target) == "sip:bob@127.0.0.1:5060"
+    assert cc.req_target.username == "bob" and a.getCLD() == "alice" and o.getCLD() == "bob"
+    assert a.rUri.getTag() == f"a-{cid}" and o.rUri.getTag() == "bob-1"
