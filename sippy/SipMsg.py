@@ -130,14 +130,14 @@ class SipMsg:
         for line in lines[1:]:
             if "\n" in line:
                 return False
-            i = line.find(":")
-            if i <= 0:
+            # One call (partition) is quicker than find and a slice.
+            rawname, colon, value = line.partition(":")
+            if not rawname or not colon:
                 if line[:1] in (" ", "\t"):
                     return False
                 if line:
-                    bad = "Header Line Without Colon" if i else "Header Line Without Name"
+                    bad = "Header Line Without Colon" if not colon else "Header Line Without Name"
                 continue
-            rawname = line[:i]
             name = names.get(rawname)
             if name is None:
                 if rawname[0] in (" ", "\t"):
@@ -148,7 +148,7 @@ class SipMsg:
                     bad = "Bad Header Name"
                     continue
             if name in _BODY_HEADERS:
-                value = line[i + 1 :].strip()
+                value = value.strip()
                 if name == "content-length":
                     if clen is not None and value != clen:
                         bad = "Conflicting Content-Length Headers"
