@@ -12,6 +12,9 @@ from sippy.SipHeader import is_token
 class SipCSeq(SipGenericHF):
     """`cseq` (int) and `method`; a new one starts at 1 unless told otherwise."""
 
+    # One per message, kept with it: fields in slots, no per-instance dict.
+    __slots__ = ("cseq", "method")
+
     hf_names = ("cseq",)
     can_name = "CSeq"
 
@@ -48,6 +51,13 @@ class SipCSeq(SipGenericHF):
         return f"{self.cseq} {self.method}"
 
     __str__ = localStr
+
+    def getCopy(self) -> SipCSeq:
+        new = super().getCopy()
+        if self.parsed:
+            new.cseq = self.cseq
+            new.method = self.method
+        return new
 
     def getCSeq(self) -> tuple[int, Optional[str]]:
         return (self.cseq, self.method)

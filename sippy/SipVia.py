@@ -12,6 +12,8 @@ from sippy.SipGenericHF import SipGenericHF, keeps_text
 
 
 def _parse_port(text: str) -> int:
+    if not text.isdigit():
+        text = text.strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 5:
         raise SipParseError("Malformed port in Via")
     port = int(text)
@@ -27,6 +29,10 @@ class SipVia(SipGenericHF):
     sending transport's address there, so a UA can build requests before it knows the socket.
     IPv6 hosts are kept with brackets, as written in SIP text.
     """
+
+    # One or more per message, kept with it (a transaction keeps its requests and answers):
+    # fields in slots, no per-instance dict.
+    __slots__ = ("sipver", "transport", "hostname", "port", "params")
 
     hf_names = ("via", "v")
     can_name = "Via"
@@ -77,7 +83,7 @@ class SipVia(SipGenericHF):
         hostport, _, params = rest.partition(";")
         if " " in hostport:
             hostport = hostport.strip()
-        if hostport[:1] == "[":
+        if "[" in hostport and hostport[0] == "[":
             end = hostport.find("]")
             if end < 2:
                 raise SipParseError("Malformed IPv6 host in Via")
@@ -88,7 +94,7 @@ class SipVia(SipGenericHF):
             port = _parse_port(tail[1:].strip()) if tail else None
         else:
             hostname, colon, portstr = hostport.partition(":")
-            port = _parse_port(portstr.strip()) if colon else None
+            port = _parse_port(portstr) if colon else None
             if " " in hostname:
                 hostname = hostname.strip()
             if not hostname or " " in hostname or "(" in hostname:
@@ -132,6 +138,10 @@ class SipVia(SipGenericHF):
     def getCopy(self) -> SipVia:
         new = super().getCopy()
         if self.parsed:
+            new.sipver = self.sipver
+            new.transport = self.transport
+            new.hostname = self.hostname
+            new.port = self.port
             new.params = dict(self.params)
         return new
 
