@@ -6,7 +6,7 @@ from typing import Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipGenericHF import SipGenericHF, keeps_text
-from sippy.SipHeader import is_token
+from sippy.SipHeader import SIP_METHODS, is_token
 
 
 class SipCSeq(SipGenericHF):
@@ -39,7 +39,7 @@ class SipCSeq(SipGenericHF):
         cseq = int(num)
         if cseq >= 2**31:
             raise SipParseError("Malformed CSeq number")
-        if not is_token(method):
+        if method not in SIP_METHODS and not is_token(method):
             raise SipParseError("Malformed CSeq method")
         self.cseq = cseq
         self.method = method

@@ -86,6 +86,14 @@ _wire_names: dict[str, str] = {}
 _WIRE_NAMES_MAX = 4096
 
 
+# The methods of RFC 3261 and its extensions: tokens, known without a look at each character
+# (`method in SIP_METHODS or is_token(method)` on the hot paths: Request-Line, CSeq).
+SIP_METHODS = frozenset(
+    ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY")
+    + ("PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
+)
+
+
 def is_token(s: str) -> bool:
     """RFC 3261 token: method names, header names, transport names."""
     return bool(s) and _TOKEN_CHARS.issuperset(s)

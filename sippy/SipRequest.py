@@ -8,7 +8,7 @@ from sippy.Exceptions.SipParseError import SipParseError
 from sippy.SipCallId import SipCallId
 from sippy.SipCSeq import SipCSeq
 from sippy.SipExpires import SipExpires
-from sippy.SipHeader import SipHeader, is_token
+from sippy.SipHeader import SIP_METHODS, SipHeader, is_token
 from sippy.SipMaxForwards import SipMaxForwards
 from sippy.SipMsg import SipMsg
 from sippy.SipResponse import SipResponse
@@ -95,7 +95,7 @@ class SipRequest(SipMsg):
 
     def setSL(self, startline: str) -> None:
         parts = startline.split()
-        method = parts[0] if parts and is_token(parts[0]) else None
+        method = parts[0] if parts and (parts[0] in SIP_METHODS or is_token(parts[0])) else None
         self.method = method
         if len(parts) != 3 or method is None:
             # Answered (400) once the headers needed for an answer are known: see _checkSL.
@@ -103,7 +103,7 @@ class SipRequest(SipMsg):
             return
         self._ruri_text = parts[1]
         sipver = parts[2]
-        if sipver.upper() != "SIP/2.0":
+        if sipver != "SIP/2.0" and sipver.upper() != "SIP/2.0":
             # Answered (505) once the headers needed for an answer are known: see _checkSL.
             self._bad_version = sipver
             sipver = "SIP/2.0"
