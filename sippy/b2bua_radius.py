@@ -513,7 +513,7 @@ def main(argv: Optional[Sequence[str]] = None, *, routes: Optional[Sequence[B2BR
     else:
         # The parent gone (even killed): stop as on SIGTERM.
         serve_parent(ops, f"ready {os.getpid()}", parent_gone=ops.safeStop)
-    tune_gc()
+    tune_gc(ED2.reactor)
     ED2.loop()
     for server in (*shared, *wss_servers, *stream_servers):
         server.shutdown()

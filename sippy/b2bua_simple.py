@@ -226,7 +226,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ED2.reactor.callWhenRunning(callmap.logBound)
     # SIGTERM/SIGINT stop the reactor; the calls get their BYEs while it still runs.
     ED2.reactor.addSystemEventTrigger("before", "shutdown", callmap.shutdown)
-    tune_gc()
+    tune_gc(ED2.reactor)
     ED2.loop()
     global_config["_sip_tm"].shutdown()
     logger.shutdown()
