@@ -8,7 +8,7 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.python import log
 
-from sippy.Transactions.timers import TimerLanes, shared_lanes
+from sippy.Transactions.timers import LANE_BATCH, TimerLanes, shared_lanes
 
 
 def lanes() -> tuple[TimerLanes, Clock, list[tuple[float, Any]]]:
@@ -34,6 +34,23 @@ def test_each_timer_fires_once_at_its_time_in_order_across_delays() -> None:
     clock.pump([0.25] * 200)
     assert fired == [(32.0, "h1"), (32.25, "h2")]
     assert clock.getDelayedCalls() == []
+
+
+def test_a_lane_fires_at_most_a_batch_per_reactor_call_and_goes_on_at_once() -> None:
+    tl, clock, fired = lanes()
+    order: list[int] = []
+    for n in range(2 * LANE_BATCH + 5):
+        tl.callLater(32.0, order.append, n)
+    # All due together; the reactor's calls run one at a time (the reactor reads its sockets between).
+    clock.rightNow += 40.0
+    after_each = []
+    while clock.calls:
+        call = clock.calls.pop(0)
+        assert call.getTime() in (32.0, 40.0)  # the first as armed, the rest at once
+        call.func(*call.args, **call.kw)
+        after_each.append(len(order))
+    assert after_each == [LANE_BATCH, 2 * LANE_BATCH, 2 * LANE_BATCH + 5]
+    assert order == list(range(2 * LANE_BATCH + 5))
 
 
 def test_cancelled_timers_never_fire_and_an_empty_lane_leaves_no_reactor_call() -> None:

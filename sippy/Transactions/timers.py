@@ -7,6 +7,11 @@ doublings, T4, 64*T1, an INVITE's Expires), and timers of one delay fall due in 
 were armed, so each delay gets a first-in first-out lane with one reactor call, armed for the
 lane's first live timer. A timer is then a small record; cancelling one marks it, and a lane with
 no live timer left gives up its reactor call at once (nothing stays pending in the reactor).
+
+A lane fires at most LANE_BATCH timers per reactor call; the rest follow on the next reactor
+iteration, after the datagrams that came meanwhile. Timers armed in a burst (the calls of a backlog
+answered together) fall due together 32 s later: firing them all at once held every message behind
+them (1,100-1,500 in one call, 25-78 ms, in the B2BUA at 500 calls/s).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from sippy.Time.Timeout import default_reactor
 # Put in a lane's `call` while it runs its due timers: a timer armed meanwhile does not arm the
 # lane's reactor call, the run does when it ends.
 _RUNNING = object()
+# Timers fired in one reactor call at most (see the module text): some 3 ms of work.
+LANE_BATCH = 100
 
 
 class LaneTimer:
@@ -80,11 +87,13 @@ class TimerLanes:
         return timer
 
     def _run(self, lane: _Lane) -> None:
-        """Fire the lane's due timers in order, then arm its call for the next live one."""
+        """Fire the lane's due timers in order, at most LANE_BATCH, then arm its call for the next
+        live one (at once if it is due already: the reactor reads its sockets first)."""
         lane.call = _RUNNING
         entries = lane.entries
+        fired = 0
         try:
-            while entries:
+            while entries and fired < LANE_BATCH:
                 timer = entries[0]
                 fn = timer.fn
                 if fn is None:
@@ -96,6 +105,7 @@ class TimerLanes:
                 arg = timer.arg
                 timer.fn = timer.arg = None
                 lane.live -= 1
+                fired += 1
                 self.fire(fn, arg)
         finally:
             lane.call = None
