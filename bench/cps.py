@@ -55,7 +55,8 @@ columns:
   calls     calls the caller attempted; ok: completed (BYE answered); fail: failed or never finished
   rtx uac   messages the caller retransmitted (INVITE/BYE not answered within 500 ms)
   rtx uas   messages the callee retransmitted (its 200 not ACKed in time)
-  p50, p99  setup latency, INVITE sent to 200 received at the caller, in ms (SIPp: 1 ms resolution)
+  p50, p99  setup latency, INVITE sent to 200 received at the caller, in ms (SIPp's coarse clock:
+            steps of the kernel tick, 4 ms at 250 Hz, so 0 is under 4 ms)
   CPU%      B2BUA CPU time over the --step-time seconds of offered load, 100 = one core (all its
             processes)
   ms/call   B2BUA CPU time per completed call (to the end of the step's last call)
@@ -81,6 +82,8 @@ UAC_TXNS = (
     ('<send retrans="500">', 'start_txn="bye"'),
     ('<recv response="200" crlf="true"', 'response_txn="bye"'),
 )
+# The label of --direct's side: SIPp calling SIPp, no B2BUA.
+DIRECT = "SIPp direct"
 # SIPp's INVITE gives up after 64*T1 (32 s): long enough for the calls of an overloaded step to end.
 UAC_GRACE = 40.0
 
@@ -211,8 +214,10 @@ class Side:
         self.work = work
         os.makedirs(work, exist_ok=True)
         self.port, self.uas_port = free_udp_port(), free_udp_port()
-        self.cmd = cmd + ["-f", "-u", "-A", "0", "-s", f"127.0.0.1:{self.uas_port}"]
-        self.cmd += ["-l", "127.0.0.1", "-p", str(self.port), "-c", os.path.join(work, "ctl.sock")]
+        # An empty cmd: no B2BUA, SIPp calls SIPp (--direct).
+        self.cmd = cmd + ["-f", "-u", "-A", "0", "-s", f"127.0.0.1:{self.uas_port}"] if cmd else []
+        if cmd:
+            self.cmd += ["-l", "127.0.0.1", "-p", str(self.port), "-c", os.path.join(work, "ctl.sock")]
         self.env = env
         self.logpath = os.path.join(work, "b2bua.log")
         self.proc: Optional[subprocess.Popen[bytes]] = None
@@ -225,11 +230,12 @@ class Side:
         self.uac_args: list[str] = []
 
     def start(self) -> None:
-        with open(self.logpath, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
-            )
-        wait_listening(self.proc, self.port, self.logpath, timeout=60.0)
+        if self.cmd:
+            with open(self.logpath, "wb") as log:
+                self.proc = subprocess.Popen(
+                    self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+                )
+            wait_listening(self.proc, self.port, self.logpath, timeout=60.0)
         scenario = os.path.join(self.work, "uas.xml")
         with open(scenario, "w") as f:
             f.write(uas_scenario())
@@ -252,6 +258,9 @@ class Side:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        if not self.cmd:
+            # No B2BUA (--direct): the caller calls the callee, whose CPU and RSS the rows show.
+            self.proc, self.port = self.uas, self.uas_port
         time.sleep(0.5)
 
     def alive(self) -> bool:
@@ -372,7 +381,7 @@ def summary(sides: list[Side], baseline: Side) -> None:
         )
     ref = best[baseline.label]
     for side in sides:
-        if side is not baseline:
+        if side is not baseline and side.cmd:
             top = best[side.label]
             print(
                 f"highest clean rate, {side.label} / {baseline.label}: "
@@ -412,7 +421,7 @@ def run_steps(opts: argparse.Namespace, sides: list[Side], baseline: Side) -> No
         if len(baseline.steps) == i + 1:
             ref = baseline.steps[i]
             for side in sides:
-                if side is not baseline and len(side.steps) == i + 1:
+                if side is not baseline and side.cmd and len(side.steps) == i + 1:
                     r = side.steps[i]
                     print(
                         f"{'':8}ratio {side.label} / {baseline.label}: CPU per call"
@@ -542,6 +551,12 @@ def main() -> int:
         metavar="FILE",
         help="SIPLOG_LVL=INFO to FILE (the reference to FILE.ref) instead of error-only logging",
     )
+    ap.add_argument(
+        "--direct",
+        action="store_true",
+        help="also SIPp calling SIPp directly, no B2BUA, in the same steps: what the load generator and"
+        " the machine add to the latency on their own (CPU%%, RSS: the callee's)",
+    )
     ap.add_argument("--keep", metavar="DIR", help="keep the B2BUA and SIPp files in DIR")
     opts = ap.parse_args()
     if shutil.which("sipp") is None:
@@ -572,27 +587,32 @@ def main() -> int:
         sides.append(
             Side(reference.LABEL, reference.b2bua_radius(), env_for(ref_log), os.path.join(work, "ref"))
         )
+    # Ratios are to the reference, else to the first interpreter.
+    baseline = sides[-1] if opts.reference else sides[0]
+    if opts.direct and opts.hold is None:
+        sides.append(Side(DIRECT, [], {}, os.path.join(work, "direct")))
     if opts.workers:
         for side in sides:
             side.uac_args = ["-t", "un", "-max_socket", "10000"]
-    # Ratios are to the reference, else to the first interpreter.
-    baseline = sides[-1] if opts.reference else sides[0]
     load = os.getloadavg()
     print(
         f"cps.py: SIPp uac -> B2BUA -> SIPp uas on 127.0.0.1; {os.cpu_count()} CPUs,"
         f" load average {load[0]:.2f} at the start"
     )
     for side in sides:
-        print(f"  {side.label}: {shlex.join(side.cmd)}")
+        what = shlex.join(side.cmd) if side.cmd else "no B2BUA, the caller calls the callee"
+        print(f"  {side.label}: {what}")
     level = f"INFO to {opts.log_info}" if opts.log_info else "ERR"
     print(f"  logging: SIPLOG_LVL={level}; calls of {opts.call_length} ms; files in {work}", flush=True)
     try:
         for side in sides:
             side.start()
             assert side.proc is not None
-            print(
-                f"  {side.label}: pid {side.proc.pid} (e.g. for py-spy top --pid {side.proc.pid})", flush=True
-            )
+            if side.cmd:
+                print(
+                    f"  {side.label}: pid {side.proc.pid} (e.g. for py-spy top --pid {side.proc.pid})",
+                    flush=True,
+                )
         if opts.hold is not None:
             run_hold(opts, sides, baseline)
         else:
