@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional
 
 import pytest
@@ -308,6 +309,24 @@ def test_timer_J_absorbs_retransmissions_then_forgets() -> None:
     assert tm.tserver == {}, "timer J (64*T1) over"
     feed(tm, request("OPTIONS"))
     assert cons.methods() == ["OPTIONS", "OPTIONS"]
+
+
+def test_emptied_tables_give_their_hash_tables_back() -> None:
+    cons = Consumer(lambda req, t: req.genResponse(200, "OK"))
+    tm, ft, clock = mk(cons)
+    empty = sys.getsizeof({})
+    for n in range(300):
+        feed(tm, request("OPTIONS", branch=f"z9hG4bK-{n}", callid=f"call-{n}@test"))
+    tm.regConsumer(object(), "still-here@test")
+    clock.advance(33)
+    assert tm.tserver == {}
+    grown = sys.getsizeof(tm.tserver)
+    assert grown > empty
+    tm.releaseEmptyTables()
+    assert sys.getsizeof(tm.tserver) == empty
+    assert list(tm.req_consumers) == ["still-here@test"]  # a table in use is left alone
+    feed(tm, request("OPTIONS", branch="z9hG4bK-after"))
+    assert cons.methods()[-1] == "OPTIONS" and len(tm.tserver) == 1
 
 
 def test_non_invite_answered_later_and_retransmission_before_answer_is_silent() -> None:
