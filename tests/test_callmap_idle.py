@@ -6,6 +6,7 @@ collection ran is observed through a cycle of garbage; the automatic collector i
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 from typing import Any, Callable
@@ -130,3 +131,34 @@ def test_the_periodic_collection_stops_when_the_map_empties(no_auto_gc: None) ->
     assert clock.getDelayedCalls() == []  # the idle tidy ran; nothing periodic left
     cmap.addLeg(Call(), "b")
     assert len(clock.getDelayedCalls()) == 1  # armed again by the next call
+
+
+class Manager:
+    """The transaction manager as far as the tidy cares."""
+
+    def __init__(self) -> None:
+        self.released = 0
+
+    def releaseEmptyTables(self) -> None:
+        self.released += 1
+
+
+def test_the_tidy_gives_back_the_tables_the_burst_grew(no_auto_gc: None) -> None:
+    clock = Clock()
+    tm = Manager()
+    cmap = CallMap({"_sip_tm": tm}, lambda *args: None, reactor=clock)
+    calls = [Call() for _ in range(500)]
+    for n, cc in enumerate(calls):
+        cmap.addLeg(cc, f"{n}-a")
+        cmap.addLeg(cc, f"{n}-b")
+    for cc in calls:
+        cmap.dropCall(cc)
+    empty = sys.getsizeof({})
+    assert sys.getsizeof(cmap.by_call_id) > empty  # emptied, yet as big as the burst made it
+    clock.advance(IDLE_TIDY_DELAY - 0.5)
+    assert tm.released == 0
+    clock.advance(0.5)
+    assert (sys.getsizeof(cmap.by_call_id), sys.getsizeof(cmap.ccmap)) == (empty, empty)
+    assert tm.released == 1
+    cmap.addLeg(Call(), "next")  # the map works on
+    assert list(cmap.by_call_id) == ["next"] and cmap.ncalls_active == 1
