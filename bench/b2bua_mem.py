@@ -2,26 +2,43 @@
 """Run b2bua_simple or b2bua_radius with memory and GC instrumentation (used by b2bua.py --mem).
 
     python bench/b2bua_mem.py REPORT [--tracemalloc] simple|radius [B2BUA flags...]
+    python bench/b2bua_mem.py --burst N [--pinned]
 
 Writes REPORT when the B2BUA stops: the longest cyclic-GC pauses per generation (what stalls the
 reactor long enough for the kernel to drop datagrams), and, every 10 s of the run, the live object
 counts by type (top 25), what was garbage in reference cycles and, with --tracemalloc, the
 allocation sites that grew since the first
 sample (top 25). Instrumentation costs CPU: compare rates only between runs without it.
+
+--burst N replays the timeline of `bench/cps.py --hold N` in this process, on a clock moved by hand
+(bench/call_cpu.py's harness: b2bua_radius's call machinery, no sockets, its idle tidy and GC timer
+on that clock): 5 s of calls at 100/s, then N calls placed at 100/s and held 30 s each, then 60 s
+after the last one ended. It prints memory_line() at each step (RSS; CPython's small-object arenas,
+1 MiB each, whose unused 16 KiB pools stay resident; glibc's heap) in seconds, on a busy machine
+too; the arenas left vary by a few from run to run (hash seeds, addresses). --pinned then lists
+what holds the nearly empty arenas: a few long-lived small objects made or re-made during the
+burst (a re-armed timer, counters) keep a whole arena each (a 1 MiB slice of an anonymous mapping
+stands for an arena: approximate).
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
+import itertools
 import os
+import re
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from b2bua import status_kib  # noqa: E402
 
 SAMPLE_EVERY = 10.0
 
@@ -34,17 +51,49 @@ class _Mallinfo2(ctypes.Structure):
     ]
 
 
-def memory_line() -> str:
-    """RSS, the blocks Python's allocator holds, and glibc's heap split into in use and free: RSS
-    growing while the first two stay flat is fragmentation, not retained objects."""
-    with open("/proc/self/status") as f:
-        rss = next((int(x.split()[1]) for x in f if x.startswith("VmRSS:")), 0)
-    line = f"RSS {rss} KiB, Python allocated blocks {sys.getallocatedblocks()}"
+def pymalloc_arenas() -> tuple[int, int]:
+    """CPython's small-object arenas allocated now, and the unused pools in them (-1, -1 where
+    sys._debugmallocstats says nothing: PyPy, PYTHONMALLOC=malloc, tracemalloc on)."""
+    if not hasattr(sys, "_debugmallocstats"):
+        return -1, -1
+    sys.stderr.flush()
+    with tempfile.TemporaryFile("w+") as tf:
+        saved = os.dup(2)
+        os.dup2(tf.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tf.seek(0)
+        text = tf.read()
+    arenas = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", text)
+    pools = re.search(r"([\d,]+) unused pools \*", text)
+    if arenas is None or pools is None:
+        return -1, -1
+    return int(arenas.group(1).replace(",", "")), int(pools.group(1).replace(",", ""))
+
+
+def mallinfo() -> Any:
+    """glibc's mallinfo2(), or None without glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _Mallinfo2
-        mi = libc.mallinfo2()
+        return libc.mallinfo2()
     except (OSError, AttributeError):
+        return None
+
+
+def memory_line() -> str:
+    """RSS, the blocks Python's allocator holds and its arenas, and glibc's heap split into in use
+    and free: RSS growing while the blocks stay flat is fragmentation, not retained objects."""
+    arenas, unused = pymalloc_arenas()
+    line = (
+        f"RSS {status_kib(os.getpid())} KiB, Python allocated blocks {sys.getallocatedblocks()} in "
+        f"{arenas} arenas ({unused} unused pools)"
+    )
+    mi = mallinfo()
+    if mi is None:
         return line
     return line + f", malloc in use {mi.uordblks // 1024} KiB, free in heap {mi.fordblks // 1024} KiB"
 
@@ -120,8 +169,81 @@ class Recorder:
             f.write("\n".join(self.lines) + "\n")
 
 
+def burst(n: int, pinned: bool) -> int:
+    """--burst: see the module text."""
+    from call_cpu import Harness
+    from twisted.internet import reactor
+
+    from sippy.CallMap import tune_gc
+
+    rate, hold, tick = 100, 30.0, 0.01
+    h = Harness()
+    h.callmap.reactor = reactor  # as the programs build it: the idle tidy runs on the clock
+    tune_gc(reactor)
+
+    def show(stage: str) -> None:
+        print(f"{stage + ':':<29} {memory_line()}; calls in map {h.callmap.ncalls_active}", flush=True)
+
+    show("start")
+    for i in range(5 * rate):
+        h.call(i)
+        h.advance(tick)
+    h.advance(1.5)
+    show("warm-up done (calls linger)")
+    byes = []
+    for i in range(n):
+        byes.append(h.call(5 * rate + i, hang_up=False))
+        h.advance(tick)
+    show(f"{n} calls up")
+    h.advance(hold - n * tick)
+    while byes:
+        byes.pop(0)()
+        h.advance(tick)
+    show("all ended")
+    for _ in range(120):
+        h.advance(0.5)
+    show("60 s later")
+    if pinned:
+        print_pinned()
+    return 0
+
+
+def print_pinned(most: int = 50) -> None:
+    """The objects in each 1 MiB slice of anonymous memory that holds at most `most` of them."""
+    maps = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 5 and fields[1].startswith("rw"):
+                lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                maps.append((lo, hi))
+    gc.collect()
+    gc.unfreeze()
+    objs = {id(o): o for o in gc.get_objects()}
+    for o in tuple(objs.values()):
+        for r in gc.get_referents(o):
+            objs.setdefault(id(r), r)
+    slices: dict[tuple[int, int], list[Any]] = {}
+    for addr, o in objs.items():
+        for lo, hi in maps:
+            if lo <= addr < hi:
+                slices.setdefault((hi, (hi - addr) >> 20), []).append(o)
+                break
+    ours = {id(objs), id(slices), *map(id, slices.values())}
+    for (hi, mib), held in sorted(slices.items(), key=lambda kv: len(kv[1])):
+        if len(held) > most:
+            break
+        kinds = Counter(type(o).__name__ for o in held).most_common(4)
+        print(f"{hex(hi)}-{mib} MiB: {len(held)} objects {kinds}")
+        for o in itertools.islice(held, 5):
+            refs = [type(r).__name__ for r in gc.get_referrers(o) if id(r) not in ours]
+            print(f"    {type(o).__name__} {repr(o)[:70]} <- {refs[:3]}")
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if args[:1] == ["--burst"]:
+        return burst(int(args[1]), "--pinned" in args[2:])
     report = args.pop(0)
     trace = args[0] == "--tracemalloc"
     if trace:
