@@ -270,32 +270,34 @@ class SipAddress:
         return self.localStr()
 
     def localStr(self, local_addr: Optional[str] = None, local_port: Optional[int] = None) -> str:
-        parts = []
-        w = parts.append
         url = self.url.localStr(local_addr, local_port)
-        if self._name_raw is not None and self._name_raw[1] == self.name:
-            w(self._name_raw[0] + "<" + url + ">")
+        name_raw = self._name_raw
+        if name_raw is not None and name_raw[1] == self.name:
+            text = f"{name_raw[0]}<{url}>"
         elif self.name:
             if _is_tokens(self.name):
-                w(self.name + " ")
+                text = f"{self.name} <{url}>"
             else:
-                w('"' + self.name.replace("\\", "\\\\").replace('"', '\\"') + '" ')
-            w("<" + url + ">")
+                text = '"' + self.name.replace("\\", "\\\\").replace('"', '\\"') + f'" <{url}>'
         elif self.hadbrace or (url != self._bare_url and any(c in url for c in ";?,")):
             # A changed URL that grew parameters needs brackets or they would read as ours.
-            w("<" + url + ">")
+            text = f"<{url}>"
         else:
-            w(url)
-        if self.params:
-            w(self._plead)
-            for k, v in self.params.items():
-                raw = self._praw.get(k)
-                if raw is not None and raw[0] == v:
-                    w(";" + raw[1])
-                elif v is None:
-                    w(";" + k)
-                else:
-                    w(f";{k}={v}")
+            text = url
+        params = self.params
+        if not params:
+            return text
+        parts = [text, self._plead]
+        w = parts.append
+        praw = self._praw
+        for k, v in params.items():
+            raw = praw.get(k) if praw else None
+            if raw is not None and raw[0] == v:
+                w(";" + raw[1])
+            elif v is None:
+                w(";" + k)
+            else:
+                w(f";{k}={v}")
         return "".join(parts)
 
     def getCopy(self) -> SipAddress:
