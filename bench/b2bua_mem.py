@@ -17,8 +17,9 @@ after the last one ended. It prints memory_line() at each step (RSS; CPython's s
 1 MiB each, whose unused 16 KiB pools stay resident; glibc's heap) in seconds, on a busy machine
 too; the arenas left vary by a few from run to run (hash seeds, addresses). --pinned then lists
 what holds the nearly empty arenas: a few long-lived small objects made or re-made during the
-burst (a re-armed timer, counters) keep a whole arena each (a 1 MiB slice of an anonymous mapping
-stands for an arena: approximate).
+burst (a re-armed timer, counters) keep a whole arena each. Approximate: a 1 MiB slice of an
+anonymous mapping stands for an arena, and only objects the collector tracks and what they refer
+to are seen (a dict of strings and numbers is not tracked), so a slice may hold more than listed.
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def burst(n: int, pinned: bool) -> int:
 
 
 def print_pinned(most: int = 50) -> None:
-    """The objects in each 1 MiB slice of anonymous memory that holds at most `most` of them."""
+    """The objects seen in each 1 MiB slice of anonymous memory that holds at most `most` of them
+    (see the module text for what is not seen)."""
     maps = []
     with open("/proc/self/maps") as f:
         for line in f:
