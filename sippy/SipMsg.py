@@ -68,10 +68,8 @@ class SipMsg:
     # Parsing
 
     def _parse(self, buf: bytes | str) -> None:
-        if isinstance(buf, str):
-            buf = buf.encode("utf-8", "surrogateescape")
-        elif not isinstance(buf, bytes):
-            buf = bytes(buf)
+        if buf.__class__ is not bytes:
+            buf = buf.encode("utf-8", "surrogateescape") if isinstance(buf, str) else bytes(buf)
         # The first line ending tells CRLF from bare-LF messages: one search for the blank line.
         eol = buf.find(b"\n")
         hend = -1
@@ -100,15 +98,16 @@ class SipMsg:
         if self._bad is not None:
             raise SipParseError(self._bad)
         self._checkSL()
-        body = buf[bstart:]
         clen = self._clen
-        if clen is not None:
+        if clen is None:
+            body = buf[bstart:]
+        else:
             if not (clen.isascii() and clen.isdigit()):
                 raise SipParseError("Bad Content-Length")
             blen = int(clen)
-            if blen > len(body):
+            if bstart + blen > len(buf):
                 raise SipParseError("Body Shorter Than Content-Length")
-            body = body[:blen]
+            body = buf[bstart : bstart + blen]
         if body:
             # Binary parts (RFC 4475 3.1.1.11) survive the round trip: see body_len and _encode.
             content = body.decode("utf-8", "surrogateescape")
