@@ -61,6 +61,8 @@ columns:
             processes)
   ms/call   B2BUA CPU time per completed call (to the end of the step's last call)
   RSS       B2BUA resident memory at the end of the step, MiB (summed over its processes)
+  load      the machine's load average (1 min) at the end of the step: above the CPUs' count, the
+            B2BUA and SIPp wait for a CPU, and latency shows it
   clean     every call completed and nothing retransmitted"""
 
 # A step whose calls mostly failed means the B2BUA is past saturation: higher steps only time out.
@@ -104,6 +106,7 @@ class StepResult:
     load_cpu: float = 0.0
     load_wall: float = 0.0
     rss_kib: int = 0
+    load: float = 0.0
     reasons: str = ""
 
     @property
@@ -313,6 +316,7 @@ class Side:
         res.wall = time.monotonic() - t0
         res.cpu = group_cpu(self.proc.pid) - cpu0
         res.rss_kib = group_rss_kib(self.proc.pid)
+        res.load = os.getloadavg()[0]
         stats = read_stats(os.path.join(work, "uac.csv"))
         res.attempted = int(stats.get("TotalCallCreated", 0) or 0)
         res.completed = int(stats.get("SuccessfulCall(C)", 0) or 0)
@@ -340,14 +344,15 @@ def step_row(label: str, width: int, r: StepResult) -> str:
         f"{r.rate:6g}  {label:<{width}} {r.attempted:7d} {r.completed:7d} {r.failed:5d}"
         f" {r.rtx_uac:7d} {r.rtx_uas:7d}"
         f" {fmt(r.p50):>5} {fmt(r.p99):>5} {r.load_cpu / r.load_wall * 100 if r.load_wall else 0:6.1f}"
-        f" {fmt(r.cpu_ms_per_call, '.2f'):>7} {r.rss_kib / 1024:7.1f}  {'yes' if r.clean else 'NO'}"
+        f" {fmt(r.cpu_ms_per_call, '.2f'):>7} {r.rss_kib / 1024:7.1f} {r.load:5.2f}"
+        f"  {'yes' if r.clean else 'NO'}"
     )
 
 
 def header(width: int) -> str:
     return (
         f"{'rate':>6}  {'B2BUA':<{width}} {'calls':>7} {'ok':>7} {'fail':>5} {'rtx uac':>7} {'rtx uas':>7}"
-        f" {'p50':>5} {'p99':>5} {'CPU%':>6} {'ms/call':>7} {'RSS':>7}  clean"
+        f" {'p50':>5} {'p99':>5} {'CPU%':>6} {'ms/call':>7} {'RSS':>7} {'load':>5}  clean"
     )
 
 
