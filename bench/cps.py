@@ -589,9 +589,9 @@ def main() -> int:
         sides.append(Side(label, cmd, env_for(opts.log_info), os.path.join(work, f"this-{i}")))
     if opts.reference:
         ref_log = opts.log_info + ".ref" if opts.log_info else None
-        sides.append(
-            Side(reference.LABEL, reference.b2bua_radius(), env_for(ref_log), os.path.join(work, "ref"))
-        )
+        # Without PYTHONPATH, which may point at this checkout: the reference imports its own sippy.
+        ref_env = {k: v for k, v in env_for(ref_log).items() if k != "PYTHONPATH"}
+        sides.append(Side(reference.LABEL, reference.b2bua_radius(), ref_env, os.path.join(work, "ref")))
     # Ratios are to the reference, else to the first interpreter.
     baseline = sides[-1] if opts.reference else sides[0]
     if opts.direct and opts.hold is None:
