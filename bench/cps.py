@@ -59,6 +59,8 @@ columns:
             steps of the kernel tick, 4 ms at 250 Hz, so 0 is under 4 ms)
   CPU%      B2BUA CPU time over the --step-time seconds of offered load, 100 = one core (all its
             processes)
+  wait%     B2BUA time runnable but waiting for a CPU (taken by other processes), same scale: on a
+            shared machine, a step whose p99 is high with it high measured the machine
   ms/call   B2BUA CPU time per completed call (to the end of the step's last call)
   RSS       B2BUA resident memory at the end of the step, MiB (summed over its processes)
   load      the machine's load average (1 min) at the end of the step: above the CPUs' count, the
@@ -104,6 +106,7 @@ class StepResult:
     cpu: float = 0.0
     wall: float = 0.0
     load_cpu: float = 0.0
+    load_wait: float = 0.0
     load_wall: float = 0.0
     rss_kib: int = 0
     load: float = 0.0
@@ -146,6 +149,19 @@ def group_cpu(root: int) -> float:
         try:
             total += cpu_seconds(pid)
         except OSError:
+            pass
+    return total
+
+
+def group_cpu_wait(root: int) -> float:
+    """Seconds root and its descendants spent runnable but waiting for a CPU (the second field of
+    /proc/PID/schedstat, main threads): what a busy machine adds to the B2BUA's latency."""
+    total = 0.0
+    for pid in group_pids(root):
+        try:
+            with open(f"/proc/{pid}/schedstat") as f:
+                total += int(f.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
             pass
     return total
 
@@ -299,6 +315,7 @@ class Side:
         res = StepResult(rate=rate, calls=calls)
         work = os.path.join(self.work, name)
         rtx0, cpu0, t0 = self.uas_retransmissions(), group_cpu(self.proc.pid), time.monotonic()
+        wait0 = group_cpu_wait(self.proc.pid)
         uac = self.uac(work, rate, calls, call_ms, max(1000, int(rate * 64)), seconds + UAC_GRACE)
         try:
             try:
@@ -307,6 +324,7 @@ class Side:
                 pass
             # The load's own share of a core, before the tail of slow calls dilutes it.
             res.load_cpu, res.load_wall = group_cpu(self.proc.pid) - cpu0, time.monotonic() - t0
+            res.load_wait = group_cpu_wait(self.proc.pid) - wait0
             uac.wait(seconds + UAC_GRACE + 10)
         except subprocess.TimeoutExpired:
             # SIPp past its own -timeout (a B2BUA far past saturation): what it counted so far.
@@ -344,6 +362,7 @@ def step_row(label: str, width: int, r: StepResult) -> str:
         f"{r.rate:6g}  {label:<{width}} {r.attempted:7d} {r.completed:7d} {r.failed:5d}"
         f" {r.rtx_uac:7d} {r.rtx_uas:7d}"
         f" {fmt(r.p50):>5} {fmt(r.p99):>5} {r.load_cpu / r.load_wall * 100 if r.load_wall else 0:6.1f}"
+        f" {r.load_wait / r.load_wall * 100 if r.load_wall else 0:6.1f}"
         f" {fmt(r.cpu_ms_per_call, '.2f'):>7} {r.rss_kib / 1024:7.1f} {r.load:5.2f}"
         f"  {'yes' if r.clean else 'NO'}"
     )
@@ -352,7 +371,7 @@ def step_row(label: str, width: int, r: StepResult) -> str:
 def header(width: int) -> str:
     return (
         f"{'rate':>6}  {'B2BUA':<{width}} {'calls':>7} {'ok':>7} {'fail':>5} {'rtx uac':>7} {'rtx uas':>7}"
-        f" {'p50':>5} {'p99':>5} {'CPU%':>6} {'ms/call':>7} {'RSS':>7} {'load':>5}  clean"
+        f" {'p50':>5} {'p99':>5} {'CPU%':>6} {'wait%':>6} {'ms/call':>7} {'RSS':>7} {'load':>5}  clean"
     )
 
 
