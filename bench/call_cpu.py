@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU and memory per call of b2bua_radius in one process, without the network or SIPp's timing.
 
-    python bench/call_cpu.py [--calls 3000] [--profile OUT] [--hold N]
+    python bench/call_cpu.py [--calls 3000] [--profile OUT] [--hold N [--top K]]
 
 The B2BUA is built as `b2bua_radius -f -u -A 0 -s ROUTE` builds it (SIPLOG_LVL=ERR), but its UDP
 server writes into a list instead of the socket; a caller and a callee written here answer the
@@ -11,6 +11,8 @@ steady on a busy machine: it is the number to compare before and after a hot-pat
 `--profile OUT` writes a cProfile of that handling. `--hold N` sets up N calls, keeps them
 answered and prints the Python memory (tracemalloc) and RSS each costs, then ends them and prints
 what they keep while they linger (the B2BUA absorbs retransmissions for 32 s after a call ends).
+`--top K` then lists, for the calls just answered, the K allocation sites that keep the most per
+call (tracemalloc, by the line that allocated): where to look for memory to save.
 """
 
 from __future__ import annotations
@@ -148,12 +150,28 @@ def rss_kb() -> int:
     return 0
 
 
+def show_top(base: tracemalloc.Snapshot, calls: int, k: int) -> None:
+    """The k allocation sites whose memory grew most since base, per call."""
+    gc.collect()
+    here = os.path.abspath(__file__)
+    stats = [
+        s
+        for s in tracemalloc.take_snapshot().compare_to(base, "lineno")
+        if s.traceback[0].filename not in (here, tracemalloc.__file__)
+    ]
+    for s in stats[:k]:
+        frame = s.traceback[0]
+        where = f"{os.path.relpath(frame.filename, ROOT)}:{frame.lineno}"
+        print(f"  {s.size_diff / calls:7.1f} B {s.count_diff / calls:5.2f} blocks  {where}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--profile", metavar="OUT")
     ap.add_argument("--hold", type=int, metavar="N")
+    ap.add_argument("--top", type=int, default=0, metavar="K", help="with --hold: the K biggest sites")
     opts = ap.parse_args()
     h = Harness()
     tune_gc()
@@ -163,6 +181,7 @@ def main() -> int:
         gc.collect()
         tracemalloc.start()
         base_py = tracemalloc.get_traced_memory()[0]
+        base_snap = tracemalloc.take_snapshot() if opts.top else None
         byes = [h.call(opts.warmup + n, hang_up=False) for n in range(opts.hold)]
 
         def show(what: str) -> None:
@@ -172,6 +191,8 @@ def main() -> int:
 
         print(f"{opts.hold} calls")
         show("held, just answered")
+        if base_snap is not None:
+            show_top(base_snap, opts.hold, opts.top)
         h.advance(40)
         show("held, 40 s later (transactions ended)")
         for bye in byes:
