@@ -476,6 +476,8 @@ class CallController:
             host = oroute.hostonly
             nh_address = oroute.getNHAddr(self.source)[0]
         self.acctO = None if oroute.forward_on_fail else self._newAccounting("originate")
+        # Without accounting on this leg there is nothing to call back on connect or disconnect.
+        conn_cbs: tuple[Callable, ...] = ()
         disc_cbs: tuple[Callable, ...] = ()
         if self.acctO is not None:
             self.acctO.setParams(
@@ -486,6 +488,7 @@ class CallController:
                 str(self.cId),
                 host,
             )
+            conn_cbs = (self.oConn,)
             disc_cbs = (self.acctO.ua_disc,)
         self.uaO = UA(
             cfg,
@@ -494,7 +497,7 @@ class CallController:
             oroute.passw,
             nh_address,
             oroute.credit_time,
-            conn_cbs=(self.oConn,),
+            conn_cbs=conn_cbs,
             disc_cbs=disc_cbs,
             fail_cbs=disc_cbs,
             dead_cbs=(self.oDead,),

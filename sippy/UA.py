@@ -650,7 +650,9 @@ class UA:
             self.rTarget = contact_url.getCopy()
         self.routes = [SipRoute(address=x.getCopy().address) for x in rrs]
         if not self.routes:
-            self.rAddr = self.rTarget.getAddr()
+            addr = self.rTarget.getAddr()
+            # Mostly where the first request went: one tuple kept for both.
+            self.rAddr = self.rAddr0 if addr == self.rAddr0 else addr
             return
         if not self.routes[0].getUrl().lr:
             self.routes.append(SipRoute(address=SipAddress(url=self.rTarget.getCopy())))

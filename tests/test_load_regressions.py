@@ -307,3 +307,5 @@ def test_held_call_keeps_its_dialog_data_as_text() -> None:
     assert type(cc._req_target) is str and str(cc.req_target) == "sip:bob@127.0.0.1:5060"
     assert cc.req_target.username == "bob" and a.getCLD() == "alice" and o.getCLD() == "bob"
     assert a.rUri.getTag() == f"a-{cid}" and o.rUri.getTag() == "bob-1"
+    # The callee's Contact is where the INVITE went: one address tuple; no accounting, no callback.
+    assert o.rAddr is o.rAddr0 and o.conn_cbs == ()
