@@ -43,7 +43,7 @@ from sippy.Security.WireSafe import first_unsafe
 from sippy.SipCallId import SipCallId
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_ERR, SIPLOG_INFO
-from sippy.SipURL import SipURL, url_text
+from sippy.SipURL import plain_url, url_text
 from sippy.SipWWWAuthenticate import SipWWWAuthenticate
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import Timeout
@@ -196,7 +196,8 @@ class CallController:
         self.source = source
         self.req_source = req_source
         # The INVITE's Request-URI, kept as its text when it is a plain one (see req_target).
-        self._req_target = url_text(req_target)
+        text = url_text(req_target)
+        self._req_target = req_target if text is None else text
         # A tuple: only read (an empty one is shared).
         self.pass_headers = tuple(pass_headers)
         self.fixed_routes = list(routes) if routes is not None else None
@@ -242,7 +243,7 @@ class CallController:
         again from its text when first read: a held call need not keep the URL object."""
         target = self._req_target
         if type(target) is str:
-            target = self._req_target = SipURL(target)
+            target = self._req_target = plain_url(target)
         return target
 
     def __str__(self) -> str:

@@ -99,10 +99,10 @@ def plain_url(url: str) -> SipURL:
     return new
 
 
-def url_text(url: Any) -> Any:
-    """The text of a URL kept as text (SipURL(text) makes the same URL again), else url itself:
-    for what a long-lived object only keeps in case someone reads it."""
-    return url._orig if type(url) is _TextURL else url
+def url_text(url: Any) -> Optional[str]:
+    """The text of a URL kept as text (plain_url(text) makes the same URL again), else None: what
+    a long-lived object may keep of a URL it mostly only copies or keeps in case someone reads it."""
+    return url._orig if type(url) is _TextURL else None
 
 
 def _check_port(text: str, url: str) -> int:

@@ -30,6 +30,7 @@ from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_WARN
 from sippy.SipMaxForwards import SipMaxForwards
 from sippy.SipRequest import SipRequest
 from sippy.SipRoute import SipRoute
+from sippy.SipURL import plain_url, url_text
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import TimeoutAbsMono
 from sippy.UacStateIdle import UacStateIdle
@@ -103,7 +104,7 @@ class UA:
         "rCSeq",
         "rConnection",
         "rSDP",
-        "rTarget",
+        "_rTarget",
         "rUri",
         "reactor",
         "remote_ua",
@@ -187,7 +188,8 @@ class UA:
         # The username of the default Contact once the dialog has one (see lContact).
         self._contact_user: Any = _NO_CONTACT
         self.routes: list[Any] = []
-        self.rTarget: Any = None
+        # The remote target: a SipURL, or a plain one's text (see rTarget).
+        self._rTarget: Any = None
         self.branch: Optional[str] = None
         self.outbound_proxy: Optional[tuple[str, int]] = None
         # The `transport=` of the first request's Request-URI (a route's transport=tcp): the
@@ -257,6 +259,25 @@ class UA:
         if contact is None and self._contact_user is not _NO_CONTACT:
             return self._defaultContact()
         return contact.getCopy()
+
+    @property
+    def rTarget(self) -> Any:
+        """The remote target (RFC 3261 12.1): the URL our in-dialog requests go to. A plain one
+        from the peer's Contact is kept as its text (each request takes a copy of it anyway); the
+        URL is made when first read here, and then kept."""
+        target = self._rTarget
+        if type(target) is str:
+            target = self._rTarget = plain_url(target)
+        return target
+
+    @rTarget.setter
+    def rTarget(self, target: Any) -> None:
+        self._rTarget = target
+
+    def _targetCopy(self) -> Any:
+        """A copy of rTarget, made from its text when that is what is kept."""
+        target = self._rTarget
+        return plain_url(target) if type(target) is str else target.getCopy()
 
     # ----- entry points -----
 
@@ -518,7 +539,7 @@ class UA:
             target = conn.address
         req = SipRequest(
             method=method,
-            ruri=self.rTarget.getCopy(),
+            ruri=self._targetCopy(),
             to=self.rUri.getCopy(),
             fr0m=self.lUri.getCopy(),
             cseq=cseq,
@@ -531,7 +552,7 @@ class UA:
         )
         if challenge is not None:
             sbody = str(body) if body is not None else None
-            auth = challenge.genAuthHF(self.username, self.password, method, str(self.rTarget), sbody)
+            auth = challenge.genAuthHF(self.username, self.password, method, str(self._targetCopy()), sbody)
             req.appendHeader(SipHeader(body=auth))
         if body is not None:
             req.setBody(body)
@@ -647,15 +668,16 @@ class UA:
         """Route set and remote target from Record-Route (already in our order) and the Contact URL
         (RFC 3261 12.1), with strict-routing (no ;lr) pre-RFC 3261 next hops handled."""
         if contact_url is not None:
-            self.rTarget = contact_url.getCopy()
+            text = url_text(contact_url)
+            self._rTarget = contact_url.getCopy() if text is None else text
         self.routes = [SipRoute(address=x.getCopy().address) for x in rrs]
         if not self.routes:
-            addr = self.rTarget.getAddr()
+            addr = self._targetCopy().getAddr()
             # Mostly where the first request went: one tuple kept for both.
             self.rAddr = self.rAddr0 if addr == self.rAddr0 else addr
             return
         if not self.routes[0].getUrl().lr:
-            self.routes.append(SipRoute(address=SipAddress(url=self.rTarget.getCopy())))
+            self.routes.append(SipRoute(address=SipAddress(url=self._targetCopy())))
             self.rTarget = self.routes.pop(0).getUrl().getCopy()
             self.rAddr = self.rTarget.getAddr()
         else:
@@ -701,9 +723,9 @@ class UA:
         asks for nothing (UDP)."""
         if self.rConnection is not None:
             return self.rConnection.server.transport
-        target = self.rTarget
-        if target is None:
+        if self._rTarget is None:
             return ""
+        target = self._targetCopy()
         if target.scheme == "sips":
             return "tls"
         return (target.transport or "").lower()

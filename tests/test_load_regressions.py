@@ -309,3 +309,5 @@ def test_held_call_keeps_its_dialog_data_as_text() -> None:
     assert a.rUri.getTag() == f"a-{cid}" and o.rUri.getTag() == "bob-1"
     # The callee's Contact is where the INVITE went: one address tuple; no accounting, no callback.
     assert o.rAddr is o.rAddr0 and o.conn_cbs == ()
+    assert (a._rTarget, o._rTarget) == ("sip:alice@127.0.0.1:5062", "sip:bob@127.0.0.1:5070")
+    assert a.getTransport() == "" and o.rTarget.port == 5070 and o._rTarget is o.rTarget

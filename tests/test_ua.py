@@ -777,3 +777,15 @@ def test_states_keep_no_per_instance_dict(env: Any) -> None:
     assert not hasattr(uas.state, "__dict__") and not hasattr(uac.state, "__dict__")
     uac.recvEvent(CCEventDisconnect())
     assert uac.state.sname == "Disconnected" and not hasattr(uac.state, "__dict__")
+
+
+def test_remote_target_kept_as_text_reads_and_changes_as_a_url(env: Any) -> None:
+    clock, tm, rec, gc = env
+    ua, inv = connected_uac(env)
+    assert type(ua._rTarget) is str  # the callee's plain Contact: only its text
+    ua.recvEvent(CCEventUpdate(sdp(10000, "127.0.0.1", "sendonly")))
+    target = str(tm.sent("INVITE")[1].req.getRURI())
+    assert ua._rTarget == target
+    ua.rTarget.port = 5999  # read: the URL is made and kept, and what is changed goes out
+    ua.recvEvent(CCEventDisconnect())
+    assert tm.sent("BYE")[0].req.getRURI().port == 5999
