@@ -107,9 +107,12 @@ class Harness:
         reactor.seconds = lambda: time.time() + self.skew  # type: ignore[method-assign]
 
     def advance(self, secs: float) -> None:
-        """Let secs pass for the reactor's timers (transaction and call lingering ends)."""
+        """Let secs pass for the reactor's timers (transaction and call lingering ends): its due
+        calls are run until none is left (timer lanes fire a batch per call, then rearm at once)."""
         self.skew += secs
         reactor.runUntilCurrent()
+        while any(c.getTime() <= reactor.seconds() for c in reactor.getDelayedCalls()):
+            reactor.runUntilCurrent()
 
     def feed(self, data: bytes, source: tuple[str, int]) -> list[tuple[str, tuple[str, int]]]:
         """One datagram into the B2BUA; what it sent in answer (timed: this is the B2BUA's work)."""
