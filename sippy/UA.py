@@ -210,9 +210,10 @@ class UA:
         self.uas_t: Any = None
         self.uas_ack_wait = False
         # UAC side: the current INVITE client transaction, requests sent by CSeq (for digest
-        # retries), the 2xx transaction whose ACK waits for our SDP (late media), the last ACK.
+        # retries; None while there is none), the 2xx transaction whose ACK waits for our SDP
+        # (late media), the last ACK.
         self.tr: Any = None
-        self.reqs: dict[int, Any] = {}
+        self.reqs: Optional[dict[int, Any]] = None
         self.pending_tr: Any = None
         # The CSeq of the INVITE whose 2xx was ACKed last.
         self.last_ack: Optional[int] = None
@@ -320,7 +321,14 @@ class UA:
         self.update_ua(resp)
         code = resp.getSCodeNum()
         cseq, method = resp.getHFBody("cseq").getCSeq()
-        if method == "INVITE" and not self.pass_auth and cseq in self.reqs and code in (401, 407):
+        reqs = self.reqs
+        if (
+            method == "INVITE"
+            and not self.pass_auth
+            and reqs is not None
+            and cseq in reqs
+            and code in (401, 407)
+        ):
             if self.processChallenge(resp, cseq, code, tr):
                 return
         if code >= 200:
@@ -561,16 +569,19 @@ class UA:
         if extra_headers is not None:
             req.appendHeaders(list(extra_headers))
         if method == "INVITE":
+            if self.reqs is None:
+                self.reqs = {}
             self.reqs[cseq] = req
         return req
 
     def forgetRequest(self, cseq: int) -> None:
         """The INVITE sent with cseq needs no digest retry any more: let it go."""
         reqs = self.reqs
-        reqs.pop(cseq, None)
-        if not reqs:
-            # An emptied dict keeps the table it grew (160 bytes more); clear() lets that go too.
-            reqs.clear()
+        if reqs is not None:
+            reqs.pop(cseq, None)
+            if not reqs:
+                # A held call's UAs keep none (an emptied dict keeps the table it grew).
+                self.reqs = None
 
     def sendRequest(self, req: Any, resp_cb: Optional[Callable] = None) -> Any:
         conn = self.rConnection

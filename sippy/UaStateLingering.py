@@ -24,7 +24,7 @@ class UaStateLingering(UaStateGeneric):
         # on memory for the whole lingering time.
         ua.uasReq = ua.uas_t = ua.tr = ua.last_ack = None
         ua.lSDP = ua.rSDP = None
-        ua.reqs.clear()
+        ua.reqs = None
         # Two per call for its last 32 s: a lane timer, not a Timeout and a reactor call.
         self.te: Any = shared_lanes(ua.reactor).callLater(linger, type(self).goDead, self)
 
