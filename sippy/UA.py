@@ -25,16 +25,25 @@ from sippy.CCEvents import (
 )
 from sippy.SipAddress import SipAddress
 from sippy.SipContact import SipContact
+from sippy.SipFrom import SipFrom
 from sippy.SipHeader import SipHeader
 from sippy.SipLogger import SIPLOG_DBUG, SIPLOG_WARN
 from sippy.SipMaxForwards import SipMaxForwards
 from sippy.SipRequest import SipRequest
 from sippy.SipRoute import SipRoute
-from sippy.SipURL import plain_url, url_text
+from sippy.SipURL import SipURL, plain_url, url_text
 from sippy.Time.MonoTime import MonoTime
 from sippy.Time.Timeout import TimeoutAbsMono
 from sippy.UacStateIdle import UacStateIdle
 from sippy.UasStateIdle import UasStateIdle
+
+
+def _new_from(cli: Optional[str], caller_name: Optional[str], tag: str) -> SipFrom:
+    """The UAC's From header: the caller's number at this box (host filled in when sent)."""
+    hf = SipFrom(address=SipAddress(url=SipURL(username=cli), hadbrace=True, name=caller_name))
+    hf.setTag(tag)
+    return hf
+
 
 # What UA._contact_user holds before the dialog has a default Contact.
 _NO_CONTACT = object()
@@ -85,7 +94,7 @@ class UA:
         "_contact_user",
         "lSDP",
         "lTag",
-        "lUri",
+        "_lUri",
         "last_ack",
         "last_scode",
         "late_media",
@@ -180,7 +189,8 @@ class UA:
         self.equeue: list[CCEventGeneric] = []
         # Dialog data (RFC 3261 12): local/remote URI with tags, CSeqs, route set, remote target.
         self.cId: Any = None
-        self.lUri: Any = None
+        # Our From: a header, or (number, name, tag) for the UAC's own (see lUri).
+        self._lUri: Any = None
         self.rUri: Any = None
         self.lCSeq: Optional[int] = None
         self.rCSeq: Optional[int] = None
@@ -240,6 +250,35 @@ class UA:
     @lContact.setter
     def lContact(self, contact: Any) -> None:
         self._lContact = contact
+
+    @property
+    def lUri(self) -> Any:
+        """Our From: the dialog's local URI and tag. The UAC's own (the caller's number and name,
+        our tag, this box's address: useDefaultFrom) is made for each request that carries it, as
+        its host is only known when the request is sent; read here, it is made once and kept (and
+        what a program changes is then sent)."""
+        luri = self._lUri
+        if type(luri) is tuple:
+            luri = self._lUri = _new_from(*luri)
+        return luri
+
+    @lUri.setter
+    def lUri(self, luri: Any) -> None:
+        self._lUri = luri
+
+    def useDefaultFrom(self, cli: Optional[str], caller_name: Optional[str]) -> None:
+        """The UAC's From: `caller_name <sip:cli@this box>;tag=lTag`."""
+        self._lUri = (cli, caller_name, self.lTag)
+
+    def _fromCopy(self) -> SipFrom:
+        luri = self._lUri
+        return _new_from(*luri) if type(luri) is tuple else luri.getCopy()
+
+    def _localTag(self) -> Optional[str]:
+        luri = self._lUri
+        if type(luri) is tuple:
+            return luri[2]
+        return luri.getTag() if luri is not None else None
 
     def useDefaultContact(self, username: Optional[str] = None) -> None:
         """The dialog takes the default Contact (with username) unless a program set one. It is
@@ -549,7 +588,7 @@ class UA:
             method=method,
             ruri=self._targetCopy(),
             to=self.rUri.getCopy(),
-            fr0m=self.lUri.getCopy(),
+            fr0m=self._fromCopy(),
             cseq=cseq,
             callid=self.cId.getCopy(),
             contact=self.localContact() if method == "INVITE" else None,
@@ -709,7 +748,7 @@ class UA:
             return None
         if self.rUri is not None and self.rUri.getTag() != from_tag:
             return None
-        if self.lUri is not None and self.lUri.getTag() != to_tag:
+        if self._lUri is not None and self._localTag() != to_tag:
             return None
         return self
 
@@ -723,10 +762,16 @@ class UA:
         return self.rUri.getUrl().username if self.rUri is not None else None
 
     def getCLI(self) -> Optional[str]:
-        return self.lUri.getUrl().username if self.lUri is not None else None
+        luri = self._lUri
+        if type(luri) is tuple:
+            return luri[0]
+        return luri.getUrl().username if luri is not None else None
 
     def getCallingName(self) -> Optional[str]:
-        return self.lUri.address.name if self.lUri is not None else None
+        luri = self._lUri
+        if type(luri) is tuple:
+            return luri[1]
+        return luri.address.name if luri is not None else None
 
     def getTransport(self) -> str:
         """How the peer is reached, for `l`: its connection's transport (see noteConnection),
@@ -748,7 +793,7 @@ class UA:
         """(call-id, local tag, remote tag)."""
         return (
             str(self.cId),
-            self.lUri.getTag() if self.lUri is not None else None,
+            self._localTag(),
             self.rUri.getTag() if self.rUri is not None else None,
         )
 

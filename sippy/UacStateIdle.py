@@ -7,7 +7,6 @@ from typing import Any
 from sippy.CCEvents import CCEventDisconnect, CCEventFail, CCEventGeneric, CCEventRedirect, CCEventTry
 from sippy.SipAddress import SipAddress
 from sippy.SipCallId import SipCallId
-from sippy.SipFrom import SipFrom
 from sippy.SipHeader import SipHeader
 from sippy.SipTo import SipTo
 from sippy.SipURL import SipURL
@@ -40,9 +39,7 @@ class UacStateIdle(UaStateGeneric):
         host, port = ua.rAddr0
         ua.rTarget = SipURL(username=event.cld, host=host, port=port, transport=ua.ruri_transport)
         ua.rUri = SipTo.kept(SipAddress(url=SipURL(username=event.cld, host=host), hadbrace=True))
-        lurl = SipURL(username=event.cli)
-        ua.lUri = SipFrom(address=SipAddress(url=lurl, hadbrace=True, name=event.caller_name))
-        ua.lUri.setTag(ua.lTag)
+        ua.useDefaultFrom(event.cli, event.caller_name)
         ua.lCSeq = 200
         if ua.lContact is None:
             ua.useDefaultContact(event.cli)

@@ -788,3 +788,20 @@ def test_remote_target_kept_as_text_reads_and_changes_as_a_url(env: Any) -> None
     ua.rTarget.port = 5999  # read: the URL is made and kept, and what is changed goes out
     ua.recvEvent(CCEventDisconnect())
     assert tm.sent("BYE")[0].req.getRURI().port == 5999
+
+
+def test_uac_from_made_per_request_until_read(env: Any) -> None:
+    """Memory per held call: the UAC keeps its From as the caller's number, name and tag (its host is
+    only known when sent); every request carries the same From, and a From read is kept."""
+    clock, tm, rec, gc = env
+    ua, inv = connected_uac(env)
+    assert ua._lUri == ("alice", "Alice A", ua.lTag)
+    assert (ua.getCLI(), ua.getCallingName(), ua.getCID()[1]) == ("alice", "Alice A", ua.lTag)
+    sent_from = str(inv.req.getHFBody("from"))
+    assert sent_from == f"Alice A <sip:alice@{LOCAL[0]}:{LOCAL[1]}>;tag={ua.lTag}"
+    ua.recvEvent(CCEventUpdate(sdp(10000, "127.0.0.1", "sendonly")))
+    assert str(tm.sent("INVITE")[1].req.getHFBody("from")) == sent_from
+    assert type(ua._lUri) is tuple
+    ua.lUri.getUri().name = "Carol"
+    ua.recvEvent(CCEventDisconnect())
+    assert str(tm.sent("BYE")[0].req.getHFBody("from")).startswith("Carol <sip:alice@")
