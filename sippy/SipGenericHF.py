@@ -16,7 +16,6 @@ def keeps_text(init: F) -> F:
     return init
 
 
-
 class SipGenericHF:
     """A header-field body that is parsed lazily.
 
@@ -56,7 +55,7 @@ class SipGenericHF:
         new = cls.__new__(cls)
         new.body = self.body
         new.parsed = self.parsed
-        if cls.__dictoffset__:
+        if _has_dict(self):
             # A class without __slots__ of its own: its fields are in the instance dict.
             new.__dict__.update(self.__dict__)
         return new
@@ -67,3 +66,10 @@ class SipGenericHF:
         if self.can_name is not None:
             return self.can_name
         return name
+
+
+def _has_dict(obj: object) -> bool:
+    """Whether obj's class gives its instances a dict. On CPython without reading obj.__dict__,
+    which would make an empty dict to keep; PyPy has no __dictoffset__ and makes none."""
+    offset = getattr(type(obj), "__dictoffset__", None)
+    return hasattr(obj, "__dict__") if offset is None else offset != 0
