@@ -263,3 +263,12 @@ class SipHeader:
 
     def __repr__(self) -> str:
         return f"SipHeader({str(self)!r})"
+
+
+class _WireHeader(SipHeader):
+    """A header the message parser makes (SipMsg._parseHeaders sets its fields): without
+    SipHeader's constructor, calling the class is the cheapest way CPython makes an object of
+    it, and the parser makes one for every header line of every datagram."""
+
+    __slots__ = ()
+    __init__ = object.__init__  # type: ignore[assignment]

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from sippy.Exceptions.SipParseError import SipParseError
 from sippy.MsgBody import MsgBody
-from sippy.SipHeader import SipHeader, _wire_names, canonical_name, hf_class, wire_name
+from sippy.SipHeader import SipHeader, _wire_names, _WireHeader, canonical_name, hf_class, wire_name
 
 # Headers that describe the body: the parser consumes them, serialisation writes them afresh.
 _BODY_HEADERS = frozenset(("content-length", "content-type"))
@@ -124,7 +124,7 @@ class SipMsg:
         headers = self.headers
         unsplit = None
         names = _wire_names
-        new = SipHeader.__new__
+        new = _WireHeader
         ctype = clen = bad = None
         for line in lines[1:]:
             if "\n" in line:
@@ -158,7 +158,7 @@ class SipMsg:
                     ctype = value
                 continue
             # Inlined SipHeader construction: this loop is the hot path of every datagram.
-            h = new(SipHeader)
+            h = new()
             h.name = name
             h.rawname = rawname
             h.raw = line
