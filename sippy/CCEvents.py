@@ -17,6 +17,31 @@ from sippy.Time.MonoTime import MonoTime
 _seq = itertools.count(1)
 
 
+class _Field:
+    """A named view of an event's data tuple. No __set__: an instance attribute of the same name
+    set by a program hides it, and a subclass whose fields lack the name has no such field."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, event: Any, owner: Any = None) -> Any:
+        if event is None:
+            return self
+        fields = type(event).fields
+        if self.name not in fields:
+            raise AttributeError(self.name)
+        idx = fields.index(self.name)
+        data = event.__dict__.get("data")
+        if data is None:
+            defaults = type(event).defaults
+            return defaults[idx] if idx < len(defaults) else None
+        if not isinstance(data, tuple):
+            return data if idx == 0 else None
+        return data[idx] if idx < len(data) else None
+
+
 class CCEventGeneric:
     """Base of all events: data tuple, time of the triggering message, origin and extra headers."""
 
@@ -43,19 +68,13 @@ class CCEventGeneric:
         self.reason: Optional[Any] = None
         self.seq = next(_seq)
 
-    def __getattr__(self, attr: str) -> Any:
-        # Only called for names not found normally: the named views of the data tuple.
-        fields = type(self).fields
-        if attr in fields:
-            idx = fields.index(attr)
-            data = self.__dict__.get("data")
-            if data is None:
-                defaults = type(self).defaults
-                return defaults[idx] if idx < len(defaults) else None
-            if not isinstance(data, tuple):
-                return data if idx == 0 else None
-            return data[idx] if idx < len(data) else None
-        raise AttributeError(attr)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The named views of the data tuple are descriptors on the class: a read is one call, not
+        # a failed lookup (an AttributeError made and dropped) and then __getattr__.
+        for name in cls.fields:
+            if name not in cls.__dict__:
+                setattr(cls, name, _Field(name))
 
     # Sippy's name for the Reason header.
     @property
