@@ -510,3 +510,15 @@ class _TextURL(SipURL):
 
     def getCopy(self) -> SipURL:
         return plain_url(self._orig)
+
+    # Read off the text: an empty slot read first would raise (and drop) an AttributeError on the
+    # way to __getattr__. A plain URL's host is never a bracketed IPv6 one (bare as it stands).
+    def getHost(self) -> Optional[str]:
+        return _plain_part(self._orig, "host")
+
+    def getPort(self) -> int:
+        port = _plain_part(self._orig, "port")
+        return port if port is not None else _DEFAULT_PORTS[_plain_part(self._orig, "scheme")]
+
+    def getAddr(self) -> tuple[Optional[str], int]:
+        return (_plain_part(self._orig, "host"), self.getPort())
