@@ -11,7 +11,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from twisted.internet import reactor, udp
+from twisted.internet import error, reactor, udp
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
 
@@ -123,3 +123,27 @@ def test_a_reactor_without_descriptors_is_asked_itself() -> None:
     proto = Keep()
     assert listen_udp(clock, 5060, proto, "127.0.0.1", BIG) == "fake"
     assert calls == [((5060, proto), {"interface": "127.0.0.1", "maxPacketSize": BIG})]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_writes_reach_an_address_of_the_family_and_refuse_others_as_twisted_does(host: str) -> None:
+    if ":" in host and not has_ipv6():
+        pytest.skip("no IPv6 loopback")
+    port = listen_udp(reactor, 0, Keep(), host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    peer = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        peer.bind((host, 0))
+        peer.settimeout(3)
+        port.write(b"hello", peer.getsockname()[:2])
+        assert peer.recv(100) == b"hello"
+        # A name, the other family's address: udp.Port's own errors, nothing sent.
+        other = "::1" if family == socket.AF_INET else "127.0.0.1"
+        for bad in ("localhost", other):
+            with pytest.raises(error.InvalidAddressError):
+                port.write(b"no", (bad, peer.getsockname()[1]))
+        with pytest.raises(error.MessageLengthError):
+            port.write(b"x" * 70000, peer.getsockname()[:2])
+    finally:
+        peer.close()
+        close(port)
