@@ -50,7 +50,6 @@ _PLAIN_ABSENT: dict[str, Any] = dict.fromkeys(
 _PLAIN_ABSENT["lr"] = False
 _PLAIN_PARTS = frozenset(("scheme", "username", "host", "port", "transport"))
 _TRANSPORT_EQ = len("transport=")
-_MUTABLE = object()
 _LISTS = ("other", "userparams")
 _FIELDS = (
     "scheme",
@@ -482,12 +481,8 @@ class _TextURL(SipURL):
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only for the slots a URL kept as text leaves empty.
-        value = _PLAIN_ABSENT.get(name, _MUTABLE)
-        if value is not _MUTABLE:
-            return value
-        if name in _PLAIN_PARTS:
-            return _plain_part(self._orig, name)
+        # Reached only for the slots a URL kept as text leaves empty, other than the fields the
+        # class answers itself (_text_field: below).
         if name not in _SLOTS and name not in _LISTS:
             raise AttributeError(name)
         self._unlazy()
@@ -522,3 +517,18 @@ class _TextURL(SipURL):
 
     def getAddr(self) -> tuple[Optional[str], int]:
         return (_plain_part(self._orig, "host"), self.getPort())
+
+
+def _text_field(name: str) -> property:
+    """A field of a URL kept as text, as the parsed URL would have it. A property of _TextURL
+    hides SipURL's empty slot, whose read would raise (and drop) an AttributeError before
+    __getattr__ answered; setting the field still goes through __setattr__ (parse first)."""
+    if name in _PLAIN_PARTS:
+        return property(lambda self: _plain_part(self._orig, name))
+    value = _PLAIN_ABSENT[name]
+    return property(lambda self: value)
+
+
+for _name in (*_PLAIN_PARTS, *_PLAIN_ABSENT):
+    setattr(_TextURL, _name, _text_field(_name))
+del _name
