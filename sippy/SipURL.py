@@ -104,6 +104,23 @@ def url_text(url: Any) -> Optional[str]:
     return url._orig if type(url) is _TextURL else None
 
 
+def _lazy_list(slot: str, doc: str) -> property:
+    """A list field kept as None in `slot` until a parameter is there or a program reads it (then
+    the list read is the URL's own, so appending to it changes the URL)."""
+
+    def get(url: Any) -> list[str]:
+        value = getattr(url, slot)
+        if value is None:
+            value = []
+            setattr(url, slot, value)
+        return value
+
+    def put(url: Any, value: list[str]) -> None:
+        setattr(url, slot, value)
+
+    return property(get, put, doc=doc)
+
+
 def _check_port(text: str, url: str) -> int:
     if not text.isdigit() or not text.isascii():
         raise SipParseError(f"bad port in URL: {url!r}")
@@ -179,29 +196,8 @@ class SipURL:
         self._userparams = list(userparams) if userparams else None
         self.lr = lr
 
-    @property
-    def other(self) -> list[str]:
-        """Parameters other than the known ones, as written (`name` or `name=value`)."""
-        other = self._other
-        if other is None:
-            other = self._other = []
-        return other
-
-    @other.setter
-    def other(self, value: list[str]) -> None:
-        self._other = value
-
-    @property
-    def userparams(self) -> list[str]:
-        """Parameters of the user part (`sip:user;npdi@host`), as written."""
-        params = self._userparams
-        if params is None:
-            params = self._userparams = []
-        return params
-
-    @userparams.setter
-    def userparams(self, value: list[str]) -> None:
-        self._userparams = value
+    other = _lazy_list("_other", "Parameters other than the known ones, as written (`name` or `name=value`).")
+    userparams = _lazy_list("_userparams", "Parameters of the user part (`sip:user;npdi@host`), as written.")
 
     def _state(self) -> tuple[Any, ...]:
         return (
