@@ -16,6 +16,7 @@ from typing import Any, Optional
 from urllib.parse import quote, unquote
 
 from sippy.Exceptions.SipParseError import SipParseError
+from sippy.LazySlot import lazy_slot
 from sippy.misc import bare_host, is_ip, sip_host
 
 # RFC 3261 user-unreserved and mark characters: legal unescaped in the user part.
@@ -104,23 +105,6 @@ def url_text(url: Any) -> Optional[str]:
     return url._orig if type(url) is _TextURL else None
 
 
-def _lazy_list(slot: str, doc: str) -> property:
-    """A list field kept as None in `slot` until a parameter is there or a program reads it (then
-    the list read is the URL's own, so appending to it changes the URL)."""
-
-    def get(url: Any) -> list[str]:
-        value = getattr(url, slot)
-        if value is None:
-            value = []
-            setattr(url, slot, value)
-        return value
-
-    def put(url: Any, value: list[str]) -> None:
-        setattr(url, slot, value)
-
-    return property(get, put, doc=doc)
-
-
 def _check_port(text: str, url: str) -> int:
     if not text.isdigit() or not text.isascii():
         raise SipParseError(f"bad port in URL: {url!r}")
@@ -196,8 +180,12 @@ class SipURL:
         self._userparams = list(userparams) if userparams else None
         self.lr = lr
 
-    other = _lazy_list("_other", "Parameters other than the known ones, as written (`name` or `name=value`).")
-    userparams = _lazy_list("_userparams", "Parameters of the user part (`sip:user;npdi@host`), as written.")
+    other = lazy_slot(
+        "_other", list, "Parameters other than the known ones, as written (`name` or `name=value`)."
+    )
+    userparams = lazy_slot(
+        "_userparams", list, "Parameters of the user part (`sip:user;npdi@host`), as written."
+    )
 
     def _state(self) -> tuple[Any, ...]:
         return (

@@ -23,6 +23,7 @@ from sippy.CCEvents import (
     CCEventTry,
     CCEventUpdate,
 )
+from sippy.LazySlot import lazy_slot
 from sippy.SipAddress import SipAddress
 from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
@@ -482,17 +483,9 @@ class UA:
             self.equeue.append(CCEventDisconnect(rtime=rtime, origin=self.origin))
             self.recvEvent(CCEventFail((408, "Request Timeout"), rtime=rtime, origin=self.origin))
 
-    @property
-    def credit_times(self) -> dict[Any, MonoTime]:
-        """Credit limits by key: when each runs out (the earliest ends the call)."""
-        times = self._credit_times
-        if times is None:
-            times = self._credit_times = {}
-        return times
-
-    @credit_times.setter
-    def credit_times(self, times: dict[Any, MonoTime]) -> None:
-        self._credit_times = times
+    credit_times = lazy_slot(
+        "_credit_times", dict, "Credit limits by key: when each runs out (the earliest ends the call)."
+    )
 
     def startCreditTimer(self, rtime: MonoTime) -> None:
         if self.credit_time is not None:
